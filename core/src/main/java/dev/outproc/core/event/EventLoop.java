@@ -1,0 +1,393 @@
+package dev.outproc.core.event;
+
+import dev.outproc.core.fd.NativeException;
+import dev.outproc.core.fd.OwnedFd;
+import dev.outproc.core.internal.linux.Linux;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * An epoll loop on one platform thread that dispatches the readiness of registered fds to handlers.
+ *
+ * <p>{@link #add}, {@link Registration#cancel()}, {@link #execute} and {@link #close()} are safe from any
+ * thread. A registration cancelled from another thread has run its handler for the last time when
+ * {@code cancel()} returns, so the caller may close the fd at once. Handlers run on the loop thread and
+ * must not block; an exception from a handler is logged and the loop goes on.
+ *
+ * <p>In {@linkplain Mode#BUSY_POLL busy-poll} mode the loop never sleeps: it polls epoll with a zero
+ * timeout and runs every {@linkplain #addPoller poller} on each turn, trading a core for latency.
+ */
+public final class EventLoop implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(EventLoop.class.getName());
+    private static final int MAX_EVENTS = 64;
+    private static final long WAKE_ID = 0;
+
+    /** How the loop waits for work. */
+    public enum Mode {
+        /** Sleep in {@code epoll_wait} until an fd is ready. */
+        BLOCKING,
+        /** Never sleep: poll epoll and run the pollers continuously. */
+        BUSY_POLL
+    }
+
+    /** Called on the loop thread when a registered fd is ready. */
+    @FunctionalInterface
+    public interface Handler {
+        /**
+         * Handles readiness.
+         *
+         * @param events the epoll event bits that are set ({@code EPOLLIN} = 1, {@code EPOLLHUP} = 0x10 …)
+         * @throws Exception anything; it is logged and the loop goes on
+         */
+        void ready(int events) throws Exception;
+    }
+
+    /** A registered fd; cancel it to stop dispatching. */
+    public final class Registration {
+        private final long id;
+        private final int fd;
+        private final Handler handler;
+        private volatile boolean cancelled;
+
+        private Registration(long id, int fd, Handler handler) {
+            this.id = id;
+            this.fd = fd;
+            this.handler = handler;
+        }
+
+        /** {@return the registered fd} */
+        public int fd() {
+            return fd;
+        }
+
+        /**
+         * Stops dispatching this fd. When called off the loop thread, waits until the loop has
+         * acknowledged, so the handler is not running and will not run again.
+         */
+        public void cancel() {
+            if (cancelled) {
+                return;
+            }
+            if (onLoopThread() || !running) {
+                remove(this);
+            } else {
+                awaitOnLoop(() -> remove(this));
+            }
+        }
+    }
+
+    private final Mode mode;
+    private final Thread thread;
+    private final int epfd;
+    private final EventFd wake;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment events;
+    private final Map<Long, Registration> registrations = new ConcurrentHashMap<>();
+    private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    private final CopyOnWriteArrayList<Runnable> pollers = new CopyOnWriteArrayList<>();
+    private final AtomicLong nextId = new AtomicLong(1);
+    private volatile boolean running = true;
+    private boolean resourcesClosed;
+
+    private EventLoop(String name, Mode mode) throws NativeException {
+        this.mode = mode;
+        int fd = Linux.epollCreate1(Linux.EPOLL_CLOEXEC);
+        this.epfd = fd;
+        try {
+            this.wake = EventFd.create();
+            Linux.epollCtl(epfd, Linux.EPOLL_CTL_ADD, wake.fd(), Linux.EPOLLIN, WAKE_ID);
+        } catch (NativeException e) {
+            Linux.close(fd);
+            throw e;
+        }
+        this.events = arena.allocate(Linux.EPOLL_EVENT_SIZE * MAX_EVENTS, 8);
+        this.thread = Thread.ofPlatform().name(name).daemon(true).unstarted(this::run);
+    }
+
+    /**
+     * Starts a loop that sleeps in epoll.
+     *
+     * @param name the thread's name
+     * @return the running loop
+     * @throws NativeException when epoll or eventfd cannot be created
+     */
+    public static EventLoop start(String name) throws NativeException {
+        return start(name, Mode.BLOCKING);
+    }
+
+    /**
+     * Starts a loop.
+     *
+     * @param name the thread's name
+     * @param mode blocking or busy-poll
+     * @return the running loop
+     * @throws NativeException when epoll or eventfd cannot be created
+     */
+    public static EventLoop start(String name, Mode mode) throws NativeException {
+        EventLoop loop = new EventLoop(name, mode);
+        loop.thread.start();
+        return loop;
+    }
+
+    /** {@return the loop's mode} */
+    public Mode mode() {
+        return mode;
+    }
+
+    /** {@return whether the caller runs on the loop thread} */
+    public boolean onLoopThread() {
+        return Thread.currentThread() == thread;
+    }
+
+    /**
+     * Registers an fd for {@code EPOLLIN} readiness.
+     *
+     * @param fd the fd (still owned by the caller, who closes it after cancelling)
+     * @param handler called on the loop thread
+     * @return the registration
+     * @throws NativeException when epoll_ctl fails
+     */
+    public Registration add(OwnedFd fd, Handler handler) throws NativeException {
+        return add(fd.get(), Linux.EPOLLIN, handler);
+    }
+
+    /**
+     * Registers an fd.
+     *
+     * @param fd the raw fd (still owned by the caller)
+     * @param eventMask the epoll events to wait for
+     * @param handler called on the loop thread
+     * @return the registration
+     * @throws NativeException when epoll_ctl fails
+     */
+    public Registration add(int fd, int eventMask, Handler handler) throws NativeException {
+        if (!running) {
+            throw new IllegalStateException("event loop " + thread.getName() + " is closed");
+        }
+        Registration r = new Registration(nextId.getAndIncrement(), fd, handler);
+        registrations.put(r.id, r);
+        try {
+            Linux.epollCtl(epfd, Linux.EPOLL_CTL_ADD, fd, eventMask, r.id);
+        } catch (NativeException e) {
+            registrations.remove(r.id);
+            throw e;
+        }
+        return r;
+    }
+
+    /**
+     * Adds a task run on every turn of a busy-poll loop (for rings polled without a kick fd).
+     * In blocking mode pollers run after each wake-up.
+     *
+     * @param poller the task
+     */
+    public void addPoller(Runnable poller) {
+        pollers.add(poller);
+        wakeUp();
+    }
+
+    /**
+     * Removes a poller; waits until it is not running when called off the loop thread.
+     *
+     * @param poller the task
+     */
+    public void removePoller(Runnable poller) {
+        if (onLoopThread() || !running) {
+            pollers.remove(poller);
+        } else {
+            awaitOnLoop(() -> pollers.remove(poller));
+        }
+    }
+
+    /**
+     * Runs a task on the loop thread.
+     *
+     * @param task the task
+     */
+    public void execute(Runnable task) {
+        tasks.add(task);
+        wakeUp();
+    }
+
+    /**
+     * Runs a task on the loop thread and waits for it.
+     *
+     * @param task the task
+     */
+    public void awaitOnLoop(Runnable task) {
+        if (onLoopThread() || !thread.isAlive()) {
+            task.run();
+            return;
+        }
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        Runnable[] taskHolder = new Runnable[1];
+        taskHolder[0] = () -> {
+            try {
+                task.run();
+                done.complete(null);
+            } catch (Throwable t) {
+                done.completeExceptionally(t);
+            }
+        };
+        execute(taskHolder[0]);
+        try {
+            while (true) {
+                try {
+                    done.get(100, java.util.concurrent.TimeUnit.MILLISECONDS);
+                    break;
+                } catch (java.util.concurrent.TimeoutException e) {
+                    if (!thread.isAlive()) {
+                        // The loop ended before it took the task: run it here, once.
+                        if (tasks.remove(taskHolder[0])) {
+                            task.run();
+                        }
+                        break;
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("event loop task failed", e.getCause());
+        }
+    }
+
+    private void remove(Registration r) {
+        r.cancelled = true;
+        if (registrations.remove(r.id) != null) {
+            try {
+                Linux.epollCtl(epfd, Linux.EPOLL_CTL_DEL, r.fd, 0, 0);
+            } catch (NativeException e) {
+                // EBADF/ENOENT: the fd was closed already, which removed it from the interest list.
+                LOG.log(System.Logger.Level.DEBUG, "epoll_ctl(DEL) failed: {0}", e.getMessage());
+            }
+        }
+    }
+
+    private synchronized void wakeUp() {
+        if (mode == Mode.BUSY_POLL || resourcesClosed) {
+            return;
+        }
+        try {
+            wake.signal();
+        } catch (NativeException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot wake event loop", e);
+        }
+    }
+
+    private void run() {
+        int timeout = mode == Mode.BUSY_POLL ? 0 : -1;
+        try {
+            while (running) {
+                int n;
+                try {
+                    n = Linux.epollWait(epfd, events, MAX_EVENTS, timeout);
+                } catch (NativeException e) {
+                    LOG.log(System.Logger.Level.ERROR, "epoll_wait failed; event loop stops", e);
+                    break;
+                }
+                for (int i = 0; i < n; i++) {
+                    long base = i * Linux.EPOLL_EVENT_SIZE;
+                    int ready = events.get(ValueLayout.JAVA_INT_UNALIGNED, base);
+                    long id = events.get(ValueLayout.JAVA_LONG_UNALIGNED, base + Linux.EPOLL_EVENT_DATA_OFFSET);
+                    if (id == WAKE_ID) {
+                        wake.drain();
+                        continue;
+                    }
+                    Registration r = registrations.get(id);
+                    if (r == null || r.cancelled) {
+                        continue; // cancelled earlier in this batch
+                    }
+                    dispatch(r, ready);
+                }
+                runTasks();
+                for (Runnable poller : pollers) {
+                    runSafely(poller);
+                }
+            }
+        } catch (NativeException e) {
+            LOG.log(System.Logger.Level.ERROR, "event loop failed", e);
+        } finally {
+            running = false;
+            runTasks();
+            closeResources();
+        }
+    }
+
+    private void dispatch(Registration r, int ready) {
+        try {
+            r.handler.ready(ready);
+        } catch (Exception | AssertionError e) {
+            LOG.log(System.Logger.Level.WARNING, "handler for fd " + r.fd + " failed", e);
+        }
+    }
+
+    private void runTasks() {
+        Runnable task;
+        while ((task = tasks.poll()) != null) {
+            runSafely(task);
+        }
+    }
+
+    private static void runSafely(Runnable task) {
+        try {
+            task.run();
+        } catch (RuntimeException | AssertionError e) {
+            LOG.log(System.Logger.Level.WARNING, "event loop task failed", e);
+        }
+    }
+
+    /** {@return whether the loop still runs} */
+    public boolean isRunning() {
+        return running;
+    }
+
+    /** Stops the loop, waits for its thread and closes epoll. Registered fds stay with their owners. */
+    @Override
+    public void close() {
+        running = false;
+        if (onLoopThread()) {
+            return; // the loop ends after this turn and closes its resources
+        }
+        synchronized (this) {
+            if (!resourcesClosed) {
+                try {
+                    wake.signal();
+                } catch (NativeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "cannot wake event loop", e);
+                }
+            }
+        }
+        try {
+            thread.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private synchronized void closeResources() {
+        if (resourcesClosed) {
+            return;
+        }
+        resourcesClosed = true;
+        registrations.clear();
+        wake.close();
+        try {
+            Linux.close(epfd);
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "close(epoll) failed", e);
+        }
+        arena.close();
+    }
+}

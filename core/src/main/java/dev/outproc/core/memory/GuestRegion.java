@@ -1,0 +1,165 @@
+package dev.outproc.core.memory;
+
+import dev.outproc.core.fd.NativeException;
+import dev.outproc.core.fd.OwnedFd;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * One region of guest memory: {@code sizeBytes} bytes at guest-physical address {@code guestPhysAddr},
+ * known to the front-end at {@code userAddr}, backed by an fd at {@code mmapOffset}.
+ *
+ * <p>The region owns its {@link SharedMapping}; {@link #close()} unmaps it (after which accesses to
+ * {@link #segment()} throw {@link IllegalStateException}). It may also keep its fd, for a front-end
+ * that has to send it.
+ */
+public final class GuestRegion implements AutoCloseable {
+    private final long guestPhysAddr;
+    private final long sizeBytes;
+    private final long userAddr;
+    private final long mmapOffset;
+    private final SharedMapping mapping;
+    private final MemorySegment segment;
+    private final OwnedFd fd;
+
+    private GuestRegion(long guestPhysAddr, long sizeBytes, long userAddr, long mmapOffset,
+                        SharedMapping mapping, OwnedFd fd) {
+        this.guestPhysAddr = guestPhysAddr;
+        this.sizeBytes = sizeBytes;
+        this.userAddr = userAddr;
+        this.mmapOffset = mmapOffset;
+        this.mapping = mapping;
+        this.segment = mapping.segment();
+        this.fd = fd;
+    }
+
+    /**
+     * Maps a region described by a peer. The descriptor's values are validated (non-zero size, no
+     * wrap past 2^64 of either address range) before anything is mapped.
+     *
+     * @param guestPhysAddr guest-physical start
+     * @param sizeBytes size in bytes
+     * @param userAddr the front-end's virtual address of the start
+     * @param mmapOffset offset of the start in the fd
+     * @param fd the backing file; stays owned by the caller unless {@code keepFd}
+     * @param keepFd whether the region takes the fd (closing it on {@link #close()})
+     * @return the mapped region
+     * @throws GuestMemoryException when the descriptor is not valid
+     * @throws NativeException when mmap fails
+     */
+    public static GuestRegion map(long guestPhysAddr, long sizeBytes, long userAddr, long mmapOffset,
+                                  OwnedFd fd, boolean keepFd) throws GuestMemoryException, NativeException {
+        validate(guestPhysAddr, sizeBytes, userAddr, mmapOffset);
+        SharedMapping mapping = SharedMapping.map(fd.get(), mmapOffset, sizeBytes, true);
+        return new GuestRegion(guestPhysAddr, sizeBytes, userAddr, mmapOffset, mapping, keepFd ? fd.transfer() : null);
+    }
+
+    /**
+     * Creates a new memfd-backed region (the front-end's or a test's guest RAM). The region keeps the fd.
+     *
+     * @param guestPhysAddr guest-physical start
+     * @param sizeBytes size in bytes
+     * @param userAddr the address to announce as the front-end's virtual address
+     * @return the region
+     * @throws GuestMemoryException when the values are not valid
+     * @throws NativeException when memfd or mmap fails
+     */
+    public static GuestRegion allocate(long guestPhysAddr, long sizeBytes, long userAddr)
+            throws GuestMemoryException, NativeException {
+        validate(guestPhysAddr, sizeBytes, userAddr, 0);
+        try (OwnedFd fd = MemFd.create("outproc-guest-ram", sizeBytes)) {
+            return map(guestPhysAddr, sizeBytes, userAddr, 0, fd, true);
+        }
+    }
+
+    static void validate(long guestPhysAddr, long sizeBytes, long userAddr, long mmapOffset) throws GuestMemoryException {
+        if (sizeBytes == 0) {
+            throw new GuestMemoryException("region size is zero, guestPhysAddr=" + Unsigned.hex(guestPhysAddr));
+        }
+        if (sizeBytes < 0) {
+            throw new GuestMemoryException("region size too large, sizeBytes=" + Unsigned.hex(sizeBytes));
+        }
+        if (Unsigned.wraps(guestPhysAddr, sizeBytes)) {
+            throw new GuestMemoryException("region wraps past 2^64, guestPhysAddr=" + Unsigned.hex(guestPhysAddr)
+                    + ", sizeBytes=" + Unsigned.hex(sizeBytes));
+        }
+        if (Unsigned.wraps(userAddr, sizeBytes)) {
+            throw new GuestMemoryException("region wraps past 2^64, userAddr=" + Unsigned.hex(userAddr)
+                    + ", sizeBytes=" + Unsigned.hex(sizeBytes));
+        }
+        if (mmapOffset < 0 || mmapOffset + sizeBytes < 0) {
+            throw new GuestMemoryException("mmap offset out of range, mmapOffset=" + Unsigned.hex(mmapOffset)
+                    + ", sizeBytes=" + Unsigned.hex(sizeBytes));
+        }
+    }
+
+    /** {@return the guest-physical address of the first byte} */
+    public long guestPhysAddr() {
+        return guestPhysAddr;
+    }
+
+    /** {@return the size in bytes} */
+    public long sizeBytes() {
+        return sizeBytes;
+    }
+
+    /** {@return the front-end's virtual address of the first byte} */
+    public long userAddr() {
+        return userAddr;
+    }
+
+    /** {@return the offset of the first byte in the backing fd} */
+    public long mmapOffset() {
+        return mmapOffset;
+    }
+
+    /** {@return the mapped bytes (spatial bounds {@code [0, sizeBytes)}, temporal: until close)} */
+    public MemorySegment segment() {
+        return segment;
+    }
+
+    /** {@return the fd this region keeps, or {@code null}} */
+    public OwnedFd fd() {
+        return fd;
+    }
+
+    /**
+     * {@return whether the guest-physical range lies wholly in this region}
+     *
+     * @param gpa start
+     * @param length byte count
+     */
+    public boolean containsGpa(long gpa, long length) {
+        return Unsigned.within(gpa, length, guestPhysAddr, sizeBytes);
+    }
+
+    /**
+     * {@return whether the front-end virtual range lies wholly in this region}
+     *
+     * @param uaddr start
+     * @param length byte count
+     */
+    public boolean containsUser(long uaddr, long length) {
+        return Unsigned.within(uaddr, length, userAddr, sizeBytes);
+    }
+
+    /** {@return whether the mapping is still alive} */
+    public boolean isMapped() {
+        return mapping.isAlive();
+    }
+
+    /** Unmaps the region and closes its fd if it keeps one. */
+    @Override
+    public void close() {
+        mapping.close();
+        if (fd != null) {
+            fd.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "GuestRegion[gpa=" + Unsigned.hex(guestPhysAddr) + ", size=" + Unsigned.hex(sizeBytes)
+                + ", uaddr=" + Unsigned.hex(userAddr) + ", mmapOffset=" + Unsigned.hex(mmapOffset) + "]";
+    }
+}

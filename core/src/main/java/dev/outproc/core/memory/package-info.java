@@ -1,0 +1,2 @@
+/** Guest memory mapped zero-copy as {@link java.lang.foreign.MemorySegment}s, memfds and the dirty-page log. */
+package dev.outproc.core.memory;

@@ -1,0 +1,2 @@
+/** The outproc device-state stream. */
+package dev.outproc.migration;

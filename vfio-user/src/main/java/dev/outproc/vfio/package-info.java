@@ -1,0 +1,2 @@
+/** The vfio-user protocol (not yet implemented). */
+package dev.outproc.vfio;

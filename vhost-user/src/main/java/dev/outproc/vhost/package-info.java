@@ -1,0 +1,2 @@
+/** The vhost-user protocol. */
+package dev.outproc.vhost;
