@@ -1,2 +1,0 @@
-/** The outproc device-state stream. */
-package dev.outproc.migration;
