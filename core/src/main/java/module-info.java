@@ -6,8 +6,6 @@
  * ({@code --enable-native-access=dev.outproc.core}, or {@code ALL-UNNAMED} on the class path).
  */
 module dev.outproc.core {
-    requires org.newsclub.net.unix;
-
     exports dev.outproc.core.fd;
     exports dev.outproc.core.event;
     exports dev.outproc.core.memory;

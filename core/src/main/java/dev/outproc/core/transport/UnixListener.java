@@ -1,24 +1,26 @@
 package dev.outproc.core.transport;
 
+import dev.outproc.core.fd.NativeException;
 import dev.outproc.core.fd.OwnedFd;
-import org.newsclub.net.unix.AFUNIXServerSocket;
-import org.newsclub.net.unix.AFUNIXSocketAddress;
-import org.newsclub.net.unix.FileDescriptorCast;
+import dev.outproc.core.internal.linux.Sockets;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 
 /**
  * A listening Unix stream socket that accepts {@link MessageChannel}s: bound to a path
  * ({@code --socket-path}) or adopted from an inherited, already listening fd ({@code --fd}).
+ * {@link #close()} from another thread makes a blocked {@link #accept()} fail.
  */
 public final class UnixListener implements AutoCloseable {
-    private final AFUNIXServerSocket server;
+    private final OwnedFd fd;
     private final Path path;
+    private volatile boolean closed;
 
-    private UnixListener(AFUNIXServerSocket server, Path path) {
-        this.server = server;
+    private UnixListener(OwnedFd fd, Path path) {
+        this.fd = fd;
         this.path = path;
     }
 
@@ -30,22 +32,23 @@ public final class UnixListener implements AutoCloseable {
      * @throws IOException when binding fails, or the path holds something that is not a socket
      */
     public static UnixListener bind(Path path) throws IOException {
-        if (Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            Object type = Files.readAttributes(path, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS).get("mode");
-            boolean socket = type instanceof Integer mode && (mode & 0170000) == 0140000;
+        if (Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
+            Object mode = Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+            boolean socket = mode instanceof Integer m && (m & 0170000) == 0140000;
             if (!socket) {
                 throw new TransportException("refusing to replace " + path + ": it exists and is not a socket");
             }
             Files.delete(path);
         }
-        AFUNIXServerSocket server = AFUNIXServerSocket.newInstance();
+        OwnedFd fd = OwnedFd.of(Sockets.socket());
         try {
-            server.bind(AFUNIXSocketAddress.of(path));
-        } catch (IOException e) {
-            server.close();
+            Sockets.bind(fd.get(), path.toString());
+            Sockets.listen(fd.get(), 16);
+        } catch (NativeException | RuntimeException e) {
+            fd.close();
             throw e;
         }
-        return new UnixListener(server, path);
+        return new UnixListener(fd, path);
     }
 
     /**
@@ -53,18 +56,10 @@ public final class UnixListener implements AutoCloseable {
      *
      * @param fd the listening socket
      * @return the listener
-     * @throws IOException when the fd is not a Unix server socket
+     * @throws IOException reserved for validation of the fd
      */
     public static UnixListener adopt(OwnedFd fd) throws IOException {
-        AFUNIXServerSocket server;
-        try {
-            server = FileDescriptorCast.unsafeUsing(fd.get()).as(AFUNIXServerSocket.class);
-        } catch (IOException | ClassCastException e) {
-            fd.close();
-            throw new TransportException("fd is not a listening Unix socket", e);
-        }
-        fd.release();
-        return new UnixListener(server, null);
+        return new UnixListener(fd.transfer(), null);
     }
 
     /**
@@ -74,7 +69,14 @@ public final class UnixListener implements AutoCloseable {
      * @throws IOException when accepting fails or the listener is closed
      */
     public MessageChannel accept() throws IOException {
-        return MessageChannel.wrap(server.accept());
+        try {
+            return MessageChannel.adopt(OwnedFd.of(Sockets.accept(fd.get())));
+        } catch (NativeException | IllegalStateException e) {
+            if (closed) {
+                throw new TransportException("listener closed");
+            }
+            throw e;
+        }
     }
 
     /** {@return the path this listener is bound to, or {@code null} for an adopted fd} */
@@ -84,17 +86,20 @@ public final class UnixListener implements AutoCloseable {
 
     /** {@return whether the listener is open} */
     public boolean isOpen() {
-        return !server.isClosed();
+        return !closed;
     }
 
     /** Stops listening (a blocked {@link #accept()} fails) and removes the socket file. */
     @Override
     public void close() {
-        try {
-            server.close();
-        } catch (IOException ignored) {
-            // closing a server socket twice or after an error is fine
+        if (closed) {
+            return;
         }
+        closed = true;
+        if (fd.isOpen()) {
+            Sockets.shutdown(fd.get()); // wakes a thread blocked in accept(2)
+        }
+        fd.close();
         if (path != null) {
             try {
                 Files.deleteIfExists(path);

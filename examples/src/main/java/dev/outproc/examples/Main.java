@@ -1,0 +1,50 @@
+package dev.outproc.examples;
+
+import dev.outproc.examples.demo.DemoCommand;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The single entry point of {@code outproc-examples.jar}: devices, tools and the demo as subcommands.
+ * Run {@code java -jar examples/target/outproc-examples.jar --help}.
+ */
+@Command(name = "outproc-examples",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description = "Devices, tools and the demo built on the outproc library.",
+        subcommands = {
+                DemoCommand.class,
+                CommandLine.HelpCommand.class
+        })
+public final class Main implements Runnable {
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    /**
+     * Runs a subcommand and exits with its status.
+     *
+     * @param args the command line
+     */
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** {@return the configured command line, for tests and for embedding} */
+    public static CommandLine commandLine() {
+        return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    /** Reports the version from the jar's manifest. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"outproc-examples " + (v == null ? "development build" : v)};
+        }
+    }
+}
