@@ -1,0 +1,290 @@
+package dev.outproc.core.virtqueue;
+
+import dev.outproc.core.memory.DirtyLog;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Objects;
+
+/**
+ * One available buffer as the device sees it: the chain's descriptors resolved to guest memory,
+ * device-readable buffers first, then device-writable ones (the order VIRTIO 1.x §2.7.4.2 requires).
+ *
+ * <h2 id="reuse">Reuse contract</h2>
+ * A queue keeps one {@code DescriptorChain} per head index (split) or buffer id (packed) and reuses it,
+ * so that {@link DeviceQueue#pop()} allocates nothing. A chain is valid from the {@code pop} that
+ * returned it until the {@link DeviceQueue#addUsed} that completes it; afterwards the object may be
+ * refilled by a later {@code pop} and must not be used (accessors that touch memory then throw
+ * {@link IllegalStateException}). Do not keep chains across {@link DeviceQueue#setMemory}: the buffers
+ * stay bound to the snapshot they were popped from.
+ *
+ * <h2 id="access">Access</h2>
+ * {@link #regionSegment(int)} and {@link #regionOffset(int)} give buffer {@code i} without allocating
+ * (the whole guest region plus the buffer's offset in it); {@link #segment(int)} slices a view (one small
+ * allocation); {@link #readReadable} and {@link #writeWritable} copy across buffer boundaries. All are
+ * bounds-checked; running past the guest's buffers gives {@link VirtqueueException.Reason#BUFFER_TOO_SHORT}.
+ */
+public final class DescriptorChain {
+    private static final int INITIAL_CAPACITY = 4;
+
+    private final String queueName;
+    private final Object owner;
+    int id;
+    int count;
+    int readable;
+    long totalReadable;
+    long totalWritable;
+    long[] addresses = new long[INITIAL_CAPACITY];
+    int[] lengths = new int[INITIAL_CAPACITY];
+    MemorySegment[] regions = new MemorySegment[INITIAL_CAPACITY];
+    long[] offsets = new long[INITIAL_CAPACITY];
+    /** Ring descriptors the chain occupies (packed: slots to skip when it is used). */
+    int slots;
+    /** The ring slot of the first descriptor (packed) or the head index (split). */
+    int ringPosition;
+    long sequence;
+    boolean inFlight;
+
+    DescriptorChain(String queueName, Object owner, int id) {
+        this.queueName = queueName;
+        this.owner = owner;
+        this.id = id;
+    }
+
+    boolean ownedBy(Object queue) {
+        return owner == queue;
+    }
+
+    void reset() {
+        count = 0;
+        readable = 0;
+        totalReadable = 0;
+        totalWritable = 0;
+        slots = 0;
+    }
+
+    void append(long address, int length, boolean writable, MemorySegment region, long offset) {
+        if (count == addresses.length) {
+            grow();
+        }
+        addresses[count] = address;
+        lengths[count] = length;
+        regions[count] = region;
+        offsets[count] = offset;
+        count++;
+        long unsignedLength = Integer.toUnsignedLong(length);
+        if (writable) {
+            totalWritable += unsignedLength;
+        } else {
+            readable++;
+            totalReadable += unsignedLength;
+        }
+    }
+
+    private void grow() {
+        int n = addresses.length * 2;
+        addresses = java.util.Arrays.copyOf(addresses, n);
+        lengths = java.util.Arrays.copyOf(lengths, n);
+        regions = java.util.Arrays.copyOf(regions, n);
+        offsets = java.util.Arrays.copyOf(offsets, n);
+    }
+
+    /** {@return the head descriptor index (split) or buffer id (packed): what {@code addUsed} reports} */
+    public int id() {
+        return id;
+    }
+
+    /** {@return the number of buffers (descriptors, indirect ones expanded)} */
+    public int bufferCount() {
+        return count;
+    }
+
+    /** {@return the number of device-readable buffers; they are buffers {@code 0..readableCount()-1}} */
+    public int readableCount() {
+        return readable;
+    }
+
+    /** {@return the number of device-writable buffers; they follow the readable ones} */
+    public int writableCount() {
+        return count - readable;
+    }
+
+    /** {@return the sum of the readable buffers' lengths} */
+    public long totalReadable() {
+        return totalReadable;
+    }
+
+    /** {@return the sum of the writable buffers' lengths} */
+    public long totalWritable() {
+        return totalWritable;
+    }
+
+    /** {@return the order in which this chain was popped, counting from 0 per queue configuration} */
+    public long sequence() {
+        return sequence;
+    }
+
+    /** {@return whether the chain is between pop and addUsed} */
+    public boolean isInFlight() {
+        return inFlight;
+    }
+
+    /**
+     * {@return buffer {@code i}'s guest-physical address}
+     *
+     * @param i buffer index
+     */
+    public long address(int i) {
+        return addresses[Objects.checkIndex(i, count)];
+    }
+
+    /**
+     * {@return buffer {@code i}'s length in bytes (unsigned 32-bit, as a long)}
+     *
+     * @param i buffer index
+     */
+    public long length(int i) {
+        return Integer.toUnsignedLong(lengths[Objects.checkIndex(i, count)]);
+    }
+
+    /**
+     * {@return whether buffer {@code i} is device-writable}
+     *
+     * @param i buffer index
+     */
+    public boolean isWritable(int i) {
+        return Objects.checkIndex(i, count) >= readable;
+    }
+
+    /**
+     * {@return the whole mapped guest region holding buffer {@code i}; allocates nothing}
+     *
+     * @param i buffer index
+     */
+    public MemorySegment regionSegment(int i) {
+        checkInFlight();
+        return regions[Objects.checkIndex(i, count)];
+    }
+
+    /**
+     * {@return the offset of buffer {@code i} inside {@link #regionSegment(int)}}
+     *
+     * @param i buffer index
+     */
+    public long regionOffset(int i) {
+        return offsets[Objects.checkIndex(i, count)];
+    }
+
+    /**
+     * {@return a zero-copy view of buffer {@code i} (allocates the view object)}
+     *
+     * @param i buffer index
+     */
+    public MemorySegment segment(int i) {
+        checkInFlight();
+        Objects.checkIndex(i, count);
+        return regions[i].asSlice(offsets[i], Integer.toUnsignedLong(lengths[i]));
+    }
+
+    /**
+     * Copies bytes out of the readable buffers, as if they were one contiguous stream.
+     *
+     * @param offset where to start in the readable stream
+     * @param destination where to copy to
+     * @param destinationOffset where to start in {@code destination}
+     * @param length byte count
+     * @throws VirtqueueException BUFFER_TOO_SHORT when the readable bytes end before {@code offset + length};
+     *         MEMORY_UNMAPPED when the guest memory was unmapped meanwhile
+     */
+    public void readReadable(long offset, MemorySegment destination, long destinationOffset, long length)
+            throws VirtqueueException {
+        checkInFlight();
+        checkRange(offset, length, totalReadable, "readable");
+        try {
+            long skip = offset;
+            long done = 0;
+            for (int i = 0; i < readable && done < length; i++) {
+                long n = Integer.toUnsignedLong(lengths[i]);
+                if (skip >= n) {
+                    skip -= n;
+                    continue;
+                }
+                long chunk = Math.min(n - skip, length - done);
+                MemorySegment.copy(regions[i], offsets[i] + skip, destination, destinationOffset + done, chunk);
+                done += chunk;
+                skip = 0;
+            }
+        } catch (IllegalStateException e) {
+            throw unmapped(e);
+        }
+    }
+
+    /**
+     * Copies bytes into the writable buffers, as if they were one contiguous stream.
+     *
+     * @param offset where to start in the writable stream
+     * @param source where to copy from
+     * @param sourceOffset where to start in {@code source}
+     * @param length byte count
+     * @throws VirtqueueException BUFFER_TOO_SHORT when the writable bytes end before {@code offset + length}
+     *         (nothing is written then); MEMORY_UNMAPPED when the guest memory was unmapped meanwhile
+     */
+    public void writeWritable(long offset, MemorySegment source, long sourceOffset, long length)
+            throws VirtqueueException {
+        checkInFlight();
+        checkRange(offset, length, totalWritable, "writable");
+        try {
+            long skip = offset;
+            long done = 0;
+            for (int i = readable; i < count && done < length; i++) {
+                long n = Integer.toUnsignedLong(lengths[i]);
+                if (skip >= n) {
+                    skip -= n;
+                    continue;
+                }
+                long chunk = Math.min(n - skip, length - done);
+                MemorySegment.copy(source, sourceOffset + done, regions[i], offsets[i] + skip, chunk);
+                done += chunk;
+                skip = 0;
+            }
+        } catch (IllegalStateException e) {
+            throw unmapped(e);
+        }
+    }
+
+    /** Marks the pages of the first {@code writtenBytes} writable bytes dirty. */
+    void markWritten(DirtyLog log, long writtenBytes) {
+        long left = writtenBytes;
+        for (int i = readable; i < count && left > 0; i++) {
+            long n = Math.min(left, Integer.toUnsignedLong(lengths[i]));
+            log.mark(addresses[i], n);
+            left -= n;
+        }
+    }
+
+    private void checkInFlight() {
+        if (!inFlight) {
+            throw new IllegalStateException("descriptor chain " + id + " of queue " + queueName
+                    + " is not in flight (used after addUsed?)");
+        }
+    }
+
+    private void checkRange(long offset, long length, long total, String what) throws VirtqueueException {
+        if (offset < 0 || length < 0 || offset > total || length > total - offset) {
+            throw new VirtqueueException(VirtqueueException.Reason.BUFFER_TOO_SHORT, queueName, id,
+                    what + " bytes=" + total + ", offset=" + offset + ", length=" + length);
+        }
+    }
+
+    private VirtqueueException unmapped(IllegalStateException e) {
+        VirtqueueException x = new VirtqueueException(VirtqueueException.Reason.MEMORY_UNMAPPED, queueName, id,
+                e.getMessage() == null ? "" : "cause=" + e.getMessage());
+        x.initCause(e);
+        return x;
+    }
+
+    @Override
+    public String toString() {
+        return "DescriptorChain[queue=" + queueName + ", id=" + id + ", buffers=" + count + ", readable=" + totalReadable
+                + ", writable=" + totalWritable + "]";
+    }
+}

@@ -1,0 +1,338 @@
+package dev.outproc.core.virtqueue;
+
+import dev.outproc.core.memory.DirtyLog;
+import dev.outproc.core.memory.GuestMemory;
+import dev.outproc.core.memory.GuestRegion;
+import dev.outproc.core.memory.Unsigned;
+import dev.outproc.core.virtqueue.VirtqueueException.Reason;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Comparator;
+
+/** What split and packed device queues share: configuration, buffer validation, indirect tables, state. */
+abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue, PackedQueue {
+    final String defaultName;
+    String name;
+    QueueConfig config;
+    GuestMemory memory = GuestMemory.empty();
+    int size;
+    boolean eventIdx;
+    boolean indirect;
+    boolean inOrder;
+    boolean broken;
+    QueueObserver observer = QueueObserver.NONE;
+    DirtyLog dirtyLog;
+    long logGpa;
+    DescriptorChain[] chains = new DescriptorChain[0];
+    long nextSequence;
+    int inFlight;
+    /** IN_ORDER: the sequence number the next completion must carry. */
+    long nextCompletion;
+    int[] resubmitIds = new int[0];
+    int resubmitNext;
+    int resubmitCount;
+    private int lastRegion;
+
+    DeviceQueueBase(String name) {
+        this.defaultName = name;
+        this.name = name;
+    }
+
+    @Override
+    public QueueConfig config() {
+        return config;
+    }
+
+    @Override
+    public void configure(QueueConfig config, GuestMemory memory) throws VirtqueueException {
+        this.name = config.name().isEmpty() ? defaultName : config.name();
+        checkSize(config.size());
+        this.config = config;
+        this.size = config.size();
+        this.eventIdx = config.eventIdx();
+        this.indirect = config.indirectDesc();
+        this.inOrder = config.inOrder();
+        this.broken = false;
+        this.memory = memory;
+        resolveRings(memory);
+        if (chains.length != size) {
+            chains = new DescriptorChain[size];
+            for (int i = 0; i < size; i++) {
+                chains[i] = new DescriptorChain(name, this, i);
+            }
+            resubmitIds = new int[size];
+        } else {
+            for (DescriptorChain c : chains) {
+                c.inFlight = false;
+            }
+        }
+        nextSequence = 0;
+        nextCompletion = 0;
+        inFlight = 0;
+        resubmitNext = 0;
+        resubmitCount = 0;
+        lastRegion = 0;
+        resetIndices();
+    }
+
+    abstract void checkSize(int size) throws VirtqueueException;
+
+    abstract void resolveRings(GuestMemory memory) throws VirtqueueException;
+
+    abstract void resetIndices();
+
+    @Override
+    public void setMemory(GuestMemory memory) throws VirtqueueException {
+        requireConfigured();
+        this.memory = memory;
+        lastRegion = 0;
+        try {
+            resolveRings(memory);
+        } catch (VirtqueueException e) {
+            broken = true;
+            throw e;
+        }
+    }
+
+    @Override
+    public void setDirtyLog(DirtyLog log, long usedRingLogGpa) {
+        this.dirtyLog = log;
+        this.logGpa = usedRingLogGpa;
+    }
+
+    @Override
+    public void setObserver(QueueObserver observer) {
+        this.observer = observer == null ? QueueObserver.NONE : observer;
+    }
+
+    @Override
+    public void markBroken() {
+        broken = true;
+    }
+
+    @Override
+    public boolean isBroken() {
+        return broken;
+    }
+
+    @Override
+    public int inFlightCount() {
+        return inFlight;
+    }
+
+    @Override
+    public int[] inFlightIds() {
+        DescriptorChain[] inFlightChains = Arrays.stream(chains).filter(c -> c.inFlight)
+                .sorted(Comparator.comparingLong(DescriptorChain::sequence)).toArray(DescriptorChain[]::new);
+        int[] ids = new int[inFlightChains.length];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = inFlightChains[i].id;
+        }
+        return ids;
+    }
+
+    @Override
+    public void resubmit(int[] ids) throws VirtqueueException {
+        requireConfigured();
+        if (ids.length > size - resubmitCount) {
+            throw new IllegalArgumentException("more ids to resubmit than the queue holds, ids=" + ids.length + ", size=" + size);
+        }
+        for (int id : ids) {
+            if (id < 0 || id >= size) {
+                throw new VirtqueueException(Reason.DESCRIPTOR_INDEX_OUT_OF_RANGE, name, id, "resubmitted id, size=" + size);
+            }
+        }
+        // Compact the pending list, then append.
+        System.arraycopy(resubmitIds, resubmitNext, resubmitIds, 0, resubmitCount);
+        resubmitNext = 0;
+        System.arraycopy(ids, 0, resubmitIds, resubmitCount, ids.length);
+        resubmitCount += ids.length;
+    }
+
+    final void requireConfigured() {
+        if (config == null) {
+            throw new IllegalStateException("virtqueue " + name + " is not configured");
+        }
+    }
+
+    final void checkUsable() throws VirtqueueException {
+        if (broken) {
+            throw new VirtqueueException(Reason.BROKEN, name, -1, "the queue needs a reset");
+        }
+        requireConfigured();
+    }
+
+    /** Marks the queue broken and builds the error to throw. */
+    final VirtqueueException fail(Reason reason, int head, String details) {
+        broken = true;
+        return new VirtqueueException(reason, name, head, details);
+    }
+
+    final VirtqueueException unmapped(IllegalStateException e) {
+        VirtqueueException x = fail(Reason.MEMORY_UNMAPPED, -1, "cause=" + e.getMessage());
+        x.initCause(e);
+        return x;
+    }
+
+    /** Resolves one ring area, checking alignment and that one region holds all of it. */
+    final MemorySegment ring(long gpa, long length, int alignment, String what) throws VirtqueueException {
+        if ((gpa & (alignment - 1)) != 0) {
+            throw fail(Reason.RING_MISALIGNED, -1, what + "=" + Unsigned.hex(gpa) + ", required alignment=" + alignment);
+        }
+        int index = memory.regionIndexOfGpa(gpa, length);
+        if (index < 0) {
+            throw fail(Reason.RING_OUTSIDE_MEMORY, -1, what + "=" + Unsigned.hex(gpa) + ", length=" + length);
+        }
+        GuestRegion r = memory.region(index);
+        MemorySegment segment = r.segment().asSlice(gpa - r.guestPhysAddr(), length);
+        if (segment.address() % alignment != 0) {
+            // The mapping itself is page aligned, so this only happens with an odd mmap offset.
+            throw fail(Reason.RING_MISALIGNED, -1, what + " host address=" + Unsigned.hex(segment.address()));
+        }
+        return segment;
+    }
+
+    /**
+     * Validates one guest buffer and appends it: address overflow, memory bounds, direction order, total
+     * length (VIRTIO 1.x §2.7.4.2, §2.7.5).
+     */
+    final void appendBuffer(DescriptorChain chain, int head, long address, int length, boolean writable)
+            throws VirtqueueException {
+        long unsignedLength = Integer.toUnsignedLong(length);
+        if (!writable && chain.count > chain.readable) {
+            throw fail(Reason.WRITE_THEN_READ, head, "readable descriptor " + chain.count + " after "
+                    + (chain.count - chain.readable) + " writable, addr=" + Unsigned.hex(address) + ", len=" + unsignedLength);
+        }
+        if (Unsigned.wraps(address, unsignedLength)) {
+            throw fail(Reason.ADDRESS_OVERFLOW, head, "addr=" + Unsigned.hex(address) + ", len=" + unsignedLength);
+        }
+        if (chain.totalReadable + chain.totalWritable + unsignedLength > Rings.MAX_CHAIN_BYTES) {
+            throw fail(Reason.CHAIN_TOO_LARGE, head, "total bytes=" + (chain.totalReadable + chain.totalWritable + unsignedLength)
+                    + ", limit=" + Rings.MAX_CHAIN_BYTES);
+        }
+        GuestMemory m = memory;
+        int index = lastRegion;
+        GuestRegion region;
+        if (index < m.regionCount() && (region = m.region(index)).containsGpa(address, unsignedLength)) {
+            // Fast path: most buffers of a run live in the same region.
+        } else {
+            index = m.regionIndexOfGpa(address, unsignedLength);
+            if (index < 0) {
+                throw fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "addr=" + Unsigned.hex(address) + ", len=" + unsignedLength
+                        + " (outside guest memory or across a region boundary)");
+            }
+            lastRegion = index;
+            region = m.region(index);
+        }
+        chain.append(address, length, writable, region.segment(), address - region.guestPhysAddr());
+    }
+
+    /**
+     * Appends the buffers of an indirect table (§2.7.5.3, §2.8.8). Split tables chain with NEXT inside the
+     * table; packed tables are read in order. Nested indirect is refused; at most the table's entry count
+     * of descriptors are followed, so a loop ends.
+     */
+    final void appendIndirect(DescriptorChain chain, int head, long tableAddress, int tableLength, boolean packed)
+            throws VirtqueueException {
+        if (!indirect) {
+            throw fail(Reason.INDIRECT_NOT_NEGOTIATED, head, "table addr=" + Unsigned.hex(tableAddress));
+        }
+        long bytes = Integer.toUnsignedLong(tableLength);
+        if (bytes == 0) {
+            throw fail(Reason.INDIRECT_TABLE_EMPTY, head, "table addr=" + Unsigned.hex(tableAddress));
+        }
+        if (bytes % Rings.DESC_SIZE != 0) {
+            throw fail(Reason.INDIRECT_TABLE_MISALIGNED, head, "table len=" + bytes + " (not a multiple of 16)");
+        }
+        long entries = bytes / Rings.DESC_SIZE;
+        if (entries > Rings.MAX_INDIRECT_ENTRIES) {
+            throw fail(Reason.INDIRECT_TABLE_TOO_LONG, head, "entries=" + entries + ", limit=" + Rings.MAX_INDIRECT_ENTRIES);
+        }
+        if (Unsigned.wraps(tableAddress, bytes)) {
+            throw fail(Reason.ADDRESS_OVERFLOW, head, "table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
+        }
+        int index = memory.regionIndexOfGpa(tableAddress, bytes);
+        if (index < 0) {
+            throw fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "indirect table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
+        }
+        GuestRegion region = memory.region(index);
+        MemorySegment segment = region.segment();
+        long base = tableAddress - region.guestPhysAddr();
+        int flagsOffset = packed ? Rings.PACKED_DESC_FLAGS : Rings.SPLIT_DESC_FLAGS;
+        int i = 0;
+        for (int n = 0; ; n++) {
+            if (n >= entries) {
+                throw fail(Reason.DESCRIPTOR_LOOP, head, "indirect chain longer than its table, entries=" + entries);
+            }
+            long at = base + (long) i * Rings.DESC_SIZE;
+            // Plain reads: the driver wrote the table before publishing the head that points to it.
+            long address = segment.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
+            int length = segment.get(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN);
+            int flags = segment.get(Rings.LE_U16_UNALIGNED, at + flagsOffset) & 0xffff;
+            if ((flags & Rings.F_INDIRECT) != 0) {
+                throw fail(Reason.NESTED_INDIRECT, head, "indirect table entry " + i + ", flags=" + Unsigned.hex(flags));
+            }
+            appendBuffer(chain, head, address, length, (flags & Rings.F_WRITE) != 0);
+            if (packed) {
+                // §2.8.8: a packed indirect table is a sequence; NEXT is not used inside it.
+                if (n + 1 == entries) {
+                    return;
+                }
+                i++;
+            } else {
+                if ((flags & Rings.F_NEXT) == 0) {
+                    return;
+                }
+                int next = segment.get(Rings.LE_U16_UNALIGNED, at + Rings.SPLIT_DESC_NEXT) & 0xffff;
+                if (next >= entries) {
+                    throw fail(Reason.DESCRIPTOR_INDEX_OUT_OF_RANGE, head, "indirect next=" + next + ", entries=" + entries);
+                }
+                i = next;
+            }
+        }
+    }
+
+    /** Common bookkeeping when a chain is handed out. */
+    final void handOut(DescriptorChain chain) {
+        if (!chain.inFlight) {
+            inFlight++;
+        }
+        chain.inFlight = true;
+        chain.sequence = nextSequence++;
+        observer.chainPopped(chain.id);
+    }
+
+    /** Common checks and bookkeeping when a chain completes; returns the length as an int for the ring. */
+    final void complete(DescriptorChain chain, long writtenBytes) {
+        if (!chain.ownedBy(this) || !chain.inFlight) {
+            throw new IllegalArgumentException("chain " + chain.id + " is not in flight on queue " + name);
+        }
+        if (writtenBytes < 0 || writtenBytes > chain.totalWritable) {
+            throw new IllegalArgumentException("written bytes out of range for chain " + chain.id + " on queue " + name
+                    + ", writtenBytes=" + writtenBytes + ", writable=" + chain.totalWritable);
+        }
+        if (inOrder) {
+            if (chain.sequence != nextCompletion) {
+                throw new IllegalStateException("VIRTIO_F_IN_ORDER: chain " + chain.id + " on queue " + name
+                        + " completed out of order, sequence=" + chain.sequence + ", expected=" + nextCompletion);
+            }
+            nextCompletion++;
+        }
+        if (dirtyLog != null) {
+            chain.markWritten(dirtyLog, writtenBytes);
+        }
+        chain.inFlight = false;
+        inFlight--;
+        observer.chainCompleted(chain.id, writtenBytes);
+    }
+
+    /** Takes the next resubmitted id, or -1. */
+    final int nextResubmitted() {
+        if (resubmitCount == 0) {
+            return -1;
+        }
+        resubmitCount--;
+        return resubmitIds[resubmitNext++];
+    }
+}

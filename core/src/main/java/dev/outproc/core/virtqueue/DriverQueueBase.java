@@ -1,0 +1,135 @@
+package dev.outproc.core.virtqueue;
+
+import dev.outproc.core.memory.GuestMemory;
+import dev.outproc.core.memory.GuestMemoryException;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/** What split and packed driver queues share: staging of buffers and the indirect table area. */
+abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriverQueue, PackedDriverQueue {
+    final QueueConfig config;
+    final int size;
+    final boolean eventIdx;
+    final int maxIndirect;
+    final long indirectGpa;
+    final MemorySegment indirectArea;
+    long[] stagedAddresses = new long[8];
+    int[] stagedLengths = new int[8];
+    boolean[] stagedWritable = new boolean[8];
+    int stagedCount;
+    long stagedWritableBytes;
+    final long[] writableBytes;
+    final boolean[] posted;
+    int inFlight;
+
+    DriverQueueBase(QueueConfig config, GuestMemory memory, long indirectGpa, int maxIndirect) throws GuestMemoryException {
+        this.config = config;
+        this.size = config.size();
+        this.eventIdx = config.eventIdx();
+        this.maxIndirect = maxIndirect;
+        this.indirectGpa = indirectGpa;
+        this.indirectArea = maxIndirect > 0
+                ? memory.slice(indirectGpa, (long) size * maxIndirect * Rings.DESC_SIZE) : MemorySegment.NULL;
+        this.writableBytes = new long[size];
+        this.posted = new boolean[size];
+    }
+
+    static long indirectBytes(int size, int maxIndirect) {
+        return (long) size * maxIndirect * Rings.DESC_SIZE;
+    }
+
+    @Override
+    public QueueConfig config() {
+        return config;
+    }
+
+    @Override
+    public void add(long gpa, int length, boolean writable) {
+        if (!writable && stagedCount > 0 && stagedWritable[stagedCount - 1]) {
+            throw new IllegalArgumentException("device-readable buffer after a device-writable one in queue " + config.name());
+        }
+        if (stagedCount == stagedAddresses.length) {
+            int n = stagedCount * 2;
+            stagedAddresses = Arrays.copyOf(stagedAddresses, n);
+            stagedLengths = Arrays.copyOf(stagedLengths, n);
+            stagedWritable = Arrays.copyOf(stagedWritable, n);
+        }
+        stagedAddresses[stagedCount] = gpa;
+        stagedLengths[stagedCount] = length;
+        stagedWritable[stagedCount] = writable;
+        stagedCount++;
+        if (writable) {
+            stagedWritableBytes += Integer.toUnsignedLong(length);
+        }
+    }
+
+    @Override
+    public void clearStaged() {
+        stagedCount = 0;
+        stagedWritableBytes = 0;
+    }
+
+    final void checkStaged(boolean indirect) {
+        if (stagedCount == 0) {
+            throw new IllegalArgumentException("no buffers staged for queue " + config.name());
+        }
+        if (indirect && stagedCount > maxIndirect) {
+            throw new IllegalArgumentException("chain of " + stagedCount + " buffers exceeds the indirect table size "
+                    + maxIndirect + " of queue " + config.name());
+        }
+        if (!indirect && stagedCount > size) {
+            throw new IllegalArgumentException("chain of " + stagedCount + " buffers exceeds queue size " + size);
+        }
+    }
+
+    /** Writes the staged buffers into the indirect table of {@code id}; returns the table's address. */
+    final long writeIndirectTable(int id, boolean packed) {
+        long base = (long) id * maxIndirect * Rings.DESC_SIZE;
+        for (int i = 0; i < stagedCount; i++) {
+            long at = base + (long) i * Rings.DESC_SIZE;
+            int flags = stagedWritable[i] ? Rings.F_WRITE : 0;
+            indirectArea.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, stagedAddresses[i]);
+            indirectArea.set(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN, stagedLengths[i]);
+            if (packed) {
+                indirectArea.set(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_ID, (short) 0);
+                indirectArea.set(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_FLAGS, (short) flags);
+            } else {
+                boolean more = i + 1 < stagedCount;
+                indirectArea.set(Rings.LE_U16_UNALIGNED, at + Rings.SPLIT_DESC_FLAGS, (short) (flags | (more ? Rings.F_NEXT : 0)));
+                indirectArea.set(Rings.LE_U16_UNALIGNED, at + Rings.SPLIT_DESC_NEXT, (short) (more ? i + 1 : 0));
+            }
+        }
+        return indirectGpa + base;
+    }
+
+    /** Validates a used entry from the device. */
+    final void checkUsed(int id, long length) throws VirtqueueException {
+        if (id < 0 || id >= size || !posted[id]) {
+            throw new VirtqueueException(VirtqueueException.Reason.USED_ID_INVALID, config.name(), id,
+                    "used id=" + Integer.toUnsignedString(id) + " is not in flight, size=" + size);
+        }
+        if (length > writableBytes[id]) {
+            throw new VirtqueueException(VirtqueueException.Reason.USED_LENGTH_INVALID, config.name(), id,
+                    "used len=" + length + ", writable bytes=" + writableBytes[id]);
+        }
+    }
+
+    final void markPosted(int id) {
+        posted[id] = true;
+        writableBytes[id] = stagedWritableBytes;
+        inFlight++;
+        clearStaged();
+    }
+
+    final long reaped(int id, long length) {
+        posted[id] = false;
+        inFlight--;
+        return ((long) id << 32) | length;
+    }
+
+    @Override
+    public int inFlightCount() {
+        return inFlight;
+    }
+}
