@@ -220,6 +220,7 @@ public final class QemuVm implements AutoCloseable {
         /**
          * Adds a virtio-net-pci device with a vhost-user net back-end on {@code socket} (QEMU connects).
          * MSI-X is off ({@code vectors=0}): QEMU 7.2 under TCG crashes with vhost-user virtio-net and MSI-X.
+         * No option ROM ({@code romfile=}): the guest boots by {@code -kernel}, iPXE would only cost time.
          *
          * @param socket the back-end's socket
          * @return this
@@ -228,7 +229,7 @@ public final class QemuVm implements AutoCloseable {
             String id = "vu" + nextChardev++;
             return args("-chardev", "socket,id=" + id + ",path=" + escape(socket),
                     "-netdev", "vhost-user,id=n" + id + ",chardev=" + id,
-                    "-device", "virtio-net-pci,netdev=n" + id + ",vectors=0");
+                    "-device", "virtio-net-pci,netdev=n" + id + ",vectors=0,romfile=");
         }
 
         /**

@@ -64,6 +64,7 @@ public final class TinyGuest {
 
     private static final byte[] XZ_MAGIC = {(byte) 0xFD, '7', 'z', 'X', 'Z', 0};
     private static final long PROCESS_TIMEOUT_SECONDS = 120;
+    private static final int CACHED_INITRAMFS_KEPT = 16;
 
     private final Path kernel;
     private final Path initramfs;
@@ -196,6 +197,7 @@ public final class TinyGuest {
                     cpio.finishTo(out);
                 }
                 moveIntoPlace(tmp, initramfs);
+                pruneInitramfsCache(cache);
             }
             return new TinyGuest(vmlinux, initramfs, k.version());
         }
@@ -299,6 +301,34 @@ public final class TinyGuest {
             throw new IOException(what + " failed, exit=" + p.exitValue() + ": " + err);
         }
         return err;
+    }
+
+    /**
+     * Guests with per-run content (random patterns) get a new initramfs each run: keep the newest
+     * {@value #CACHED_INITRAMFS_KEPT}, and anything younger than ten minutes that another run may be booting.
+     */
+    private static void pruneInitramfsCache(Path cache) throws IOException {
+        long now = System.currentTimeMillis();
+        List<Path> all;
+        try (var files = Files.list(cache)) {
+            all = files.filter(p -> p.getFileName().toString().startsWith("initramfs-")
+                            && p.getFileName().toString().endsWith(".cpio.gz"))
+                    .sorted(java.util.Comparator.comparingLong(TinyGuest::modifiedMillis).reversed())
+                    .toList();
+        }
+        for (Path p : all.subList(Math.min(CACHED_INITRAMFS_KEPT, all.size()), all.size())) {
+            if (now - modifiedMillis(p) > 10 * 60_000L) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    private static long modifiedMillis(Path p) {
+        try {
+            return Files.getLastModifiedTime(p).toMillis();
+        } catch (IOException e) {
+            return Long.MAX_VALUE; // vanished or unreadable: not ours to delete
+        }
     }
 
     // Several builds may share target/: write aside, then rename, so nobody sees half a file.
