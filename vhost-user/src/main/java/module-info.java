@@ -4,4 +4,6 @@ module dev.outproc.vhost {
     requires transitive dev.outproc.migration;
 
     exports dev.outproc.vhost;
+    exports dev.outproc.vhost.message;
+    exports dev.outproc.vhost.connection;
 }

@@ -1,0 +1,156 @@
+package dev.outproc.vhost.message;
+
+import static dev.outproc.vhost.message.PayloadType.IOTLB;
+import static dev.outproc.vhost.message.PayloadType.NONE;
+import static dev.outproc.vhost.message.PayloadType.SHARED_OBJECT;
+import static dev.outproc.vhost.message.PayloadType.U64;
+import static dev.outproc.vhost.message.PayloadType.VRING_AREA;
+import static dev.outproc.vhost.message.PayloadType.VRING_STATE;
+
+/**
+ * The back-end's requests on the back-end channel (vhost-user.rst, "Back-end message types"), numbered
+ * 1–10, named without the {@code VHOST_USER_BACKEND_} prefix (formerly {@code VHOST_USER_SLAVE_}).
+ * The front-end answers; without an explicit reply it answers only when NEED_REPLY is set, with a u64
+ * status. Fds on this channel require {@link ProtocolFeature#BACKEND_SEND_FD} (at most 8 per message,
+ * "Back-end communication"); that gate is semantic and left to the receiver.
+ */
+public enum BackendRequest implements VhostUserRequest {
+    /** IOTLB miss or access failure. */
+    IOTLB_MSG(1, IOTLB, 0, 0, U64, 0, 0, false, null, VirtioFeature.ACCESS_PLATFORM),
+    /** The config space changed. */
+    CONFIG_CHANGE_MSG(2, NONE, 0, 0, U64, 0, 0, false, ProtocolFeature.CONFIG, null),
+    /** Sets or clears a queue's host notifier (vring area; an fd unless bit 8 of its u64 says none). */
+    VRING_HOST_NOTIFIER_MSG(3, VRING_AREA, 0, 1, U64, 0, 0, false, ProtocolFeature.HOST_NOTIFIER, null),
+    /** In-band call (vring state, num reserved 0). */
+    VRING_CALL(4, VRING_STATE, 0, 0, U64, 0, 0, false, ProtocolFeature.INBAND_NOTIFICATIONS, null),
+    /** In-band error (vring state, num reserved 0). */
+    VRING_ERR(5, VRING_STATE, 0, 0, U64, 0, 0, false, ProtocolFeature.INBAND_NOTIFICATIONS, null),
+    /** Adds the back-end as exporter of a UUID. */
+    SHARED_OBJECT_ADD(6, SHARED_OBJECT, 0, 0, U64, 0, 0, false, ProtocolFeature.SHARED_OBJECT, null),
+    /** Removes the back-end as exporter of a UUID. */
+    SHARED_OBJECT_REMOVE(7, SHARED_OBJECT, 0, 0, U64, 0, 0, false, ProtocolFeature.SHARED_OBJECT, null),
+    /** Looks up a UUID; the reply u64 carries the dma-buf fd on success. */
+    SHARED_OBJECT_LOOKUP(8, SHARED_OBJECT, 0, 0, U64, 0, 1, true, ProtocolFeature.SHARED_OBJECT, null),
+    /** Maps an fd into a VIRTIO shared memory region (exactly one fd). */
+    SHMEM_MAP(9, PayloadType.SHMEM_MAP, 1, 1, U64, 0, 0, false, ProtocolFeature.SHMEM, null),
+    /**
+     * Unmaps a range of a VIRTIO shared memory region. The specification says "a reply is generated";
+     * QEMU answers only with NEED_REPLY, so this table does not mark it as always replying.
+     */
+    SHMEM_UNMAP(10, PayloadType.SHMEM_MAP, 0, 0, U64, 0, 0, false, ProtocolFeature.SHMEM, null);
+
+    /** The highest request number the specification defines. */
+    public static final int MAX_CODE = 10;
+    /** The most fds a back-end message may carry ("at most 8 descriptors in each message"). */
+    public static final int MAX_FDS = 8;
+    private static final BackendRequest[] BY_CODE = new BackendRequest[MAX_CODE + 1];
+
+    static {
+        for (BackendRequest r : values()) {
+            if (BY_CODE[r.code] != null) {
+                throw new ExceptionInInitializerError("duplicate request code " + r.code);
+            }
+            BY_CODE[r.code] = r;
+        }
+    }
+
+    private final int code;
+    private final PayloadType requestPayload;
+    private final int minRequestFds;
+    private final int maxRequestFds;
+    private final PayloadType replyPayload;
+    private final int minReplyFds;
+    private final int maxReplyFds;
+    private final boolean alwaysReplies;
+    private final ProtocolFeature protocolGate;
+    private final VirtioFeature virtioGate;
+
+    BackendRequest(int code, PayloadType requestPayload, int minRequestFds, int maxRequestFds, PayloadType replyPayload,
+                   int minReplyFds, int maxReplyFds, boolean alwaysReplies, ProtocolFeature protocolGate,
+                   VirtioFeature virtioGate) {
+        this.code = code;
+        this.requestPayload = requestPayload;
+        this.minRequestFds = minRequestFds;
+        this.maxRequestFds = maxRequestFds;
+        this.replyPayload = replyPayload;
+        this.minReplyFds = minReplyFds;
+        this.maxReplyFds = maxReplyFds;
+        this.alwaysReplies = alwaysReplies;
+        this.protocolGate = protocolGate;
+        this.virtioGate = virtioGate;
+    }
+
+    /**
+     * {@return the request with that number, or {@code null} when the specification defines none}
+     *
+     * @param code a request number as read from the wire (any value)
+     */
+    public static BackendRequest ofCode(long code) {
+        return code > 0 && code <= MAX_CODE ? BY_CODE[(int) code] : null;
+    }
+
+    @Override
+    public int code() {
+        return code;
+    }
+
+    @Override
+    public String specName() {
+        return "VHOST_USER_BACKEND_" + name();
+    }
+
+    @Override
+    public PayloadType requestPayload() {
+        return requestPayload;
+    }
+
+    @Override
+    public int minRequestFds() {
+        return minRequestFds;
+    }
+
+    @Override
+    public int maxRequestFds() {
+        return maxRequestFds;
+    }
+
+    @Override
+    public PayloadType replyPayload() {
+        return replyPayload;
+    }
+
+    @Override
+    public int minReplyFds() {
+        return minReplyFds;
+    }
+
+    @Override
+    public int maxReplyFds() {
+        return maxReplyFds;
+    }
+
+    @Override
+    public boolean alwaysReplies() {
+        return alwaysReplies;
+    }
+
+    @Override
+    public boolean ackReplyAllowed() {
+        return false;
+    }
+
+    @Override
+    public ProtocolFeature protocolGate() {
+        return protocolGate;
+    }
+
+    @Override
+    public VirtioFeature virtioGate() {
+        return virtioGate;
+    }
+
+    @Override
+    public boolean sentByBackend() {
+        return true;
+    }
+}

@@ -1,0 +1,232 @@
+package dev.outproc.vhost.message;
+
+import static dev.outproc.vhost.message.PayloadType.CONFIG;
+import static dev.outproc.vhost.message.PayloadType.CRYPTO_SESSION;
+import static dev.outproc.vhost.message.PayloadType.DEVICE_STATE_TRANSFER;
+import static dev.outproc.vhost.message.PayloadType.INFLIGHT;
+import static dev.outproc.vhost.message.PayloadType.IOTLB;
+import static dev.outproc.vhost.message.PayloadType.LOG;
+import static dev.outproc.vhost.message.PayloadType.MEM_TABLE;
+import static dev.outproc.vhost.message.PayloadType.NONE;
+import static dev.outproc.vhost.message.PayloadType.SHARED_OBJECT;
+import static dev.outproc.vhost.message.PayloadType.SHMEM_CONFIG;
+import static dev.outproc.vhost.message.PayloadType.SINGLE_MEM_REGION;
+import static dev.outproc.vhost.message.PayloadType.U64;
+import static dev.outproc.vhost.message.PayloadType.VRING_ADDR;
+import static dev.outproc.vhost.message.PayloadType.VRING_STATE;
+
+/**
+ * The front-end's requests (vhost-user.rst, "Front-end message types"), numbered 1–44, named as the
+ * specification names them without the {@code VHOST_USER_} prefix.
+ *
+ * <p>Metadata columns: request payload, fds the request carries (min–max), reply payload (U64 = the
+ * REPLY_ACK status for requests without explicit reply), fds of the reply, whether the back-end always
+ * replies, whether a REPLY_ACK may stand in for the explicit reply, and the gating features.
+ * Variable fd counts are narrowed by {@link MessageValidator}: SET_MEM_TABLE carries exactly one fd per
+ * region, SET_VRING_KICK/CALL/ERR carry one fd unless bit 8 of the payload says "no fd".
+ */
+public enum FrontendRequest implements VhostUserRequest {
+    /** Reads the device's virtio features (reply u64). */
+    GET_FEATURES(1, NONE, 0, 0, U64, 0, 0, true, false, null, null),
+    /** Acknowledges the features the driver accepted (u64). */
+    SET_FEATURES(2, U64, 0, 0, U64, 0, 0, false, false, null, null),
+    /** Marks the sender as the owner of the session. */
+    SET_OWNER(3, NONE, 0, 0, U64, 0, 0, false, false, null, null),
+    /** Deprecated: stop all rings (back-ends should ignore it or disable rings). */
+    RESET_OWNER(4, NONE, 0, 0, U64, 0, 0, false, false, null, null),
+    /** Sets the memory table: up to 8 regions, one fd per region; postcopy replies with the table. */
+    SET_MEM_TABLE(5, MEM_TABLE, 0, MemTable.MAX_REGIONS, MEM_TABLE, 0, 0, false, true, null, null),
+    /** Sets the dirty log (log description, one fd); replies u64 (LOG_SHMFD). */
+    SET_LOG_BASE(6, LOG, 1, 1, U64, 0, 0, true, false, ProtocolFeature.LOG_SHMFD, null),
+    /** Sets an eventfd that tells the front-end the log changed. */
+    SET_LOG_FD(7, NONE, 1, 1, U64, 0, 0, false, false, null, null),
+    /** Sets a ring's size (vring state). */
+    SET_VRING_NUM(8, VRING_STATE, 0, 0, U64, 0, 0, false, false, null, null),
+    /** Sets a ring's addresses. */
+    SET_VRING_ADDR(9, VRING_ADDR, 0, 0, U64, 0, 0, false, false, null, null),
+    /** Sets the next descriptor index or indices of a ring. */
+    SET_VRING_BASE(10, VRING_STATE, 0, 0, U64, 0, 0, false, false, null, null),
+    /** Stops a ring and returns its descriptor index or indices. */
+    GET_VRING_BASE(11, VRING_STATE, 0, 0, VRING_STATE, 0, 0, true, false, null, null),
+    /** Sets the kick eventfd of a ring (u64: index, bit 8 no fd). */
+    SET_VRING_KICK(12, U64, 0, 1, U64, 0, 0, false, false, null, null),
+    /** Sets the call eventfd of a ring (u64: index, bit 8 no fd). */
+    SET_VRING_CALL(13, U64, 0, 1, U64, 0, 0, false, false, null, null),
+    /** Sets the error eventfd of a ring (u64: index, bit 8 no fd). */
+    SET_VRING_ERR(14, U64, 0, 1, U64, 0, 0, false, false, null, null),
+    /** Reads the protocol features (reply u64). */
+    GET_PROTOCOL_FEATURES(15, NONE, 0, 0, U64, 0, 0, true, false, null, VirtioFeature.PROTOCOL_FEATURES),
+    /** Acknowledges protocol features (u64). */
+    SET_PROTOCOL_FEATURES(16, U64, 0, 0, U64, 0, 0, false, false, null, VirtioFeature.PROTOCOL_FEATURES),
+    /** Reads the number of queues (reply u64). */
+    GET_QUEUE_NUM(17, NONE, 0, 0, U64, 0, 0, true, false, ProtocolFeature.MQ, null),
+    /** Enables or disables a ring (vring state, num 0 or 1). */
+    SET_VRING_ENABLE(18, VRING_STATE, 0, 0, U64, 0, 0, false, false, null, VirtioFeature.PROTOCOL_FEATURES),
+    /** Broadcasts a fake RARP (u64 whose first 6 bytes are the MAC). */
+    SEND_RARP(19, U64, 0, 0, U64, 0, 0, false, false, ProtocolFeature.RARP, null),
+    /** Sets the host MTU (u64). */
+    NET_SET_MTU(20, U64, 0, 0, U64, 0, 0, false, false, ProtocolFeature.MTU, null),
+    /** Hands over the back-end channel socket (one fd); formerly SET_SLAVE_REQ_FD. */
+    SET_BACKEND_REQ_FD(21, NONE, 1, 1, U64, 0, 0, false, false, ProtocolFeature.BACKEND_REQ, null),
+    /** Updates or invalidates an IOTLB entry; the back-end always answers u64. */
+    IOTLB_MSG(22, IOTLB, 0, 0, U64, 0, 0, true, false, null, VirtioFeature.ACCESS_PLATFORM),
+    /** Sets the endianness of a legacy ring (vring state, num 0 little or 1 big). */
+    SET_VRING_ENDIAN(23, VRING_STATE, 0, 0, U64, 0, 0, false, false, ProtocolFeature.CROSS_ENDIAN, null),
+    /** Reads config space; the reply has the same size, or is empty on error. */
+    GET_CONFIG(24, CONFIG, 0, 0, CONFIG, 0, 0, true, false, ProtocolFeature.CONFIG, null),
+    /** Writes config space. */
+    SET_CONFIG(25, CONFIG, 0, 0, U64, 0, 0, false, false, ProtocolFeature.CONFIG, null),
+    /** Creates a crypto session; the reply carries the session id. */
+    CREATE_CRYPTO_SESSION(26, CRYPTO_SESSION, 0, 0, CRYPTO_SESSION, 0, 0, true, false, ProtocolFeature.CRYPTO_SESSION, null),
+    /** Closes a crypto session (u64 id). */
+    CLOSE_CRYPTO_SESSION(27, U64, 0, 0, U64, 0, 0, false, false, ProtocolFeature.CRYPTO_SESSION, null),
+    /** Postcopy is coming: the reply is empty and carries a userfaultfd. */
+    POSTCOPY_ADVISE(28, NONE, 0, 0, NONE, 1, 1, true, false, ProtocolFeature.PAGEFAULT, null),
+    /** Postcopy has started. */
+    POSTCOPY_LISTEN(29, NONE, 0, 0, U64, 0, 0, false, false, ProtocolFeature.PAGEFAULT, null),
+    /** Postcopy has ended; reply u64 status. */
+    POSTCOPY_END(30, NONE, 0, 0, U64, 0, 0, true, false, ProtocolFeature.PAGEFAULT, null),
+    /** Asks for the inflight buffer; the reply describes it and carries its fd. */
+    GET_INFLIGHT_FD(31, INFLIGHT, 0, 0, INFLIGHT, 1, 1, true, false, ProtocolFeature.INFLIGHT_SHMFD, null),
+    /** Hands the inflight buffer back (one fd). */
+    SET_INFLIGHT_FD(32, INFLIGHT, 1, 1, U64, 0, 0, false, false, ProtocolFeature.INFLIGHT_SHMFD, null),
+    /** Sets the GPU protocol socket (one fd; the spec's fd list forgets it). */
+    GPU_SET_SOCKET(33, NONE, 1, 1, U64, 0, 0, false, false, null, null),
+    /** Resets the device to its initial state. */
+    RESET_DEVICE(34, NONE, 0, 0, U64, 0, 0, false, false, ProtocolFeature.RESET_DEVICE, null),
+    /** In-band kick (vring state, num reserved 0). */
+    VRING_KICK(35, VRING_STATE, 0, 0, U64, 0, 0, false, false, ProtocolFeature.INBAND_NOTIFICATIONS, null),
+    /** Reads the maximum number of memory slots (reply u64). */
+    GET_MAX_MEM_SLOTS(36, NONE, 0, 0, U64, 0, 0, true, false, ProtocolFeature.CONFIGURE_MEM_SLOTS, null),
+    /** Adds one memory region (exactly one fd); postcopy replies with the region. */
+    ADD_MEM_REG(37, SINGLE_MEM_REGION, 1, 1, SINGLE_MEM_REGION, 0, 0, false, true, ProtocolFeature.CONFIGURE_MEM_SLOTS, null),
+    /** Removes one memory region; an fd SHOULD NOT come, but one MAY, and it is closed unused. */
+    REM_MEM_REG(38, SINGLE_MEM_REGION, 0, 1, U64, 0, 0, false, false, ProtocolFeature.CONFIGURE_MEM_SLOTS, null),
+    /** Sets the virtio device status (u64 holding one status byte). */
+    SET_STATUS(39, U64, 0, 0, U64, 0, 0, false, false, ProtocolFeature.STATUS, null),
+    /** Reads the virtio device status (reply u64). */
+    GET_STATUS(40, NONE, 0, 0, U64, 0, 0, true, false, ProtocolFeature.STATUS, null),
+    /** Looks up a shared object by UUID; the reply (u64) carries the dma-buf fd on success. */
+    GET_SHARED_OBJECT(41, SHARED_OBJECT, 0, 0, U64, 0, 1, true, false, ProtocolFeature.SHARED_OBJECT, null),
+    /** Opens a device-state transfer (one fd); the reply u64 may carry the back-end's own fd. */
+    SET_DEVICE_STATE_FD(42, DEVICE_STATE_TRANSFER, 1, 1, U64, 0, 1, true, false, ProtocolFeature.DEVICE_STATE, null),
+    /** Asks whether the device-state transfer succeeded (reply u64, 0 = success). */
+    CHECK_DEVICE_STATE(43, NONE, 0, 0, U64, 0, 0, true, false, ProtocolFeature.DEVICE_STATE, null),
+    /** Reads the VIRTIO shared memory region sizes. */
+    GET_SHMEM_CONFIG(44, NONE, 0, 0, SHMEM_CONFIG, 0, 0, true, false, ProtocolFeature.SHMEM, null);
+
+    /** The highest request number the specification defines. */
+    public static final int MAX_CODE = 44;
+    private static final FrontendRequest[] BY_CODE = new FrontendRequest[MAX_CODE + 1];
+
+    static {
+        for (FrontendRequest r : values()) {
+            if (BY_CODE[r.code] != null) {
+                throw new ExceptionInInitializerError("duplicate request code " + r.code);
+            }
+            BY_CODE[r.code] = r;
+        }
+    }
+
+    private final int code;
+    private final PayloadType requestPayload;
+    private final int minRequestFds;
+    private final int maxRequestFds;
+    private final PayloadType replyPayload;
+    private final int minReplyFds;
+    private final int maxReplyFds;
+    private final boolean alwaysReplies;
+    private final boolean ackReplyAllowed;
+    private final ProtocolFeature protocolGate;
+    private final VirtioFeature virtioGate;
+
+    FrontendRequest(int code, PayloadType requestPayload, int minRequestFds, int maxRequestFds, PayloadType replyPayload,
+                    int minReplyFds, int maxReplyFds, boolean alwaysReplies, boolean ackReplyAllowed,
+                    ProtocolFeature protocolGate, VirtioFeature virtioGate) {
+        this.code = code;
+        this.requestPayload = requestPayload;
+        this.minRequestFds = minRequestFds;
+        this.maxRequestFds = maxRequestFds;
+        this.replyPayload = replyPayload;
+        this.minReplyFds = minReplyFds;
+        this.maxReplyFds = maxReplyFds;
+        this.alwaysReplies = alwaysReplies;
+        this.ackReplyAllowed = ackReplyAllowed;
+        this.protocolGate = protocolGate;
+        this.virtioGate = virtioGate;
+    }
+
+    /**
+     * {@return the request with that number, or {@code null} when the specification defines none}
+     *
+     * @param code a request number as read from the wire (any value)
+     */
+    public static FrontendRequest ofCode(long code) {
+        return code > 0 && code <= MAX_CODE ? BY_CODE[(int) code] : null;
+    }
+
+    @Override
+    public int code() {
+        return code;
+    }
+
+    @Override
+    public String specName() {
+        return "VHOST_USER_" + name();
+    }
+
+    @Override
+    public PayloadType requestPayload() {
+        return requestPayload;
+    }
+
+    @Override
+    public int minRequestFds() {
+        return minRequestFds;
+    }
+
+    @Override
+    public int maxRequestFds() {
+        return maxRequestFds;
+    }
+
+    @Override
+    public PayloadType replyPayload() {
+        return replyPayload;
+    }
+
+    @Override
+    public int minReplyFds() {
+        return minReplyFds;
+    }
+
+    @Override
+    public int maxReplyFds() {
+        return maxReplyFds;
+    }
+
+    @Override
+    public boolean alwaysReplies() {
+        return alwaysReplies;
+    }
+
+    @Override
+    public boolean ackReplyAllowed() {
+        return ackReplyAllowed;
+    }
+
+    @Override
+    public ProtocolFeature protocolGate() {
+        return protocolGate;
+    }
+
+    @Override
+    public VirtioFeature virtioGate() {
+        return virtioGate;
+    }
+
+    @Override
+    public boolean sentByBackend() {
+        return false;
+    }
+}

@@ -1,0 +1,123 @@
+package dev.outproc.vhost.message;
+
+import java.lang.foreign.MemorySegment;
+
+import static dev.outproc.vhost.message.WireLayout.NATIVE_U64;
+
+/**
+ * The payload "A single 64-bit integer" (vhost-user.rst): features, protocol features, queue counts,
+ * status values, REPLY_ACK results, and the ring index word of SET_VRING_KICK/CALL/ERR
+ * (see {@link VringFdIndex}).
+ *
+ * <pre>
+ *  0                   1                   2                   3
+ *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |                          value (u64)                          |
+ * |                                                               |
+ * +---------------------------------------------------------------+
+ * </pre>
+ */
+public final class U64Payload {
+    /** Offset of the 64-bit value. */
+    public static final int VALUE_OFFSET = 0;
+    /** Size of the payload in bytes. */
+    public static final int ENCODED_LENGTH = 8;
+
+    private U64Payload() {
+    }
+
+    /** Reads a U64Payload in place; holds only a segment and an offset. */
+    public static final class Decoder {
+        private MemorySegment segment;
+        private long offset;
+
+        /** Creates an unwrapped decoder. */
+        public Decoder() {
+        }
+
+        /**
+         * Points this decoder at a payload.
+         *
+         * @param segment the buffer
+         * @param offset where the payload starts
+         * @return this decoder
+         */
+        public Decoder wrap(MemorySegment segment, long offset) {
+            this.segment = segment;
+            this.offset = offset;
+            return this;
+        }
+
+        /** {@return the wrapped segment} */
+        public MemorySegment segment() {
+            return segment;
+        }
+
+        /** {@return the offset of the payload in the segment} */
+        public long offset() {
+            return offset;
+        }
+
+        /** {@return the 64-bit value} (unsigned; compare with {@link Long#compareUnsigned}) */
+        public long value() {
+            return segment.get(NATIVE_U64, offset + VALUE_OFFSET);
+        }
+
+    }
+
+    /** Writes a U64Payload in place; holds only a segment and an offset. */
+    public static final class Encoder {
+        private MemorySegment segment;
+        private long offset;
+
+        /** Creates an unwrapped encoder. */
+        public Encoder() {
+        }
+
+        /**
+         * Points this encoder at a buffer.
+         *
+         * @param segment the buffer
+         * @param offset where the payload starts
+         * @return this encoder
+         */
+        public Encoder wrap(MemorySegment segment, long offset) {
+            this.segment = segment;
+            this.offset = offset;
+            return this;
+        }
+
+        /** {@return the wrapped segment} */
+        public MemorySegment segment() {
+            return segment;
+        }
+
+        /** {@return the offset of the payload in the segment} */
+        public long offset() {
+            return offset;
+        }
+
+        /**
+         * Zeroes the whole payload (padding and reserved fields included).
+         *
+         * @return this encoder
+         */
+        public Encoder clear() {
+            segment.asSlice(offset, ENCODED_LENGTH).fill((byte) 0);
+            return this;
+        }
+
+        /**
+         * Sets the 64-bit value.
+         *
+         * @param value the value
+         * @return this encoder
+         */
+        public Encoder value(long value) {
+            segment.set(NATIVE_U64, offset + VALUE_OFFSET, value);
+            return this;
+        }
+
+    }
+}

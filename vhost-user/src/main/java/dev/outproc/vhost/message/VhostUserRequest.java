@@ -1,0 +1,60 @@
+package dev.outproc.vhost.message;
+
+/**
+ * A request type of either direction with the metadata the syntax layer needs: payloads, fd counts,
+ * whether a reply always follows, and the features that gate it.
+ *
+ * <p>Replies: a request without an explicit reply ({@link #alwaysReplies()} false) gets one only when
+ * the sender sets NEED_REPLY (REPLY_ACK negotiated), and that reply is a {@code u64} status
+ * (vhost-user.rst, "VHOST_USER_PROTOCOL_F_REPLY_ACK"); {@link #replyPayload()} is then
+ * {@link PayloadType#U64}.
+ */
+public sealed interface VhostUserRequest permits FrontendRequest, BackendRequest {
+    /** {@return the request number on the wire} */
+    int code();
+
+    /** {@return the name the specification uses, e.g. {@code VHOST_USER_GET_FEATURES}} */
+    String specName();
+
+    /** {@return the request's payload kind} */
+    PayloadType requestPayload();
+
+    /** {@return the fewest fds the request may carry} */
+    int minRequestFds();
+
+    /** {@return the most fds the request may carry} */
+    int maxRequestFds();
+
+    /**
+     * {@return the payload kind of the reply} For requests without an explicit reply this is
+     * {@link PayloadType#U64}, the REPLY_ACK status.
+     */
+    PayloadType replyPayload();
+
+    /** {@return the fewest fds the reply may carry} */
+    int minReplyFds();
+
+    /** {@return the most fds the reply may carry} */
+    int maxReplyFds();
+
+    /**
+     * {@return whether the receiver always answers, whatever NEED_REPLY says} (vhost-user.rst,
+     * "Communication", and the request's own text)
+     */
+    boolean alwaysReplies();
+
+    /**
+     * {@return whether a REPLY_ACK {@code u64} status is valid in place of the explicit reply} (true for
+     * SET_MEM_TABLE and ADD_MEM_REG, whose explicit reply exists only in postcopy mode)
+     */
+    boolean ackReplyAllowed();
+
+    /** {@return the protocol feature that must be negotiated before this request, or {@code null}} */
+    ProtocolFeature protocolGate();
+
+    /** {@return the virtio feature that must be negotiated before this request, or {@code null}} */
+    VirtioFeature virtioGate();
+
+    /** {@return whether the back-end sends this request (on the back-end channel)} */
+    boolean sentByBackend();
+}
