@@ -90,6 +90,10 @@ if [[ ! -f $root/.unpacked || ! -f $root/boot/vmlinuz-$kernel_ver ]]; then
   mv "$work/root" "$root"
   rm -rf "$work"
   trap - EXIT
+  # A kernel update in the archive leaves the previous unpack behind; the tests use kernel-version.
+  for old in "$CACHE_DIR"/linux-image-*; do
+    if [[ $old != "$root" && -d $old ]]; then rm -rf "$old"; fi
+  done
 fi
 printf '%s\n' "$kernel_ver" > "$CACHE_DIR/kernel-version.tmp"
 mv "$CACHE_DIR/kernel-version.tmp" "$CACHE_DIR/kernel-version"
