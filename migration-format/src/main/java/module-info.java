@@ -1,8 +1,17 @@
-/** outproc migration-format: device-state stream, device model registry, compatibility handshake. */
+/**
+ * outproc migration-format: a documented device-state stream, a registry of device models, a compatibility
+ * handshake that refuses an incompatible migration before any state moves, and integrity through BouncyCastle.
+ */
 module dev.outproc.migration {
     requires org.bouncycastle.provider;
     requires com.fasterxml.jackson.core;
     requires info.picocli;
 
-    exports dev.outproc.migration;
+    exports dev.outproc.migration.stream;
+    exports dev.outproc.migration.model;
+    exports dev.outproc.migration.handshake;
+    exports dev.outproc.migration.integrity;
+    exports dev.outproc.migration.cli;
+
+    opens dev.outproc.migration.cli to info.picocli;
 }

@@ -1,0 +1,1 @@
+/** Command-line tool. */ package dev.outproc.migration.cli;

@@ -1,0 +1,311 @@
+package dev.outproc.migration.handshake;
+
+import dev.outproc.migration.internal.Le;
+import dev.outproc.migration.stream.ArrayReader;
+import dev.outproc.migration.stream.FieldReader;
+import dev.outproc.migration.stream.FieldType;
+import dev.outproc.migration.stream.FieldWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Byte form of the handshake messages (spec section "Handshake messages"), so that any channel can carry them:
+ * a management connection, or a vhost-user front-end relaying between two back-ends.
+ *
+ * <pre>
+ *  0                   1                   2                   3
+ *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ * +---------------------------------------------------------------+
+ * |  magic 4F 50 4D 48 ("OPMH")                                   |  0
+ * +---------------+---------------+-------------------------------+
+ * |  version = 1  |  type 1/2/3   |  reserved = 0                 |  4
+ * +---------------+---------------+-------------------------------+
+ * |  body length (u32 LE), at most 65524                          |  8
+ * +---------------------------------------------------------------+
+ * |  body: fields as in the stream (tag u16, type u8, value)      | 12
+ * +---------------------------------------------------------------+
+ * </pre>
+ * type 1 = offer, 2 = accept, 3 = refuse. Decoders reject unknown message versions, types, wrong field types, missing
+ * fields and trailing bytes with a {@link HandshakeException}; unknown field tags are skipped.
+ */
+public final class HandshakeCodec {
+    /** Largest message, header included. */
+    public static final int MAX_MESSAGE_BYTES = 64 * 1024;
+    /** Message magic. */
+    public static final byte[] MAGIC = {0x4F, 0x50, 0x4D, 0x48};
+    /** Header length. */
+    public static final int HEADER_BYTES = 12;
+    /** Message type of an offer. */
+    public static final int TYPE_OFFER = 1;
+    /** Message type of an accept. */
+    public static final int TYPE_ACCEPT = 2;
+    /** Message type of a refusal. */
+    public static final int TYPE_REFUSE = 3;
+    private static final int MAX_REASONS = 1024;
+
+    private HandshakeCodec() {}
+
+    private static byte[] frame(int type, FieldWriter body) {
+        byte[] b = body.toByteArray();
+        if (b.length > MAX_MESSAGE_BYTES - HEADER_BYTES) {
+            throw new IllegalArgumentException("handshake message body of " + b.length + " bytes exceeds " + (MAX_MESSAGE_BYTES - HEADER_BYTES));
+        }
+        byte[] m = new byte[HEADER_BYTES + b.length];
+        System.arraycopy(MAGIC, 0, m, 0, 4);
+        m[4] = 1;
+        m[5] = (byte) type;
+        Le.put32(m, 8, b.length);
+        System.arraycopy(b, 0, m, HEADER_BYTES, b.length);
+        return m;
+    }
+
+    /**
+     * Encodes an offer.
+     *
+     * @param offer the offer
+     * @return the message bytes
+     */
+    public static byte[] encode(MigrationOffer offer) {
+        try {
+            DeviceDescriptor d = offer.source();
+            FieldWriter w = FieldWriter.inMemory()
+                    .string(1, d.modelId()).string(2, d.implementationId()).string(3, d.formatClass());
+            w.beginRecordArray(4, d.parameters().size());
+            for (Map.Entry<String, String> e : d.parameters().entrySet()) {
+                w.beginElement().string(1, e.getKey()).string(2, e.getValue()).endRecord();
+            }
+            w.endArray();
+            w.int32Array(5, d.readVersions().stream().mapToInt(Integer::intValue).toArray())
+                    .int32Array(6, d.writeVersions().stream().mapToInt(Integer::intValue).toArray())
+                    .bytes(7, offer.nonce()).bytes(8, offer.modelDigest()).bytes(9, offer.keyAgreementPublicKey());
+            return frame(TYPE_OFFER, w);
+        } catch (IOException e) {
+            throw new UncheckedIOException("in-memory encoding cannot fail", e);
+        }
+    }
+
+    /**
+     * Encodes an answer.
+     *
+     * @param answer accept or refusal
+     * @return the message bytes
+     */
+    public static byte[] encode(MigrationAnswer answer) {
+        try {
+            FieldWriter w = FieldWriter.inMemory();
+            switch (answer) {
+                case MigrationAccept a -> {
+                    w.bytes(1, a.nonce()).int32(2, a.formatVersion()).string(3, a.modelId()).string(4, a.formatClass())
+                            .string(5, a.destinationImplementation()).bytes(6, a.keyAgreementPublicKey());
+                    return frame(TYPE_ACCEPT, w);
+                }
+                case MigrationRefusal r -> {
+                    w.bytes(1, r.nonce());
+                    w.beginRecordArray(2, r.reasons().size());
+                    for (Incompatibility i : r.reasons()) {
+                        w.beginElement().string(1, i.code().name()).string(2, i.subject()).string(3, i.detail()).endRecord();
+                    }
+                    w.endArray();
+                    return frame(TYPE_REFUSE, w);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("in-memory encoding cannot fail", e);
+        }
+    }
+
+    private static FieldReader open(byte[] m, int... types) throws HandshakeException {
+        if (m.length < HEADER_BYTES || m.length > MAX_MESSAGE_BYTES) {
+            throw new HandshakeException("handshake message length " + m.length + " outside " + HEADER_BYTES + ".." + MAX_MESSAGE_BYTES);
+        }
+        if (!Arrays.equals(m, 0, 4, MAGIC, 0, 4)) {
+            throw new HandshakeException("bad handshake magic " + Le.hex(Arrays.copyOf(m, 4)));
+        }
+        if (m[4] != 1) {
+            throw new HandshakeException("unsupported handshake message version " + (m[4] & 0xff));
+        }
+        if (m[6] != 0 || m[7] != 0) {
+            throw new HandshakeException("handshake reserved bytes must be 0, value=" + Le.u16(m, 6));
+        }
+        int type = m[5] & 0xff;
+        if (Arrays.stream(types).noneMatch(t -> t == type)) {
+            throw new HandshakeException("handshake message type " + type + " where " + Arrays.toString(types) + " was expected");
+        }
+        long len = Integer.toUnsignedLong(Le.i32(m, 8));
+        if (len != m.length - HEADER_BYTES) {
+            throw new HandshakeException("handshake body length " + len + " but " + (m.length - HEADER_BYTES) + " bytes follow the header");
+        }
+        return FieldReader.of(m, HEADER_BYTES, (int) len);
+    }
+
+    /**
+     * Decodes an offer.
+     *
+     * @param m message bytes from an untrusted peer
+     * @return the offer
+     * @throws HandshakeException if the message is malformed
+     */
+    public static MigrationOffer decodeOffer(byte[] m) throws HandshakeException {
+        FieldReader f = open(m, TYPE_OFFER);
+        try {
+            String model = null;
+            String impl = null;
+            String format = null;
+            Map<String, String> params = new LinkedHashMap<>();
+            List<Integer> read = null;
+            List<Integer> write = null;
+            byte[] nonce = null;
+            byte[] digest = null;
+            byte[] pub = null;
+            while (f.next()) {
+                switch (f.tag()) {
+                    case 1 -> model = f.string();
+                    case 2 -> impl = f.string();
+                    case 3 -> format = f.string();
+                    case 4 -> {
+                        ArrayReader a = f.array();
+                        if (a.elementType() != FieldType.RECORD || a.count() > DeviceDescriptor.MAX_PARAMETERS) {
+                            throw new HandshakeException("offer parameters must be at most " + DeviceDescriptor.MAX_PARAMETERS + " records, got "
+                                    + a.count() + " of " + a.elementType());
+                        }
+                        while (a.hasNext()) {
+                            FieldReader r = a.nextRecord();
+                            String name = null;
+                            String value = null;
+                            while (r.next()) {
+                                switch (r.tag()) {
+                                    case 1 -> name = r.string();
+                                    case 2 -> value = r.string();
+                                    default -> r.skip();
+                                }
+                            }
+                            if (name == null || value == null || params.put(name, value) != null) {
+                                throw new HandshakeException("offer parameter record needs a unique name and a value, name=" + name);
+                            }
+                        }
+                    }
+                    case 5 -> read = versions(f, "read");
+                    case 6 -> write = versions(f, "write");
+                    case 7 -> nonce = f.bytes();
+                    case 8 -> digest = f.bytes();
+                    case 9 -> pub = f.bytes();
+                    default -> f.skip();
+                }
+            }
+            require(model != null && impl != null && format != null && read != null && write != null && nonce != null
+                    && digest != null && pub != null, "offer lacks a required field");
+            require(nonce.length == 32, "offer nonce must be 32 bytes, length=" + nonce.length);
+            require(digest.length == 0 || digest.length == 32, "offer model digest must be 0 or 32 bytes, length=" + digest.length);
+            require(pub.length == 0 || pub.length == 32, "offer X25519 key must be 0 or 32 bytes, length=" + pub.length);
+            return new MigrationOffer(new DeviceDescriptor(model, impl, format, params, read, write), nonce, digest, pub);
+        } catch (HandshakeException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new HandshakeException("malformed offer: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Decodes an answer.
+     *
+     * @param m message bytes from an untrusted peer
+     * @return accept or refusal
+     * @throws HandshakeException if the message is malformed
+     */
+    public static MigrationAnswer decodeAnswer(byte[] m) throws HandshakeException {
+        FieldReader f = open(m, TYPE_ACCEPT, TYPE_REFUSE);
+        try {
+            if (m[5] == TYPE_ACCEPT) {
+                byte[] nonce = null;
+                Integer version = null;
+                String model = null;
+                String format = null;
+                String impl = null;
+                byte[] pub = null;
+                while (f.next()) {
+                    switch (f.tag()) {
+                        case 1 -> nonce = f.bytes();
+                        case 2 -> version = f.int32();
+                        case 3 -> model = f.string();
+                        case 4 -> format = f.string();
+                        case 5 -> impl = f.string();
+                        case 6 -> pub = f.bytes();
+                        default -> f.skip();
+                    }
+                }
+                require(nonce != null && version != null && model != null && format != null && impl != null && pub != null,
+                        "accept lacks a required field");
+                require(nonce.length == 32, "accept nonce must be 32 bytes, length=" + nonce.length);
+                require(version >= 1, "accepted format version must be >= 1, version=" + version);
+                require(pub.length == 0 || pub.length == 32, "accept X25519 key must be 0 or 32 bytes, length=" + pub.length);
+                return new MigrationAccept(nonce, version, model, format, impl, pub);
+            }
+            byte[] nonce = null;
+            List<Incompatibility> reasons = null;
+            while (f.next()) {
+                switch (f.tag()) {
+                    case 1 -> nonce = f.bytes();
+                    case 2 -> {
+                        ArrayReader a = f.array();
+                        if (a.elementType() != FieldType.RECORD || a.count() > MAX_REASONS) {
+                            throw new HandshakeException("refusal reasons must be at most " + MAX_REASONS + " records, got " + a.count() + " of " + a.elementType());
+                        }
+                        reasons = new ArrayList<>();
+                        while (a.hasNext()) {
+                            FieldReader r = a.nextRecord();
+                            String code = null;
+                            String subject = "";
+                            String detail = "";
+                            while (r.next()) {
+                                switch (r.tag()) {
+                                    case 1 -> code = r.string();
+                                    case 2 -> subject = r.string();
+                                    case 3 -> detail = r.string();
+                                    default -> r.skip();
+                                }
+                            }
+                            require(code != null, "refusal reason without a code");
+                            ReasonCode c = ReasonCode.ofWire(code);
+                            reasons.add(new Incompatibility(c, c == ReasonCode.OTHER ? code + " " + subject : subject, detail));
+                        }
+                    }
+                    default -> f.skip();
+                }
+            }
+            require(nonce != null && reasons != null, "refusal lacks a required field");
+            require(nonce.length == 32, "refusal nonce must be 32 bytes, length=" + nonce.length);
+            return new MigrationRefusal(nonce, reasons);
+        } catch (HandshakeException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new HandshakeException("malformed answer: " + e.getMessage(), e);
+        }
+    }
+
+    private static List<Integer> versions(FieldReader f, String what) throws IOException {
+        ArrayReader a = f.array();
+        if (a.elementType() != FieldType.INT32 || a.count() > DeviceDescriptor.MAX_VERSIONS) {
+            throw new HandshakeException("offer " + what + " versions must be at most " + DeviceDescriptor.MAX_VERSIONS + " INT32, got "
+                    + a.count() + " of " + a.elementType());
+        }
+        List<Integer> v = new ArrayList<>();
+        for (long x : a.toLongArray()) {
+            if (x < 1) {
+                throw new HandshakeException("offer " + what + " version " + x + " must be >= 1");
+            }
+            v.add((int) x);
+        }
+        return v;
+    }
+
+    private static void require(boolean ok, String message) throws HandshakeException {
+        if (!ok) {
+            throw new HandshakeException(message);
+        }
+    }
+}
