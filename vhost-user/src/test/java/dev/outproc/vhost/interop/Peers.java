@@ -148,6 +148,28 @@ public final class Peers {
         }
     }
 
+    /**
+     * Returns a path for a Unix socket named {@code name} in {@code directory}, or in a new directory
+     * under the system temp directory when that path would not fit {@code sun_path} (108 bytes,
+     * including the terminating NUL), as happens with deep checkouts.
+     *
+     * @param directory the preferred directory, usually {@link #workDirectory(String)}
+     * @param name the socket's file name
+     * @return a socket path short enough to bind; any stale file there is removed
+     */
+    public static Path socketPath(Path directory, String name) {
+        Path preferred = directory.toAbsolutePath().resolve(name);
+        try {
+            Path socket = preferred.toString().getBytes(StandardCharsets.UTF_8).length <= 100
+                    ? preferred
+                    : Files.createTempDirectory("outproc-sock-").resolve(name);
+            Files.deleteIfExists(socket);
+            return socket;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot prepare a socket path for " + preferred, e);
+        }
+    }
+
     /** The root of an unpacked {@code linux-image-<version>} package. */
     public record DebianKernel(Path root, String version) {
 

@@ -18,7 +18,7 @@ class TestpmdIT {
     @Test
     void frontEndPacketsReachTheBackEnd() throws IOException {
         Path dir = Peers.workDirectory("TestpmdIT-pair");
-        Path socket = dir.resolve("net.sock");
+        Path socket = Peers.socketPath(dir, "net.sock");
         try (Testpmd backEnd = Testpmd.backEnd(socket, dir).start();
              Testpmd frontEnd = Testpmd.frontEnd(socket, dir).start()) {
             long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
@@ -38,7 +38,7 @@ class TestpmdIT {
     @Test
     void guestPingsTestpmdThroughVhostUserNet() throws IOException {
         Path dir = Peers.workDirectory("TestpmdIT-guest");
-        Path socket = dir.resolve("net.sock");
+        Path socket = Peers.socketPath(dir, "net.sock");
         TinyGuest guest = TinyGuest.builder("""
                 ip link set eth0 up || exit 1
                 ip addr add 192.0.2.2/24 dev eth0
