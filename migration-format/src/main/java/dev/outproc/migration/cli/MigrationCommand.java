@@ -1,0 +1,303 @@
+package dev.outproc.migration.cli;
+
+import dev.outproc.migration.handshake.CompatibilityChecker;
+import dev.outproc.migration.handshake.CompatibilityReport;
+import dev.outproc.migration.handshake.DeviceDescriptor;
+import dev.outproc.migration.handshake.Incompatibility;
+import dev.outproc.migration.integrity.VerifyingKey;
+import dev.outproc.migration.internal.Le;
+import dev.outproc.migration.model.DeviceModel;
+import dev.outproc.migration.model.Registry;
+import dev.outproc.migration.model.SchemaChange;
+import dev.outproc.migration.model.SchemaDiff;
+import dev.outproc.migration.model.SignatureCheck;
+import dev.outproc.migration.stream.DeviceStateReader;
+import dev.outproc.migration.stream.StreamTrailer;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * The {@code migration} tool: {@code inspect} and {@code verify} device-state streams, {@code check} two descriptors
+ * for compatibility (exit status = number of incompatibilities), {@code diff} two versions of a model's schema (exit
+ * status = number of breaking changes, at most 100).
+ *
+ * <p>Use it directly ({@link #main}), run it in-process ({@link #run(PrintWriter, PrintWriter, String...)}), or add it to
+ * another picocli command:
+ * {@snippet :
+ * CommandLine top = new CommandLine(new Examples());
+ * top.addSubcommand("migration", new MigrationCommand());
+ * }
+ */
+@Command(name = "migration", mixinStandardHelpOptions = true, version = "outproc migration-format 1",
+        description = "Inspect, verify and check outproc device-state streams and device models.",
+        subcommands = {MigrationCommand.Inspect.class, MigrationCommand.Verify.class, MigrationCommand.Check.class,
+                MigrationCommand.Diff.class})
+public final class MigrationCommand implements Callable<Integer> {
+    /** Exit status when a stream or file cannot be read or does not verify. */
+    public static final int EXIT_FAILED = 1;
+    /** Exit status for a usage error. */
+    public static final int EXIT_USAGE = 2;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    /** Creates the command. */
+    public MigrationCommand() {}
+
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+        return EXIT_USAGE;
+    }
+
+    /**
+     * Runs the tool in-process.
+     *
+     * @param out standard output
+     * @param err standard error
+     * @param args arguments, e.g. {@code check src.json dst.json}
+     * @return the exit status
+     */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cl = new CommandLine(new MigrationCommand());
+        cl.setOut(out);
+        cl.setErr(err);
+        int status = cl.execute(args);
+        out.flush();
+        err.flush();
+        return status;
+    }
+
+    /**
+     * Entry point.
+     *
+     * @param args command-line arguments
+     */
+    public static void main(String[] args) {
+        System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
+    }
+
+    static Set<VerifyingKey> keys(List<String> base64) {
+        Set<VerifyingKey> s = new LinkedHashSet<>();
+        for (String k : base64) {
+            s.add(VerifyingKey.fromBase64(k));
+        }
+        return s;
+    }
+
+    static Registry registry(List<Path> files, boolean builtin) throws IOException {
+        Registry r = builtin ? Registry.builtin() : Registry.empty();
+        for (Path f : files) {
+            r = r.merge(Registry.load(f));
+        }
+        return r;
+    }
+
+    /** Options shared by inspect and verify. */
+    static class StreamOptions {
+        @Parameters(index = "0", paramLabel = "STREAM", description = "Device-state stream file.")
+        Path stream;
+
+        @Option(names = "--mac-key", paramLabel = "HEX", description = "MAC key (64 hex digits) to verify the trailer MAC with.")
+        String macKey;
+
+        @Option(names = "--trusted-signer", paramLabel = "BASE64", description = "Ed25519 public key whose trailer signature is accepted; repeatable.")
+        List<String> trustedSigners = new ArrayList<>();
+
+        byte[] macKeyBytes() {
+            return macKey == null ? null : HexFormat.of().parseHex(macKey);
+        }
+    }
+
+    /** {@code inspect}: decode a stream and print header, sections, fields and trailer. */
+    @Command(name = "inspect", mixinStandardHelpOptions = true,
+            description = "Decode a device-state stream and print its header, sections, fields and trailer.")
+    static final class Inspect implements Callable<Integer> {
+        @Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @CommandLine.Mixin
+        StreamOptions options = new StreamOptions();
+
+        @Override
+        public Integer call() {
+            PrintWriter out = spec.commandLine().getOut();
+            try (FileChannel ch = FileChannel.open(options.stream, StandardOpenOption.READ);
+                    DeviceStateReader r = DeviceStateReader.openForInspection(ch, options.macKeyBytes(), keys(options.trustedSigners))) {
+                new StreamPrinter(out, true).walk(r);
+                return 0;
+            } catch (IOException | IllegalArgumentException e) {
+                out.println("error: " + e.getMessage());
+                return EXIT_FAILED;
+            }
+        }
+    }
+
+    /** {@code verify}: check digests, transcript, MAC and signature. */
+    @Command(name = "verify", mixinStandardHelpOptions = true,
+            description = "Verify a stream's section digests, transcript, MAC (with --mac-key) and signature. Exit status 0 when it verifies.")
+    static final class Verify implements Callable<Integer> {
+        @Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @CommandLine.Mixin
+        StreamOptions options = new StreamOptions();
+
+        @Option(names = "--require-mac", description = "Fail unless a MAC is present and verified.")
+        boolean requireMac;
+
+        @Option(names = "--require-signature", description = "Fail unless the trailer is signed (by a --trusted-signer, if given).")
+        boolean requireSignature;
+
+        @Override
+        public Integer call() {
+            PrintWriter out = spec.commandLine().getOut();
+            try (FileChannel ch = FileChannel.open(options.stream, StandardOpenOption.READ);
+                    DeviceStateReader r = DeviceStateReader.openForInspection(ch, options.macKeyBytes(), keys(options.trustedSigners))) {
+                StreamTrailer t = new StreamPrinter(out, false).walk(r);
+                boolean digests = r.header().hasDigests();
+                out.println("sections:   " + t.sectionCount() + ", " + t.streamBytes() + " bytes");
+                out.println("digests:    " + (digests ? "verified" : "ABSENT"));
+                out.println("transcript: " + (t.transcript() == null ? "absent" : Le.hex(t.transcript())));
+                out.println("mac:        " + (t.macVerified() ? "verified" : t.macPresent() ? "present, not verified (no --mac-key)" : "absent"));
+                out.println("signature:  " + (t.signer() == null ? "absent" : "valid, by " + t.signer().toBase64()
+                        + (options.trustedSigners.isEmpty() ? " (signer not pinned)" : " (trusted)")));
+                boolean ok = digests && (!requireMac || t.macVerified()) && (!requireSignature || t.signer() != null);
+                out.println(ok ? "verified" : "NOT VERIFIED: " + (!digests ? "no digests " : "") + (requireMac && !t.macVerified() ? "MAC required " : "")
+                        + (requireSignature && t.signer() == null ? "signature required" : ""));
+                return ok ? 0 : EXIT_FAILED;
+            } catch (IOException | IllegalArgumentException e) {
+                out.println("NOT VERIFIED: " + e.getMessage());
+                return EXIT_FAILED;
+            }
+        }
+    }
+
+    /** {@code check}: compare a source and a destination descriptor. */
+    @Command(name = "check", mixinStandardHelpOptions = true,
+            description = "Check whether a source can migrate to a destination, before any state moves. Prints the reasons; exit status = number of incompatibilities.")
+    static final class Check implements Callable<Integer> {
+        @Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "SOURCE", description = "Source descriptor (JSON).")
+        Path source;
+
+        @Parameters(index = "1", paramLabel = "DESTINATION", description = "Destination descriptor (JSON).")
+        Path destination;
+
+        @Option(names = "--registry", paramLabel = "FILE", description = "Registry file merged over the shipped models; repeatable.")
+        List<Path> registries = new ArrayList<>();
+
+        @Option(names = "--no-builtin", description = "Do not load the shipped models.")
+        boolean noBuiltin;
+
+        @Option(names = "--trusted-model-signer", paramLabel = "BASE64", description = "Ed25519 key trusted to sign model entries; repeatable.")
+        List<String> trusted = new ArrayList<>();
+
+        @Option(names = "--require-signed-models", description = "Refuse models without a trusted signature.")
+        boolean requireSigned;
+
+        @Override
+        public Integer call() {
+            PrintWriter out = spec.commandLine().getOut();
+            try {
+                Registry reg = registry(registries, !noBuiltin);
+                CompatibilityReport report = new CompatibilityChecker(reg, keys(trusted), requireSigned)
+                        .check(DeviceDescriptor.load(source), DeviceDescriptor.load(destination));
+                for (Incompatibility i : report.reasons()) {
+                    out.println(i);
+                }
+                if (report.compatible()) {
+                    out.println("compatible: format version " + report.chosenVersion());
+                } else {
+                    out.println("incompatible: " + report.reasons().size() + " reason(s)");
+                }
+                return report.reasons().size();
+            } catch (IOException | IllegalArgumentException e) {
+                spec.commandLine().getErr().println("error: " + e.getMessage());
+                // A file that cannot be read is one incompatibility: the check cannot pass.
+                return 1;
+            }
+        }
+    }
+
+    /** {@code diff}: flag breaking changes between two versions of a model. */
+    @Command(name = "diff", mixinStandardHelpOptions = true,
+            description = "Compare two versions of device models (registry files) and flag breaking changes. Exit status = number of breaking changes (at most 100).")
+    static final class Diff implements Callable<Integer> {
+        @Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "OLD", description = "Older registry file.")
+        Path older;
+
+        @Parameters(index = "1", paramLabel = "NEW", description = "Newer registry file.")
+        Path newer;
+
+        @Option(names = "--model", paramLabel = "ID", description = "Only this model (default: every model in OLD).")
+        String model;
+
+        @Option(names = "--trusted-model-signer", paramLabel = "BASE64", description = "Also report each entry's signature status against these keys.")
+        List<String> trusted = new ArrayList<>();
+
+        @Override
+        public Integer call() {
+            PrintWriter out = spec.commandLine().getOut();
+            try {
+                Registry a = Registry.load(older);
+                Registry b = Registry.load(newer);
+                int breaking = 0;
+                for (DeviceModel m : a.models()) {
+                    if (model != null && !model.equals(m.id())) {
+                        continue;
+                    }
+                    out.println("model " + m.id() + ": revision " + m.revision() + " -> "
+                            + b.model(m.id()).map(x -> Integer.toString(x.revision())).orElse("removed"));
+                    if (!trusted.isEmpty()) {
+                        SignatureCheck sc = b.verify(m.id(), keys(trusted));
+                        out.println("  signature: " + sc.status() + (sc.signer() == null ? "" : " (" + sc.signer() + ")"));
+                    }
+                    if (b.model(m.id()).isEmpty()) {
+                        out.println("  BREAKING MODEL_REMOVED " + m.id());
+                        breaking++;
+                        continue;
+                    }
+                    List<SchemaChange> changes = SchemaDiff.diff(m, b.model(m.id()).get());
+                    for (SchemaChange c : changes) {
+                        out.println("  " + c);
+                        if (c.severity() == SchemaChange.Severity.BREAKING) {
+                            breaking++;
+                        }
+                    }
+                    if (changes.isEmpty()) {
+                        out.println("  no changes");
+                    }
+                }
+                if (model != null && a.model(model).isEmpty()) {
+                    spec.commandLine().getErr().println("error: " + older + " has no model " + model);
+                    return EXIT_USAGE;
+                }
+                out.println(breaking == 0 ? "no breaking changes" : breaking + " breaking change(s)");
+                return Math.min(breaking, 100);
+            } catch (IOException | IllegalArgumentException e) {
+                spec.commandLine().getErr().println("error: " + e.getMessage());
+                return EXIT_USAGE;
+            }
+        }
+    }
+}
