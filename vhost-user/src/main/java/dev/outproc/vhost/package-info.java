@@ -1,2 +1,0 @@
-/** The vhost-user protocol. */
-package dev.outproc.vhost;
