@@ -3,7 +3,8 @@ module dev.outproc.vhost {
     requires transitive dev.outproc.core;
     requires transitive dev.outproc.migration;
 
-    exports dev.outproc.vhost;
+    exports dev.outproc.vhost.backend;
+    exports dev.outproc.vhost.frontend;
     exports dev.outproc.vhost.message;
     exports dev.outproc.vhost.connection;
 }

@@ -1,0 +1,1155 @@
+package dev.outproc.vhost.backend;
+
+import dev.outproc.core.event.EventFd;
+import dev.outproc.core.event.EventLoop;
+import dev.outproc.core.fd.FdChannel;
+import dev.outproc.core.fd.NativeException;
+import dev.outproc.core.fd.OwnedFd;
+import dev.outproc.core.memory.DirtyLog;
+import dev.outproc.core.memory.GuestMemory;
+import dev.outproc.core.memory.GuestMemoryException;
+import dev.outproc.core.memory.GuestMemoryHolder;
+import dev.outproc.core.memory.GuestRegion;
+import dev.outproc.core.memory.Unsigned;
+import dev.outproc.core.transport.MessageChannel;
+import dev.outproc.core.transport.PeerClosedException;
+import dev.outproc.core.transport.ReceivedFds;
+import dev.outproc.vhost.connection.VhostUserMessage;
+import dev.outproc.vhost.connection.VhostUserMessageReader;
+import dev.outproc.vhost.connection.VhostUserMessageWriter;
+import dev.outproc.core.virtqueue.DeviceQueue;
+import dev.outproc.core.virtqueue.PackedQueue;
+import dev.outproc.core.virtqueue.QueueConfig;
+import dev.outproc.core.virtqueue.QueueState;
+import dev.outproc.core.virtqueue.SplitQueue;
+import dev.outproc.core.virtqueue.VirtqueueException;
+import dev.outproc.vhost.message.BackendRequest;
+import dev.outproc.vhost.message.FrontendRequest;
+import dev.outproc.vhost.message.MessageStream;
+import dev.outproc.vhost.message.ProtocolFeature;
+import dev.outproc.vhost.message.VhostUserHeader;
+import dev.outproc.vhost.message.VhostUserProtocolException;
+import dev.outproc.vhost.message.VhostUserRequest;
+import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.vhost.message.VringFdIndex;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+import static dev.outproc.vhost.message.WireLayout.NATIVE_U16;
+import static dev.outproc.vhost.message.WireLayout.NATIVE_U32;
+import static dev.outproc.vhost.message.WireLayout.NATIVE_U64;
+
+/**
+ * Runs the vhost-user protocol for one {@link VhostUserDevice} over one front-end connection:
+ * negotiation, memory table, rings, notifications, dirty logging, inflight tracking, configuration
+ * space, status and device-state transfer. {@link VhostUserServer} accepts connections and runs one
+ * back-end after another.
+ *
+ * <h2 id="checks">Untrusted input</h2>
+ * Every message is checked in two layers: syntax by {@link VhostUserMessageReader} (framing, exact payload
+ * sizes, fd counts, reserved fields) and meaning here (negotiated features, ring and memory state,
+ * value ranges). A refused request gets a non-zero REPLY_ACK status when the front-end asked for one;
+ * otherwise, or when the stream cannot be trusted any more, the connection closes. Either way every fd
+ * that arrived is closed, and the device's rings stop.
+ *
+ * <h2 id="threads">Threads</h2>
+ * {@link #serve} reads and handles control messages on the calling thread. Ring work runs on worker
+ * event loops; a control message that changes memory or a ring first waits on the ring's worker, so
+ * the device never sees a change in the middle of {@link VhostUserDevice#processQueue}.
+ */
+public final class VhostUserBackend implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(VhostUserBackend.class.getName());
+
+    /** Memory slots offered with CONFIGURE_MEM_SLOTS (the value libvhost-user and rust-vmm use). */
+    public static final int MAX_MEM_SLOTS = 509;
+    private static final int MAX_FDS = 8;
+    private static final long LOG_ALL = VirtioFeature.LOG_ALL.mask();
+    private static final long PROTOCOL_FEATURES = VirtioFeature.PROTOCOL_FEATURES.mask();
+    /** Protocol features this library implements for every device. */
+    public static final long LIBRARY_PROTOCOL_FEATURES = ProtocolFeature.maskOf(ProtocolFeature.MQ,
+            ProtocolFeature.LOG_SHMFD, ProtocolFeature.REPLY_ACK, ProtocolFeature.BACKEND_REQ,
+            ProtocolFeature.INFLIGHT_SHMFD, ProtocolFeature.RESET_DEVICE, ProtocolFeature.INBAND_NOTIFICATIONS,
+            ProtocolFeature.CONFIGURE_MEM_SLOTS, ProtocolFeature.STATUS, ProtocolFeature.DEVICE_STATE,
+            ProtocolFeature.GPA_ADDRESSES);
+    /** Protocol features a device may add through {@link VhostUserDevice#protocolFeatures()}. */
+    public static final long DEVICE_PROTOCOL_FEATURES = ProtocolFeature.maskOf(ProtocolFeature.RARP,
+            ProtocolFeature.MTU, ProtocolFeature.CONFIG);
+
+    /** Tuning of a back-end. */
+    public record Options(int workerThreads, boolean busyPoll) {
+        /** Checks the values. */
+        public Options {
+            if (workerThreads < 1) {
+                throw new IllegalArgumentException("workerThreads must be >= 1, workerThreads=" + workerThreads);
+            }
+        }
+
+        /** {@return one worker per queue up to the processor count, sleeping in epoll} */
+        public static Options defaults() {
+            return new Options(Math.max(1, Runtime.getRuntime().availableProcessors()), false);
+        }
+    }
+
+    private final VhostUserDevice device;
+    private final Options options;
+    private final GuestMemoryHolder memory = new GuestMemoryHolder();
+    private final EventLoop[] workers;
+    private final Vring[] rings;
+    private final long offeredFeatures;
+    private final long offeredProtocolFeatures;
+
+    private MessageChannel channel;
+    private VhostUserMessageReader reader;
+    private VhostUserMessageWriter writer;
+    private volatile MessageChannel backendChannel;
+    private volatile VhostUserMessageWriter backendWriter;
+    private long negotiatedFeatures;
+    private boolean featuresSet;
+    private long protocolFeatures;
+    private boolean owner;
+    private DirtyLog log;
+    private OwnedFd logEventFd;
+    private InflightRegion inflight;
+    private int status;
+    private CompletableFuture<Void> transfer;
+    private Thread[] pollers;
+    private volatile boolean closed;
+
+    /**
+     * Creates a back-end for a device; its worker threads start at once.
+     *
+     * @param device the device
+     * @param options tuning
+     * @throws NativeException when the worker event loops cannot be created
+     */
+    public VhostUserBackend(VhostUserDevice device, Options options) throws NativeException {
+        this.device = device;
+        this.options = options;
+        int queues = device.queueCount();
+        if (queues < 1 || queues > 256) {
+            throw new IllegalArgumentException("queueCount must be 1..256, queueCount=" + queues);
+        }
+        int maxSize = device.maxQueueSize();
+        if (maxSize < 1 || maxSize > QueueConfig.MAX_SIZE || Integer.bitCount(maxSize) != 1) {
+            throw new IllegalArgumentException("maxQueueSize must be a power of two <= 32768, maxQueueSize=" + maxSize);
+        }
+        int configSize = device.configSize();
+        if (configSize < 0 || configSize > 256) {
+            throw new IllegalArgumentException("configSize must be 0..256, configSize=" + configSize);
+        }
+        this.offeredFeatures = device.features() | PROTOCOL_FEATURES | LOG_ALL;
+        long deviceProtocol = device.protocolFeatures() & DEVICE_PROTOCOL_FEATURES;
+        if (configSize > 0) {
+            deviceProtocol |= ProtocolFeature.CONFIG.mask();
+        }
+        this.offeredProtocolFeatures = LIBRARY_PROTOCOL_FEATURES | deviceProtocol;
+        int workerCount = Math.min(queues, options.workerThreads());
+        this.workers = new EventLoop[workerCount];
+        this.rings = new Vring[queues];
+        try {
+            for (int i = 0; i < workerCount; i++) {
+                workers[i] = EventLoop.start("vhost-user-worker-" + i,
+                        options.busyPoll() ? EventLoop.Mode.BUSY_POLL : EventLoop.Mode.BLOCKING);
+            }
+        } catch (NativeException e) {
+            for (EventLoop w : workers) {
+                if (w != null) {
+                    w.close();
+                }
+            }
+            throw e;
+        }
+        for (int i = 0; i < queues; i++) {
+            rings[i] = new Vring(i, this, workers[i % workerCount]);
+        }
+        this.pollers = new Thread[queues];
+    }
+
+    /** {@return the virtio features offered to front-ends} */
+    public long offeredFeatures() {
+        return offeredFeatures;
+    }
+
+    /** {@return the protocol features offered to front-ends} */
+    public long offeredProtocolFeatures() {
+        return offeredProtocolFeatures;
+    }
+
+    /** {@return the virtio features the front-end acknowledged (0 before SET_FEATURES)} */
+    public long negotiatedFeatures() {
+        return negotiatedFeatures;
+    }
+
+    /** {@return the protocol features the front-end acknowledged} */
+    public long negotiatedProtocolFeatures() {
+        return protocolFeatures;
+    }
+
+    /**
+     * {@return a ring, for inspection}
+     *
+     * @param index the ring index
+     */
+    public Vring ring(int index) {
+        return rings[index];
+    }
+
+    /** {@return the current guest memory table} */
+    public GuestMemory memory() {
+        return memory.current();
+    }
+
+    /**
+     * Serves one front-end until it disconnects or breaks the protocol, then releases everything the
+     * connection held (rings stopped, memory unmapped, every fd closed). The back-end can then serve the
+     * next front-end.
+     *
+     * @param connection the connected front-end; closed on return
+     * @throws IOException when the connection ended with a protocol violation or an I/O error (it is
+     *         closed all the same); a clean disconnect returns normally
+     */
+    public void serve(MessageChannel connection) throws IOException {
+        this.channel = connection;
+        this.reader = new VhostUserMessageReader(connection, MessageStream.FRONTEND_REQUESTS);
+        this.writer = new VhostUserMessageWriter(connection);
+        try {
+            while (!closed) {
+                if (!handleOne()) {
+                    return;
+                }
+            }
+        } finally {
+            disconnect();
+        }
+    }
+
+    /** Reads and handles one message; returns false at a clean end of stream. */
+    private boolean handleOne() throws IOException {
+        VhostUserMessage message;
+        try {
+            message = reader.read();
+        } catch (PeerClosedException e) {
+            if (e.bytesRead() == 0) {
+                return false;
+            }
+            throw e;
+        } catch (VhostUserProtocolException e) {
+            // Syntax broken. In step (payload consumed): answer when asked, else close.
+            boolean needReply = (e.flags() & VhostUserHeader.NEED_REPLY_FLAG) != 0 && e.flags() >= 0;
+            if (!e.connectionMustClose() && needReply && replyAckNegotiated()) {
+                LOG.log(System.Logger.Level.WARNING, "refused request {0}: {1}", e.request(), e.getMessage());
+                sendAck(e.request(), BackendException.INVALID);
+                return true;
+            }
+            throw e;
+        }
+        try (message) {
+            FrontendRequest fr = (FrontendRequest) message.request();
+            boolean needReply = message.needReply();
+            try {
+                boolean replied = dispatch(fr, message.payload(), message.fds());
+                if (needReply && !replied && replyAckNegotiated() && !fr.alwaysReplies()) {
+                    sendAck(fr.code(), 0);
+                }
+            } catch (BackendException | GuestMemoryException | VirtqueueException | NativeException e) {
+                long code = e instanceof BackendException b ? b.status() : BackendException.INVALID;
+                if (needReply && replyAckNegotiated() && !fr.alwaysReplies()) {
+                    LOG.log(System.Logger.Level.WARNING, "refused {0}: {1}", fr.specName(), e.getMessage());
+                    sendAck(fr.code(), code);
+                } else {
+                    throw new BackendException(code, fr.specName() + " refused and the protocol has no error reply "
+                            + "for it here, closing the connection: " + e.getMessage(), e);
+                }
+            }
+            return true;
+        }
+    }
+
+    private boolean replyAckNegotiated() {
+        return (protocolFeatures & ProtocolFeature.REPLY_ACK.mask()) != 0;
+    }
+
+    private boolean negotiated(ProtocolFeature f) {
+        return (protocolFeatures & f.mask()) != 0;
+    }
+
+    private void require(ProtocolFeature f, FrontendRequest r) throws BackendException {
+        if (!negotiated(f)) {
+            throw new BackendException(BackendException.UNSUPPORTED, r.specName() + " needs protocol feature "
+                    + f + ", which was not negotiated");
+        }
+    }
+
+    private Vring ringAt(long index, FrontendRequest r) throws BackendException {
+        if (index < 0 || index >= rings.length) {
+            throw new BackendException(BackendException.INVALID, r.specName() + ": ring index out of range, index="
+                    + index + ", queues=" + rings.length);
+        }
+        return rings[(int) index];
+    }
+
+    /** Handles a checked request; returns whether it sent its own reply. */
+    private boolean dispatch(FrontendRequest r, MemorySegment p, ReceivedFds fds) throws IOException {
+        switch (r) {
+            case GET_FEATURES -> {
+                replyU64(r, offeredFeatures);
+                return true;
+            }
+            case SET_FEATURES -> setFeatures(p.get(NATIVE_U64, 0));
+            case SET_OWNER -> owner = true;
+            case RESET_OWNER -> resetDevice();
+            case GET_PROTOCOL_FEATURES -> {
+                replyU64(r, offeredProtocolFeatures);
+                return true;
+            }
+            case SET_PROTOCOL_FEATURES -> {
+                long value = p.get(NATIVE_U64, 0);
+                if ((value & ~offeredProtocolFeatures) != 0) {
+                    throw new BackendException(BackendException.INVALID, "protocol features not offered, extra=0x"
+                            + Long.toHexString(value & ~offeredProtocolFeatures));
+                }
+                protocolFeatures = value;
+            }
+            case GET_QUEUE_NUM -> {
+                replyU64(r, rings.length);
+                return true;
+            }
+            case GET_MAX_MEM_SLOTS -> {
+                require(ProtocolFeature.CONFIGURE_MEM_SLOTS, r);
+                replyU64(r, MAX_MEM_SLOTS);
+                return true;
+            }
+            case SET_MEM_TABLE -> setMemTable(p, fds);
+            case ADD_MEM_REG -> addMemRegion(p, fds);
+            case REM_MEM_REG -> removeMemRegion(p);
+            case SET_LOG_BASE -> {
+                setLogBase(p, fds);
+                return true;
+            }
+            case SET_LOG_FD -> {
+                if (logEventFd != null) {
+                    logEventFd.close();
+                }
+                logEventFd = fds.take(0);
+            }
+            case SET_VRING_NUM -> setVringNum(p);
+            case SET_VRING_ADDR -> setVringAddr(p);
+            case SET_VRING_BASE -> setVringBase(p);
+            case GET_VRING_BASE -> {
+                getVringBase(r, p);
+                return true;
+            }
+            case SET_VRING_KICK -> setVringKick(p, fds);
+            case SET_VRING_CALL -> setVringCall(p, fds, false);
+            case SET_VRING_ERR -> setVringCall(p, fds, true);
+            case SET_VRING_ENABLE -> setVringEnable(p);
+            case VRING_KICK -> {
+                require(ProtocolFeature.INBAND_NOTIFICATIONS, r);
+                Vring v = ringAt(Integer.toUnsignedLong(p.get(NATIVE_U32, 0)), r);
+                v.worker.execute(() -> runRing(v));
+            }
+            case SET_BACKEND_REQ_FD -> {
+                require(ProtocolFeature.BACKEND_REQ, r);
+                MessageChannel old = backendChannel;
+                MessageChannel next = MessageChannel.adopt(fds.take(0));
+                backendWriter = new VhostUserMessageWriter(next);
+                backendChannel = next;
+                if (old != null) {
+                    old.close();
+                }
+            }
+            case GET_CONFIG -> {
+                getConfig(r, p);
+                return true;
+            }
+            case SET_CONFIG -> setConfig(r, p);
+            case SET_VRING_ENDIAN -> {
+                require(ProtocolFeature.CROSS_ENDIAN, r);
+                throw new BackendException(BackendException.UNSUPPORTED, "only little-endian (VIRTIO 1.x) rings are supported");
+            }
+            case NET_SET_MTU -> {
+                require(ProtocolFeature.MTU, r);
+                device.setMtu((int) p.get(NATIVE_U64, 0));
+            }
+            case SEND_RARP -> {
+                require(ProtocolFeature.RARP, r);
+                byte[] mac = new byte[6];
+                MemorySegment.copy(p, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, mac, 0, 6);
+                device.sendRarp(mac);
+            }
+            case RESET_DEVICE -> {
+                require(ProtocolFeature.RESET_DEVICE, r);
+                resetDevice();
+            }
+            case SET_STATUS -> {
+                require(ProtocolFeature.STATUS, r);
+                status = (int) p.get(NATIVE_U64, 0);
+                device.statusChanged(status);
+                if (status == 0) {
+                    resetDevice();
+                }
+            }
+            case GET_STATUS -> {
+                require(ProtocolFeature.STATUS, r);
+                replyU64(r, status);
+                return true;
+            }
+            case GET_INFLIGHT_FD -> {
+                getInflightFd(r, p);
+                return true;
+            }
+            case SET_INFLIGHT_FD -> setInflightFd(p, fds);
+            case SET_DEVICE_STATE_FD -> {
+                setDeviceStateFd(r, p, fds);
+                return true;
+            }
+            case CHECK_DEVICE_STATE -> {
+                checkDeviceState(r);
+                return true;
+            }
+            case IOTLB_MSG, CREATE_CRYPTO_SESSION, POSTCOPY_ADVISE, POSTCOPY_END, GET_SHARED_OBJECT, GET_SHMEM_CONFIG -> {
+                // Requests that always reply, for features this back-end never offers: the reply is an
+                // error status where the reply is a u64, else the connection closes.
+                if (r.replyPayload() == dev.outproc.vhost.message.PayloadType.U64 && r.maxReplyFds() == 0) {
+                    LOG.log(System.Logger.Level.WARNING, "{0} is not supported; replying with an error", r.specName());
+                    replyU64(r, BackendException.UNSUPPORTED);
+                    return true;
+                }
+                throw new BackendException(BackendException.UNSUPPORTED, r.specName() + " is not supported (its feature is never offered)");
+            }
+            default -> throw new BackendException(BackendException.UNSUPPORTED, r.specName()
+                    + " is not supported (its feature is never offered)");
+        }
+        return false;
+    }
+
+    // ---- negotiation ----
+
+    private void setFeatures(long value) throws BackendException {
+        if ((value & ~offeredFeatures) != 0) {
+            throw new BackendException(BackendException.INVALID, "features not offered, extra=0x"
+                    + Long.toHexString(value & ~offeredFeatures));
+        }
+        boolean first = !featuresSet;
+        negotiatedFeatures = value;
+        featuresSet = true;
+        if ((value & PROTOCOL_FEATURES) == 0 && first) {
+            // Without F_PROTOCOL_FEATURES rings are enabled from the start (vhost-user.rst, "Ring states").
+            for (Vring v : rings) {
+                v.enabled = true;
+            }
+        }
+        for (Vring v : rings) {
+            applyDirtyLog(v);
+        }
+        device.featuresNegotiated(value);
+    }
+
+    // ---- memory ----
+
+    private void setMemTable(MemorySegment p, ReceivedFds fds) throws IOException {
+        int n = p.get(NATIVE_U32, 0);
+        if (n < 1 || n > 8) {
+            throw new BackendException(BackendException.INVALID, "SET_MEM_TABLE needs 1..8 regions, nregions=" + Integer.toUnsignedString(n));
+        }
+        List<GuestRegion> mapped = new ArrayList<>(n);
+        try {
+            for (int i = 0; i < n; i++) {
+                long base = 8 + 32L * i;
+                try (OwnedFd fd = fds.take(i)) {
+                    mapped.add(GuestRegion.map(p.get(NATIVE_U64, base), p.get(NATIVE_U64, base + 8),
+                            p.get(NATIVE_U64, base + 16), p.get(NATIVE_U64, base + 24), fd, false));
+                }
+            }
+            GuestMemory next = GuestMemory.of(mapped);
+            publishMemory(next);
+        } catch (IOException | RuntimeException e) {
+            for (GuestRegion region : mapped) {
+                region.close();
+            }
+            throw e;
+        }
+    }
+
+    private void addMemRegion(MemorySegment p, ReceivedFds fds) throws IOException {
+        GuestMemory current = memory.current();
+        if (current.regionCount() >= MAX_MEM_SLOTS) {
+            throw new BackendException(BackendException.INVALID, "ADD_MEM_REG: all " + MAX_MEM_SLOTS + " slots are in use");
+        }
+        GuestRegion region;
+        try (OwnedFd fd = fds.take(0)) {
+            region = GuestRegion.map(p.get(NATIVE_U64, 8), p.get(NATIVE_U64, 16), p.get(NATIVE_U64, 24),
+                    p.get(NATIVE_U64, 32), fd, false);
+        }
+        try {
+            publishMemory(current.with(region));
+        } catch (IOException | RuntimeException e) {
+            region.close();
+            throw e;
+        }
+    }
+
+    private void removeMemRegion(MemorySegment p) throws IOException {
+        long gpa = p.get(NATIVE_U64, 8);
+        long size = p.get(NATIVE_U64, 16);
+        long uaddr = p.get(NATIVE_U64, 24);
+        GuestMemory current = memory.current();
+        for (GuestRegion region : current.regions()) {
+            if (region.guestPhysAddr() == gpa && region.sizeBytes() == size && region.userAddr() == uaddr) {
+                publishMemory(current.without(region));
+                return;
+            }
+        }
+        throw new BackendException(BackendException.INVALID, "REM_MEM_REG: no region gpa=" + Unsigned.hex(gpa)
+                + " size=" + Unsigned.hex(size) + " uaddr=" + Unsigned.hex(uaddr));
+    }
+
+    /** Switches every worker to the new table at a safe point, then unmaps what left. */
+    private void publishMemory(GuestMemory next) {
+        for (EventLoop worker : workers) {
+            worker.awaitOnLoop(() -> {
+                for (Vring v : rings) {
+                    if (v.worker != worker) {
+                        continue;
+                    }
+                    v.memory = next;
+                    if (v.queue != null && v.started) {
+                        try {
+                            v.queue.setMemory(next);
+                        } catch (VirtqueueException e) {
+                            v.markBroken(e);
+                        }
+                    }
+                }
+            });
+        }
+        memory.publish(next);
+    }
+
+    private void setLogBase(MemorySegment p, ReceivedFds fds) throws IOException {
+        require(ProtocolFeature.LOG_SHMFD, FrontendRequest.SET_LOG_BASE);
+        long size = p.get(NATIVE_U64, 0);
+        long offset = p.get(NATIVE_U64, 8);
+        DirtyLog next;
+        try (OwnedFd fd = fds.take(0)) {
+            if (size <= 0 || size % 8 != 0 || offset < 0 || offset % 8 != 0) {
+                throw new BackendException(BackendException.INVALID, "SET_LOG_BASE: size and offset must be positive multiples of 8, size="
+                        + Unsigned.hex(size) + ", offset=" + Unsigned.hex(offset));
+            }
+            next = DirtyLog.map(fd, offset, size, DirtyLog.DEFAULT_PAGE_SIZE);
+        }
+        DirtyLog old = log;
+        log = next;
+        for (Vring v : rings) {
+            v.worker.awaitOnLoop(() -> applyDirtyLog(v));
+        }
+        if (old != null) {
+            old.close();
+        }
+        // SET_LOG_BASE always replies (u64 0) once the log is in use.
+        replyU64(FrontendRequest.SET_LOG_BASE, 0);
+    }
+
+    private void applyDirtyLog(Vring v) {
+        if (v.queue == null) {
+            return;
+        }
+        boolean logging = (negotiatedFeatures & LOG_ALL) != 0 && log != null;
+        v.queue.setDirtyLog(logging ? log : null, v.logUsed ? v.logGuestAddr : -1);
+    }
+
+    // ---- rings ----
+
+    private void requireStopped(Vring v, FrontendRequest r) throws BackendException {
+        if (v.started) {
+            throw new BackendException(BackendException.INVALID, r.specName() + " on ring " + v.index()
+                    + " while it is started (stop it with GET_VRING_BASE first)");
+        }
+    }
+
+    private void setVringNum(MemorySegment p) throws BackendException {
+        Vring v = ringAt(Integer.toUnsignedLong(p.get(NATIVE_U32, 0)), FrontendRequest.SET_VRING_NUM);
+        requireStopped(v, FrontendRequest.SET_VRING_NUM);
+        long num = Integer.toUnsignedLong(p.get(NATIVE_U32, 4));
+        boolean packed = (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
+        if (num < 1 || num > device.maxQueueSize() || (!packed && Long.bitCount(num) != 1)) {
+            throw new BackendException(BackendException.INVALID, "SET_VRING_NUM: ring " + v.index() + " size must be "
+                    + (packed ? "1.." : "a power of two up to ") + device.maxQueueSize() + ", num=" + num);
+        }
+        v.size = (int) num;
+    }
+
+    private void setVringAddr(MemorySegment p) throws IOException {
+        Vring v = ringAt(Integer.toUnsignedLong(p.get(NATIVE_U32, 0)), FrontendRequest.SET_VRING_ADDR);
+        requireStopped(v, FrontendRequest.SET_VRING_ADDR);
+        if (v.size == 0) {
+            throw new BackendException(BackendException.INVALID, "SET_VRING_ADDR before SET_VRING_NUM on ring " + v.index());
+        }
+        long flags = Integer.toUnsignedLong(p.get(NATIVE_U32, 4));
+        long desc = p.get(NATIVE_U64, 8);
+        long used = p.get(NATIVE_U64, 16);
+        long avail = p.get(NATIVE_U64, 24);
+        long logAddr = p.get(NATIVE_U64, 32);
+        GuestMemory mem = memory.current();
+        if (mem.regionCount() == 0) {
+            throw new BackendException(BackendException.INVALID, "SET_VRING_ADDR on ring " + v.index() + " before any memory table");
+        }
+        boolean packed = (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
+        long n = v.size;
+        long descBytes = 16 * n;
+        long availBytes = packed ? 4 : 6 + 2 * n;
+        long usedBytes = packed ? 4 : 6 + 8 * n;
+        if (negotiated(ProtocolFeature.GPA_ADDRESSES)) {
+            // Addresses are guest-physical already: check they lie in memory.
+            mem.slice(desc, descBytes);
+            mem.slice(avail, availBytes);
+            mem.slice(used, usedBytes);
+            v.descUserAddr = desc;
+            v.availUserAddr = avail;
+            v.usedUserAddr = used;
+        } else {
+            v.descUserAddr = mem.userToGpa(desc, descBytes);
+            v.availUserAddr = mem.userToGpa(avail, availBytes);
+            v.usedUserAddr = mem.userToGpa(used, usedBytes);
+        }
+        v.logUsed = (flags & 1) != 0;
+        v.logGuestAddr = logAddr;
+        v.addressesSet = true;
+    }
+
+    private void setVringBase(MemorySegment p) throws BackendException {
+        Vring v = ringAt(Integer.toUnsignedLong(p.get(NATIVE_U32, 0)), FrontendRequest.SET_VRING_BASE);
+        requireStopped(v, FrontendRequest.SET_VRING_BASE);
+        long num = Integer.toUnsignedLong(p.get(NATIVE_U32, 4));
+        boolean packed = (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
+        if (packed) {
+            v.baseAvail = (int) (num & 0x7fff);
+            v.baseAvailWrap = (num & 0x8000) != 0;
+            if ((num >>> 16) == 0) {
+                v.baseUsed = v.baseAvail;
+                v.baseUsedWrap = v.baseAvailWrap;
+            } else {
+                v.baseUsed = (int) ((num >>> 16) & 0x7fff);
+                v.baseUsedWrap = (num & 0x8000_0000L) != 0;
+            }
+        } else {
+            if (num > 0xffff) {
+                throw new BackendException(BackendException.INVALID, "SET_VRING_BASE: split ring index is 16 bits, num=" + num);
+            }
+            v.baseAvail = (int) num;
+            v.baseUsed = (int) num;
+        }
+    }
+
+    private void getVringBase(FrontendRequest r, MemorySegment p) throws IOException {
+        Vring v = ringAt(Integer.toUnsignedLong(p.get(NATIVE_U32, 0)), r);
+        long value = stopRing(v);
+        MemorySegment body = replyBody(8);
+        body.set(NATIVE_U32, 0, v.index());
+        body.set(NATIVE_U32, 4, (int) value);
+        sendReply(r, 8, List.of());
+    }
+
+    /** Stops a ring (quiescing its worker) and returns its vring base word. */
+    private long stopRing(Vring v) {
+        long[] base = new long[1];
+        boolean packed = (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
+        v.worker.awaitOnLoop(() -> {
+            if (v.kickRegistration != null) {
+                v.kickRegistration.cancel();
+                v.kickRegistration = null;
+            }
+            if (v.queue != null && v.started) {
+                QueueState state = v.queue.exportState();
+                base[0] = packed ? state.packedVringBase() : state.nextAvail();
+                v.baseAvail = state.nextAvail();
+                v.baseUsed = state.nextUsed();
+                v.baseAvailWrap = state.availWrapCounter();
+                v.baseUsedWrap = state.usedWrapCounter();
+            } else {
+                base[0] = packed ? ((v.baseAvail & 0x7fffL) | (v.baseAvailWrap ? 0x8000 : 0)
+                        | ((v.baseUsed & 0x7fffL) << 16) | (v.baseUsedWrap ? 0x8000_0000L : 0)) : v.baseAvail;
+            }
+            boolean wasStarted = v.started;
+            v.started = false;
+            if (wasStarted) {
+                device.queueStopped(v);
+            }
+        });
+        stopPoller(v);
+        if (v.kick != null) {
+            v.kick.close();
+            v.kick = null;
+        }
+        return base[0];
+    }
+
+    private void setVringKick(MemorySegment p, ReceivedFds fds) throws IOException {
+        long value = p.get(NATIVE_U64, 0);
+        Vring v = ringAt(VringFdIndex.index(value), FrontendRequest.SET_VRING_KICK);
+        if (v.started) {
+            stopRing(v);
+        }
+        EventFd kick = VringFdIndex.noFd(value) ? null : EventFd.adopt(fds.take(0));
+        try {
+            startRing(v, kick);
+        } catch (IOException | RuntimeException e) {
+            if (kick != null) {
+                kick.close();
+            }
+            v.kick = null;
+            throw e;
+        }
+    }
+
+    private void startRing(Vring v, EventFd kick) throws IOException {
+        if (!v.addressesSet || v.size == 0) {
+            throw new BackendException(BackendException.INVALID, "SET_VRING_KICK on ring " + v.index()
+                    + " before its size and addresses were set");
+        }
+        GuestMemory mem = memory.current();
+        boolean packed = (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
+        long queueFeatures = negotiatedFeatures & (QueueConfig.F_EVENT_IDX | QueueConfig.F_INDIRECT_DESC
+                | QueueConfig.F_IN_ORDER | QueueConfig.F_RING_PACKED);
+        QueueConfig config = new QueueConfig("vring " + v.index(), v.size, v.descUserAddr, v.availUserAddr,
+                v.usedUserAddr, queueFeatures);
+        DeviceQueue queue = packed ? new PackedQueue(config.name()) : new SplitQueue(config.name());
+        int nextAvail = v.baseAvail;
+        int nextUsed = v.baseUsed;
+        int[] resubmit = new int[0];
+        long counter = 0;
+        boolean tracking = inflight != null && v.index() < inflight.queueCount() && inflight.queueSize() >= v.size
+                && inflight.isPacked() == packed;
+        if (tracking && inflight.isValid(v.index()) && inflight.queueSize() == v.size) {
+            if (packed) {
+                resubmit = inflight.inFlightPacked(v.index());
+            } else {
+                // The used index as the guest sees it: offset 2 of the used ring.
+                int ringUsed = Short.toUnsignedInt(mem.slice(v.usedUserAddr + 2, 2).get(NATIVE_U16, 0));
+                InflightRegion.Recovery recovery = inflight.recoverSplit(v.index(), ringUsed);
+                nextAvail = recovery.nextAvail();
+                nextUsed = recovery.nextUsed();
+                resubmit = recovery.resubmit();
+                counter = recovery.lastCounter();
+            }
+        }
+        QueueState state = new QueueState(v.size, v.descUserAddr, v.availUserAddr, v.usedUserAddr, nextAvail, nextUsed,
+                packed && v.baseAvailWrap, packed && v.baseUsedWrap, config.eventIdx());
+        queue.importState(config, state, mem);
+        if (resubmit.length > 0) {
+            LOG.log(System.Logger.Level.INFO, "ring {0}: resubmitting {1} request(s) from the inflight log",
+                    v.index(), resubmit.length);
+            queue.resubmit(resubmit);
+        }
+        if (tracking) {
+            inflight.prepare(v.index(), negotiatedFeatures);
+            queue.setObserver(inflight.tracker(v.index(), counter));
+        }
+        v.queue = queue;
+        v.memory = mem;
+        v.broken = false;
+        v.kick = kick;
+        applyDirtyLog(v);
+        v.worker.awaitOnLoop(() -> {
+            v.started = true;
+            device.queueStarted(v);
+        });
+        if (kick != null) {
+            v.kickRegistration = v.worker.add(kick.owner(), events -> {
+                kick.drain();
+                runRing(v);
+            });
+        } else {
+            startPoller(v);
+        }
+        // Work queued before the ring started (or a kick that came before enable) is not lost.
+        v.worker.execute(() -> runRing(v));
+    }
+
+    private void startPoller(Vring v) {
+        if (options.busyPoll()) {
+            v.poller = () -> runRing(v);
+            v.worker.addPoller(v.poller);
+            return;
+        }
+        // The front-end will not kick this ring: poll it every 50 microseconds.
+        Runnable task = () -> runRing(v);
+        Thread t = Thread.ofPlatform().daemon(true).name("vhost-user-poll-" + v.index()).start(() -> {
+            while (!Thread.currentThread().isInterrupted() && v.started && !closed) {
+                v.worker.execute(task);
+                LockSupport.parkNanos(50_000);
+            }
+        });
+        pollers[v.index()] = t;
+    }
+
+    private void stopPoller(Vring v) {
+        if (v.poller != null) {
+            v.worker.removePoller(v.poller);
+            v.poller = null;
+        }
+        Thread t = pollers[v.index()];
+        if (t != null) {
+            t.interrupt();
+            pollers[v.index()] = null;
+        }
+    }
+
+    /** Runs the device on a ring; on the ring's worker thread. */
+    void runRing(Vring v) {
+        if (!v.started || v.broken || closed) {
+            return;
+        }
+        if (!v.enabled) {
+            v.pendingKick = true;
+            return;
+        }
+        v.pendingKick = false;
+        try {
+            device.processQueue(v);
+        } catch (IOException | RuntimeException e) {
+            v.markBroken(e);
+        }
+    }
+
+    private void setVringCall(MemorySegment p, ReceivedFds fds, boolean errorFd) throws IOException {
+        long value = p.get(NATIVE_U64, 0);
+        FrontendRequest r = errorFd ? FrontendRequest.SET_VRING_ERR : FrontendRequest.SET_VRING_CALL;
+        Vring v = ringAt(VringFdIndex.index(value), r);
+        EventFd next = VringFdIndex.noFd(value) ? null : EventFd.adopt(fds.take(0));
+        v.worker.awaitOnLoop(() -> {
+            EventFd old = errorFd ? v.err : v.call;
+            if (errorFd) {
+                v.err = next;
+            } else {
+                v.call = next;
+                v.inbandCall = next == null && negotiated(ProtocolFeature.INBAND_NOTIFICATIONS);
+            }
+            if (old != null) {
+                old.close();
+            }
+        });
+    }
+
+    private void setVringEnable(MemorySegment p) throws BackendException {
+        if ((negotiatedFeatures & PROTOCOL_FEATURES) == 0) {
+            throw new BackendException(BackendException.INVALID, "SET_VRING_ENABLE needs F_PROTOCOL_FEATURES acknowledged");
+        }
+        Vring v = ringAt(Integer.toUnsignedLong(p.get(NATIVE_U32, 0)), FrontendRequest.SET_VRING_ENABLE);
+        long num = Integer.toUnsignedLong(p.get(NATIVE_U32, 4));
+        if (num > 1) {
+            throw new BackendException(BackendException.INVALID, "SET_VRING_ENABLE takes 0 or 1, num=" + num);
+        }
+        boolean enable = num == 1;
+        v.worker.awaitOnLoop(() -> {
+            boolean changed = v.enabled != enable;
+            v.enabled = enable;
+            if (changed) {
+                device.queueEnabled(v, enable);
+            }
+            if (enable) {
+                runRing(v); // a kick that came while disabled is not lost
+            }
+        });
+    }
+
+    void ringBroken(Vring v, Exception cause) {
+        LOG.log(System.Logger.Level.WARNING, "ring " + v.index() + " is broken: " + cause.getMessage());
+        EventFd e = v.err;
+        if (e != null) {
+            try {
+                e.signal();
+            } catch (NativeException ignored) {
+                // the front-end closed it
+            }
+        }
+    }
+
+    // ---- config ----
+
+    private void getConfig(FrontendRequest r, MemorySegment p) throws IOException {
+        long offset = Integer.toUnsignedLong(p.get(NATIVE_U32, 0));
+        long size = Integer.toUnsignedLong(p.get(NATIVE_U32, 4));
+        long flags = Integer.toUnsignedLong(p.get(NATIVE_U32, 8));
+        int configSize = device.configSize();
+        MemorySegment body = replyBody(12 + size);
+        body.set(NATIVE_U32, 0, (int) offset);
+        body.set(NATIVE_U32, 8, (int) flags);
+        if (!negotiated(ProtocolFeature.CONFIG) || configSize == 0 || offset + size > configSize) {
+            // vhost-user.rst: a back-end that cannot serve the read answers with an empty payload.
+            LOG.log(System.Logger.Level.WARNING, "GET_CONFIG refused: offset={0} size={1} configSize={2}", offset, size, configSize);
+            body.set(NATIVE_U32, 4, 0);
+            sendReply(r, 12, List.of());
+            return;
+        }
+        body.set(NATIVE_U32, 4, (int) size);
+        device.readConfig((int) offset, body.asSlice(12, size));
+        sendReply(r, (int) (12 + size), List.of());
+    }
+
+    private void setConfig(FrontendRequest r, MemorySegment p) throws IOException {
+        require(ProtocolFeature.CONFIG, r);
+        long offset = Integer.toUnsignedLong(p.get(NATIVE_U32, 0));
+        long size = Integer.toUnsignedLong(p.get(NATIVE_U32, 4));
+        if (offset + size > device.configSize()) {
+            throw new BackendException(BackendException.INVALID, "SET_CONFIG outside the configuration space, offset="
+                    + offset + ", size=" + size + ", configSize=" + device.configSize());
+        }
+        device.writeConfig((int) offset, p.asSlice(12, size));
+    }
+
+    /**
+     * Tells the front-end that the configuration space changed (CONFIG_CHANGE_MSG on the back-end channel).
+     *
+     * @throws IOException when the channel is missing or the send fails
+     */
+    public void notifyConfigChanged() throws IOException {
+        sendBackendRequest(BackendRequest.CONFIG_CHANGE_MSG, 0, -1);
+    }
+
+    void sendInbandCall(int index) throws IOException {
+        sendBackendRequest(BackendRequest.VRING_CALL, 8, index);
+    }
+
+    private void sendBackendRequest(BackendRequest r, int size, int ringIndex) throws IOException {
+        VhostUserMessageWriter w = backendWriter;
+        if (w == null) {
+            throw new IOException(r.specName() + " needs the back-end channel (SET_BACKEND_REQ_FD)");
+        }
+        synchronized (w) {
+            if (ringIndex >= 0) {
+                MemorySegment body = w.buffer().asSlice(VhostUserMessageWriter.PAYLOAD_OFFSET, 8);
+                body.set(NATIVE_U32, 0, ringIndex);
+                body.set(NATIVE_U32, 4, 0);
+            }
+            w.sendRequest(r, false, size, List.of());
+        }
+    }
+
+    // ---- inflight ----
+
+    private void getInflightFd(FrontendRequest r, MemorySegment p) throws IOException {
+        require(ProtocolFeature.INFLIGHT_SHMFD, r);
+        int numQueues = Short.toUnsignedInt(p.get(NATIVE_U16, 16));
+        int queueSize = Short.toUnsignedInt(p.get(NATIVE_U16, 18));
+        if (numQueues < 1 || numQueues > rings.length || queueSize < 1 || queueSize > device.maxQueueSize()) {
+            throw new BackendException(BackendException.INVALID, "GET_INFLIGHT_FD: num_queues=" + numQueues
+                    + " (1.." + rings.length + "), queue_size=" + queueSize + " (1.." + device.maxQueueSize() + ")");
+        }
+        boolean packed = (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
+        InflightRegion next = InflightRegion.create(numQueues, queueSize, packed);
+        if (inflight != null) {
+            inflight.close();
+        }
+        inflight = next;
+        MemorySegment body = replyBody(24);
+        body.set(NATIVE_U64, 0, next.sizeBytes());
+        body.set(NATIVE_U64, 8, 0);
+        body.set(NATIVE_U16, 16, (short) numQueues);
+        body.set(NATIVE_U16, 18, (short) queueSize);
+        sendReply(r, 24, List.of(next.fd()));
+    }
+
+    private void setInflightFd(MemorySegment p, ReceivedFds fds) throws IOException {
+        require(ProtocolFeature.INFLIGHT_SHMFD, FrontendRequest.SET_INFLIGHT_FD);
+        long size = p.get(NATIVE_U64, 0);
+        long offset = p.get(NATIVE_U64, 8);
+        int numQueues = Short.toUnsignedInt(p.get(NATIVE_U16, 16));
+        int queueSize = Short.toUnsignedInt(p.get(NATIVE_U16, 18));
+        if (numQueues < 1 || numQueues > rings.length || queueSize < 1 || queueSize > device.maxQueueSize()) {
+            throw new BackendException(BackendException.INVALID, "SET_INFLIGHT_FD: num_queues=" + numQueues
+                    + ", queue_size=" + queueSize);
+        }
+        boolean packed = (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
+        InflightRegion next;
+        try (OwnedFd fd = fds.take(0)) {
+            try {
+                next = InflightRegion.map(fd, size, offset, numQueues, queueSize, packed);
+            } catch (IllegalArgumentException e) {
+                throw new BackendException(BackendException.INVALID, e.getMessage());
+            }
+        }
+        if (inflight != null) {
+            inflight.close();
+        }
+        inflight = next;
+    }
+
+    // ---- device state ----
+
+    private void setDeviceStateFd(FrontendRequest r, MemorySegment p, ReceivedFds fds) throws IOException {
+        require(ProtocolFeature.DEVICE_STATE, r);
+        long direction = Integer.toUnsignedLong(p.get(NATIVE_U32, 0));
+        OwnedFd fd = fds.take(0);
+        for (Vring v : rings) {
+            if (v.started) {
+                fd.close();
+                throw new BackendException(BackendException.INVALID, "SET_DEVICE_STATE_FD while ring " + v.index() + " is started");
+            }
+        }
+        if (transfer != null && !transfer.isDone()) {
+            fd.close();
+            throw new BackendException(BackendException.INVALID, "a device-state transfer is already running");
+        }
+        FdChannel stream = FdChannel.of(fd);
+        CompletableFuture<Void> task = new CompletableFuture<>();
+        transfer = task;
+        Thread.ofPlatform().daemon(true).name("vhost-user-device-state").start(() -> {
+            try (stream) {
+                if (direction == 0) {
+                    device.saveState(stream);
+                } else {
+                    device.loadState(stream);
+                }
+                task.complete(null);
+            } catch (Throwable t) {
+                LOG.log(System.Logger.Level.WARNING, "device-state " + (direction == 0 ? "save" : "load") + " failed", t);
+                task.completeExceptionally(t);
+            }
+        });
+        // Bits 0-7: 0 = success; bit 8: no fd of our own is returned (we use the front-end's).
+        replyU64(r, 1L << 8);
+    }
+
+    private void checkDeviceState(FrontendRequest r) throws IOException {
+        require(ProtocolFeature.DEVICE_STATE, r);
+        long result;
+        if (transfer == null) {
+            result = BackendException.INVALID;
+        } else {
+            try {
+                transfer.get(60, TimeUnit.SECONDS);
+                result = 0;
+            } catch (Exception e) {
+                result = BackendException.IO_ERROR;
+            }
+            transfer = null;
+        }
+        replyU64(r, result);
+    }
+
+    // ---- reset and teardown ----
+
+    private void resetDevice() {
+        for (Vring v : rings) {
+            if (v.started) {
+                stopRing(v);
+            }
+            v.worker.awaitOnLoop(() -> {
+                v.enabled = (negotiatedFeatures & PROTOCOL_FEATURES) == 0 && featuresSet;
+                v.size = 0;
+                v.addressesSet = false;
+                v.baseAvail = 0;
+                v.baseUsed = 0;
+                v.baseAvailWrap = true;
+                v.baseUsedWrap = true;
+                v.queue = null;
+                v.broken = false;
+                v.pendingKick = false;
+                closeNotifiers(v);
+            });
+        }
+        status = 0;
+        device.reset();
+    }
+
+    private static void closeNotifiers(Vring v) {
+        if (v.call != null) {
+            v.call.close();
+            v.call = null;
+        }
+        if (v.err != null) {
+            v.err.close();
+            v.err = null;
+        }
+        v.inbandCall = false;
+    }
+
+    private void disconnect() {
+        for (Vring v : rings) {
+            if (v.started) {
+                stopRing(v);
+            }
+            v.worker.awaitOnLoop(() -> {
+                v.queue = null;
+                v.size = 0;
+                v.addressesSet = false;
+                v.enabled = false;
+                v.broken = false;
+                v.memory = GuestMemory.empty();
+                closeNotifiers(v);
+            });
+        }
+        memory.publish(GuestMemory.empty());
+        if (log != null) {
+            log.close();
+            log = null;
+        }
+        if (logEventFd != null) {
+            logEventFd.close();
+            logEventFd = null;
+        }
+        if (inflight != null) {
+            inflight.close();
+            inflight = null;
+        }
+        MessageChannel b = backendChannel;
+        backendChannel = null;
+        backendWriter = null;
+        if (b != null) {
+            b.close();
+        }
+        if (channel != null) {
+            channel.close();
+            channel = null;
+        }
+        negotiatedFeatures = 0;
+        featuresSet = false;
+        protocolFeatures = 0;
+        owner = false;
+        status = 0;
+        if (transfer != null) {
+            transfer.cancel(true);
+            transfer = null;
+        }
+        device.reset();
+    }
+
+    /** Closes the connection if one is served, and stops the worker threads. */
+    @Override
+    public void close() {
+        closed = true;
+        MessageChannel c = channel;
+        if (c != null) {
+            c.shutdown();
+        }
+        for (EventLoop w : workers) {
+            w.close();
+        }
+    }
+
+    // ---- replies ----
+
+    private MemorySegment replyBody(long size) {
+        return writer.buffer().asSlice(VhostUserMessageWriter.PAYLOAD_OFFSET, size);
+    }
+
+    private void sendReply(VhostUserRequest r, int size, List<OwnedFd> fds) throws IOException {
+        writer.sendReply(r, size, fds);
+    }
+
+    private void replyU64(VhostUserRequest r, long value) throws IOException {
+        writer.sendReplyU64(r, value);
+    }
+
+    private void sendAck(long requestCode, long status) throws IOException {
+        replyBody(8).set(NATIVE_U64, 0, status);
+        writer.sendUnchecked(requestCode, VhostUserHeader.VERSION | VhostUserHeader.REPLY_FLAG, 8, List.of());
+    }
+}

@@ -1,0 +1,130 @@
+package dev.outproc.vhost.backend;
+
+import dev.outproc.core.fd.OwnedFd;
+import dev.outproc.core.transport.MessageChannel;
+import dev.outproc.core.transport.UnixListener;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * Serves front-end after front-end for one device, following the vhost-user "backend program
+ * conventions": listen on {@code --socket-path}, or use an already connected socket passed as
+ * {@code --fd}. When a front-end disconnects (or breaks the protocol), the back-end releases everything
+ * the connection held and waits for the next one; a reconnecting front-end brings the inflight log back
+ * with SET_INFLIGHT_FD.
+ */
+public final class VhostUserServer implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(VhostUserServer.class.getName());
+
+    private final VhostUserBackend backend;
+    private final UnixListener listener;
+    private final OwnedFd connectedFd;
+    private volatile boolean closed;
+    private long connections;
+
+    private VhostUserServer(VhostUserBackend backend, UnixListener listener, OwnedFd connectedFd) {
+        this.backend = backend;
+        this.listener = listener;
+        this.connectedFd = connectedFd;
+    }
+
+    /**
+     * Listens on a path.
+     *
+     * @param device the device
+     * @param options back-end tuning
+     * @param socketPath where to listen (a stale socket is replaced)
+     * @return the server
+     * @throws IOException when binding fails
+     */
+    public static VhostUserServer listen(VhostUserDevice device, VhostUserBackend.Options options, Path socketPath)
+            throws IOException {
+        UnixListener listener = UnixListener.bind(socketPath);
+        try {
+            return new VhostUserServer(new VhostUserBackend(device, options), listener, null);
+        } catch (IOException | RuntimeException e) {
+            listener.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Serves the front-end already connected on an inherited fd ({@code --fd}); when it disconnects,
+     * {@link #run()} returns.
+     *
+     * @param device the device
+     * @param options back-end tuning
+     * @param fd the connected socket (ownership moves here)
+     * @return the server
+     * @throws IOException when the back-end cannot start
+     */
+    public static VhostUserServer connected(VhostUserDevice device, VhostUserBackend.Options options, OwnedFd fd)
+            throws IOException {
+        OwnedFd owned = fd.transfer();
+        try {
+            return new VhostUserServer(new VhostUserBackend(device, options), null, owned);
+        } catch (IOException | RuntimeException e) {
+            owned.close();
+            throw e;
+        }
+    }
+
+    /** {@return the back-end (for inspection and for {@link VhostUserBackend#notifyConfigChanged()})} */
+    public VhostUserBackend backend() {
+        return backend;
+    }
+
+    /** {@return how many front-ends were served} */
+    public long connections() {
+        return connections;
+    }
+
+    /**
+     * Serves until {@link #close()} (listening) or until the single connection ends ({@code --fd}).
+     * A connection that fails is logged and closed; the server goes on.
+     */
+    public void run() {
+        if (connectedFd != null) {
+            try {
+                serveOne(MessageChannel.adopt(connectedFd));
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "cannot use the inherited fd: " + e.getMessage());
+            }
+            return;
+        }
+        while (!closed) {
+            MessageChannel channel;
+            try {
+                channel = listener.accept();
+            } catch (IOException e) {
+                if (!closed) {
+                    LOG.log(System.Logger.Level.ERROR, "accept failed, the server stops: " + e.getMessage());
+                }
+                return;
+            }
+            serveOne(channel);
+        }
+    }
+
+    private void serveOne(MessageChannel channel) {
+        connections++;
+        LOG.log(System.Logger.Level.INFO, "front-end connected ({0})", connections);
+        try {
+            backend.serve(channel);
+            LOG.log(System.Logger.Level.INFO, "front-end disconnected");
+        } catch (IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "front-end connection closed: " + e.getMessage());
+        }
+    }
+
+    /** Stops accepting, closes the current connection and stops the back-end's workers. */
+    @Override
+    public void close() {
+        closed = true;
+        if (listener != null) {
+            listener.close();
+        }
+        backend.close();
+    }
+}
