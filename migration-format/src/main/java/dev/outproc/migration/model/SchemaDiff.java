@@ -162,13 +162,30 @@ public final class SchemaDiff {
             for (FormatVersion v : nf.versions()) {
                 for (SectionSchema s : v.sections()) {
                     SectionSchema prev = seen.putIfAbsent(s.id() + "/" + s.version(), s);
-                    if (prev != null && !prev.fields().equals(s.fields())) {
+                    if (prev != null && !fieldsCompatible(prev, s)) {
                         c.add(new SchemaChange(Severity.BREAKING, "SECTION_CHANGED_WITHOUT_VERSION", nf.id() + " section " + s.name(),
-                                "section " + s.id() + " version " + s.version() + " has different fields in format version " + v.version() + "; bump the section version"));
+                                "section " + s.id() + " version " + s.version() + " changes or drops a field without default in format version "
+                                        + v.version() + "; bump the section version"));
                     }
                 }
             }
         }
+    }
+
+    /** Within one section version, fields may come and go only if they have defaults, and never change type. */
+    private static boolean fieldsCompatible(SectionSchema a, SectionSchema b) {
+        for (FieldSchema f : a.fields()) {
+            Optional<FieldSchema> g = b.fields().stream().filter(x -> x.tag() == f.tag()).findFirst();
+            if (g.isPresent() ? !g.get().type().equals(f.type()) : f.defaultValue() == null) {
+                return false;
+            }
+        }
+        for (FieldSchema g : b.fields()) {
+            if (a.fields().stream().noneMatch(x -> x.tag() == g.tag()) && g.defaultValue() == null) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static void sections(String where, FormatVersion ov, FormatVersion nv, List<SchemaChange> c) {

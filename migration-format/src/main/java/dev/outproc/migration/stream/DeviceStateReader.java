@@ -50,6 +50,10 @@ public final class DeviceStateReader implements AutoCloseable {
     private final HandshakeAgreement expected;
     private final byte[] macKey;
     private final Set<VerifyingKey> trustedSigners;
+    private String expectedModel;
+    private String expectedFormat;
+    private int minVersion;
+    private int maxVersion;
     private StreamHeader header;
     private MessageDigest sectionDigest;
     private MessageDigest chain;
@@ -112,6 +116,30 @@ public final class DeviceStateReader implements AutoCloseable {
     public static DeviceStateReader openForInspection(ReadableByteChannel channel, byte[] macKey,
             Set<VerifyingKey> trustedSigners) throws IOException {
         DeviceStateReader r = new DeviceStateReader(channel, null, macKey == null ? null : macKey.clone(), Set.copyOf(trustedSigners));
+        r.readHeader();
+        return r;
+    }
+
+    /**
+     * Opens a reader for a stream that no handshake preceded (a local snapshot restored by the same or a later
+     * version of a device): the header must name the model and format class and a version in the given range, and
+     * must carry digests; the nonce is not checked.
+     *
+     * @param channel blocking source
+     * @param modelId expected model
+     * @param formatClass expected format class
+     * @param minVersion lowest format version the caller reads
+     * @param maxVersion highest format version the caller reads
+     * @return the reader
+     * @throws IOException if the header is malformed or names something else
+     */
+    public static DeviceStateReader openUnattested(ReadableByteChannel channel, String modelId, String formatClass,
+            int minVersion, int maxVersion) throws IOException {
+        DeviceStateReader r = new DeviceStateReader(channel, null, null, Set.of());
+        r.expectedModel = modelId;
+        r.expectedFormat = formatClass;
+        r.minVersion = minVersion;
+        r.maxVersion = maxVersion;
         r.readHeader();
         return r;
     }
@@ -198,7 +226,21 @@ public final class DeviceStateReader implements AutoCloseable {
         }
     }
 
-    private void checkAgainstAgreement() throws StreamIntegrityException {
+    private void checkAgainstAgreement() throws MigrationStreamException {
+        if (expectedModel != null) {
+            if (!header.modelId().equals(expectedModel) || !header.formatClass().equals(expectedFormat)) {
+                throw new StreamIntegrityException("stream holds " + header.modelId() + " / " + header.formatClass() + ", expected "
+                        + expectedModel + " / " + expectedFormat);
+            }
+            if (header.formatVersion() < minVersion || header.formatVersion() > maxVersion) {
+                throw new UnsupportedSectionException(0, header.formatVersion(), "stream format version " + header.formatVersion()
+                        + " is outside the versions this reader accepts, " + minVersion + ".." + maxVersion);
+            }
+            if (!header.hasDigests()) {
+                throw new StreamIntegrityException("stream has no digests; an unattested stream must carry them");
+            }
+            return;
+        }
         if (expected == null) {
             return;
         }
