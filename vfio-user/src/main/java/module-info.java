@@ -1,7 +1,7 @@
-/** outproc vfio-user: codecs, PCI device server framework and client of the vfio-user protocol. */
+/**
+ * outproc vfio-user: codecs, PCI device server framework and client of the vfio-user protocol.
+ * Planned; the module has no API yet.
+ */
 module dev.outproc.vfio {
     requires transitive dev.outproc.core;
-    requires transitive dev.outproc.migration;
-
-    exports dev.outproc.vfio;
 }

@@ -1,5 +1,6 @@
 package dev.outproc.examples;
 
+import dev.outproc.examples.blk.VhostUserBlkCommand;
 import dev.outproc.examples.demo.DemoCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -14,6 +15,7 @@ import picocli.CommandLine.Command;
         description = "Devices, tools and the demo built on the outproc library.",
         subcommands = {
                 DemoCommand.class,
+                VhostUserBlkCommand.class,
                 CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {

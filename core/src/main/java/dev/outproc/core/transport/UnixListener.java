@@ -63,6 +63,16 @@ public final class UnixListener implements AutoCloseable {
     }
 
     /**
+     * {@return whether an fd is a listening socket (as opposed to a connected one)}
+     *
+     * @param fd the socket
+     * @throws IOException when the fd is not a socket
+     */
+    public static boolean isListening(OwnedFd fd) throws IOException {
+        return Sockets.isListening(fd.get());
+    }
+
+    /**
      * Waits for the next connection.
      *
      * @return the connected channel

@@ -50,6 +50,37 @@ public final class VhostUserServer implements AutoCloseable {
     }
 
     /**
+     * Uses an inherited socket ({@code --fd}): a listening socket is served like {@link #listen}, a
+     * connected one like {@link #connected}.
+     *
+     * @param device the device
+     * @param options back-end tuning
+     * @param fd the socket (ownership moves here)
+     * @return the server
+     * @throws IOException when the fd is not a Unix socket or the back-end cannot start
+     */
+    public static VhostUserServer inherited(VhostUserDevice device, VhostUserBackend.Options options, OwnedFd fd)
+            throws IOException {
+        boolean listening;
+        try {
+            listening = UnixListener.isListening(fd);
+        } catch (IOException e) {
+            fd.close();
+            throw new IOException("--fd " + "is not a socket: " + e.getMessage(), e);
+        }
+        if (!listening) {
+            return connected(device, options, fd);
+        }
+        UnixListener listener = UnixListener.adopt(fd);
+        try {
+            return new VhostUserServer(new VhostUserBackend(device, options), listener, null);
+        } catch (IOException | RuntimeException e) {
+            listener.close();
+            throw e;
+        }
+    }
+
+    /**
      * Serves the front-end already connected on an inherited fd ({@code --fd}); when it disconnects,
      * {@link #run()} returns.
      *

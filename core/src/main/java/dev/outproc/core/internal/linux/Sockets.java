@@ -256,6 +256,26 @@ public final class Sockets {
         return result;
     }
 
+    /** {@return whether a socket is listening ({@code SO_ACCEPTCONN})} */
+    public static boolean isListening(int fd) throws NativeException {
+        MemorySegment st = CAPTURE_STATE.get();
+        int rc;
+        int value;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_INT);
+            MemorySegment length = arena.allocate(JAVA_INT);
+            length.set(JAVA_INT, 0, 4);
+            rc = (int) GETSOCKOPT.invokeExact(st, fd, SOL_SOCKET, 30 /* SO_ACCEPTCONN */, v, length);
+            value = v.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+        if (rc != 0) {
+            throw new NativeException("getsockopt(fd=" + fd + ", SO_ACCEPTCONN)", errno(st));
+        }
+        return value != 0;
+    }
+
     /** Sets the receive timeout; 0 waits forever. */
     public static void setReceiveTimeout(int fd, int timeoutMillis) throws NativeException {
         MemorySegment st = CAPTURE_STATE.get();

@@ -1,0 +1,97 @@
+package dev.outproc.examples.blk;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import dev.outproc.examples.cli.BackendOptions;
+import dev.outproc.vhost.backend.VhostUserServer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code vhost-user-blk}: a virtio-blk back-end serving a file or block device. */
+@Command(name = "vhost-user-blk", mixinStandardHelpOptions = true,
+        description = {
+                "A vhost-user-blk back-end serving a disk image or block device to QEMU or any vhost-user front-end.",
+                "Serves front-end after front-end until killed.",
+                "",
+                "Example:",
+                "  java -jar outproc-examples.jar vhost-user-blk --socket-path /tmp/vub.sock --image disk.img",
+                "  qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem \\",
+                "      -chardev socket,id=c0,path=/tmp/vub.sock -device vhost-user-blk-pci,chardev=c0"
+        })
+public final class VhostUserBlkCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    BackendOptions backend;
+
+    @Option(names = {"--image", "--blk-file"}, paramLabel = "FILE", description = "Disk image or block device to serve.")
+    Path image;
+
+    @Option(names = "--read-only", description = "Refuse writes (offers VIRTIO_BLK_F_RO).")
+    boolean readOnly;
+
+    @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "Number of request queues (default: ${DEFAULT-VALUE}).")
+    int queues;
+
+    @Option(names = "--queue-size", paramLabel = "N", defaultValue = "1024", description = "Largest queue size (default: ${DEFAULT-VALUE}).")
+    int queueSize;
+
+    @Option(names = "--serial", paramLabel = "ID", defaultValue = "outproc-blk", description = "Device id returned by GET_ID (default: ${DEFAULT-VALUE}).")
+    String serial;
+
+    @Override
+    public Integer call() throws IOException {
+        if (backend.printCapabilities()) {
+            printCapabilities(System.out);
+            return 0;
+        }
+        String missing = backend.missingSocket();
+        if (missing != null) {
+            throw new ParameterException(spec.commandLine(), missing);
+        }
+        if (image == null) {
+            throw new ParameterException(spec.commandLine(), "--image=FILE (or --blk-file=FILE) is required");
+        }
+        if (queues < 1 || queues > 64) {
+            throw new ParameterException(spec.commandLine(), "--queues must be 1..64, got " + queues);
+        }
+        if (queueSize < 2 || queueSize > 32768 || Integer.bitCount(queueSize) != 1) {
+            throw new ParameterException(spec.commandLine(), "--queue-size must be a power of two in 2..32768, got " + queueSize);
+        }
+        try (BlockStore store = FileBlockStore.open(image, readOnly)) {
+            VhostUserBlkDevice device = new VhostUserBlkDevice(store, queues, queueSize, serial);
+            try (VhostUserServer server = backend.start(device)) {
+                Runtime.getRuntime().addShutdownHook(new Thread(server::close));
+                System.err.println("vhost-user-blk: serving " + store.describe() + " on " + backend.where()
+                        + " with " + queues + " queue(s)");
+                server.run();
+            }
+        }
+        return 0;
+    }
+
+    /** Prints {@code {"type": "block", "features": ["read-only", "blk-file"]}} as the conventions define. */
+    static void printCapabilities(PrintStream out) throws IOException {
+        try (JsonGenerator g = new JsonFactory().createGenerator(out)) {
+            g.useDefaultPrettyPrinter();
+            g.writeStartObject();
+            g.writeStringField("type", "block");
+            g.writeArrayFieldStart("features");
+            g.writeString("read-only");
+            g.writeString("blk-file");
+            g.writeEndArray();
+            g.writeEndObject();
+        }
+        out.println();
+    }
+}

@@ -1,0 +1,287 @@
+package dev.outproc.examples.blk;
+
+import dev.outproc.core.virtqueue.DescriptorChain;
+import dev.outproc.core.virtqueue.DeviceQueue;
+import dev.outproc.core.virtqueue.VirtqueueException;
+import dev.outproc.vhost.backend.VhostUserDevice;
+import dev.outproc.vhost.backend.Vring;
+import dev.outproc.vhost.message.ProtocolFeature;
+import dev.outproc.vhost.message.VirtioFeature;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A virtio-blk device for vhost-user: IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES on a
+ * {@link BlockStore}, several queues, read-only mode. Data moves between guest memory and the store
+ * without an intermediate copy. Requests the guest gets wrong are answered with
+ * {@link VirtioBlk#S_IOERR} or {@link VirtioBlk#S_UNSUPP}; a chain too short to hold a status byte is
+ * returned with length 0.
+ */
+public class VhostUserBlkDevice implements VhostUserDevice {
+    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final long MAX_ZEROES_SECTORS = 1L << 22; // 2 GiB per request
+    /** Bytes 0, 1, 2: the status values, copied from here so that answering allocates nothing. */
+    private static final MemorySegment STATUS_BYTES = statusBytes();
+
+    private final BlockStore store;
+    private final int queues;
+    private final int queueSize;
+    private final byte[] serial;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment[] scratch;
+    private volatile boolean writeback = true;
+
+    /** Counters, for the demo and the probe. */
+    public final AtomicLong reads = new AtomicLong();
+    /** Requests written. */
+    public final AtomicLong writes = new AtomicLong();
+    /** Bytes moved in either direction. */
+    public final AtomicLong bytes = new AtomicLong();
+    /** Requests answered with an error status. */
+    public final AtomicLong errors = new AtomicLong();
+
+    /**
+     * Creates the device.
+     *
+     * @param store the storage
+     * @param queues number of request queues (1..64)
+     * @param queueSize largest queue size (a power of two)
+     * @param serial the id GET_ID returns (up to 20 bytes of it)
+     */
+    public VhostUserBlkDevice(BlockStore store, int queues, int queueSize, String serial) {
+        if (queues < 1 || queues > 64) {
+            throw new IllegalArgumentException("queues must be 1..64, queues=" + queues);
+        }
+        this.store = store;
+        this.queues = queues;
+        this.queueSize = queueSize;
+        this.serial = serial.getBytes(StandardCharsets.US_ASCII);
+        this.scratch = new MemorySegment[queues];
+        for (int i = 0; i < queues; i++) {
+            scratch[i] = arena.allocate(64, 8);
+        }
+    }
+
+    private static MemorySegment statusBytes() {
+        MemorySegment s = Arena.global().allocate(3);
+        for (int i = 0; i < 3; i++) {
+            s.set(ValueLayout.JAVA_BYTE, i, (byte) i);
+        }
+        return s.asReadOnly();
+    }
+
+    /** {@return the storage} */
+    public BlockStore store() {
+        return store;
+    }
+
+    @Override
+    public long features() {
+        long f = VirtioFeature.maskOf(VirtioFeature.VERSION_1, VirtioFeature.EVENT_IDX, VirtioFeature.INDIRECT_DESC,
+                VirtioFeature.RING_PACKED, VirtioFeature.NOTIFY_ON_EMPTY)
+                | bit(VirtioBlk.F_SEG_MAX) | bit(VirtioBlk.F_BLK_SIZE) | bit(VirtioBlk.F_FLUSH)
+                | bit(VirtioBlk.F_DISCARD) | bit(VirtioBlk.F_WRITE_ZEROES) | bit(VirtioBlk.F_TOPOLOGY);
+        if (queues > 1) {
+            f |= bit(VirtioBlk.F_MQ);
+        }
+        if (store.readOnly()) {
+            f |= bit(VirtioBlk.F_RO);
+        }
+        return f;
+    }
+
+    private static long bit(int n) {
+        return 1L << n;
+    }
+
+    @Override
+    public long protocolFeatures() {
+        return ProtocolFeature.CONFIG.mask();
+    }
+
+    @Override
+    public int queueCount() {
+        return queues;
+    }
+
+    @Override
+    public int maxQueueSize() {
+        return queueSize;
+    }
+
+    @Override
+    public int configSize() {
+        return VirtioBlk.CONFIG_SIZE;
+    }
+
+    /** {@return the configuration space as the guest reads it} */
+    public MemorySegment config() {
+        MemorySegment c = Arena.ofAuto().allocate(VirtioBlk.CONFIG_SIZE);
+        c.set(LE_U64, 0, store.sizeBytes() / VirtioBlk.SECTOR_SIZE);
+        c.set(LE_U32, 8, 0);
+        c.set(LE_U32, 12, queueSize - 2);
+        c.set(LE_U32, 20, VirtioBlk.SECTOR_SIZE);
+        c.set(ValueLayout.JAVA_BYTE, 24, (byte) 0);
+        c.set(LE_U16, 26, (short) 1);
+        c.set(LE_U32, 28, 0);
+        c.set(ValueLayout.JAVA_BYTE, 32, (byte) (writeback ? 1 : 0));
+        c.set(LE_U16, 34, (short) queues);
+        c.set(LE_U32, 36, (int) MAX_ZEROES_SECTORS);
+        c.set(LE_U32, 40, 1);
+        c.set(LE_U32, 44, 1);
+        c.set(LE_U32, 48, (int) MAX_ZEROES_SECTORS);
+        c.set(LE_U32, 52, 1);
+        c.set(ValueLayout.JAVA_BYTE, 56, (byte) 0);
+        return c;
+    }
+
+    @Override
+    public void readConfig(int offset, MemorySegment destination) {
+        MemorySegment.copy(config(), offset, destination, 0, destination.byteSize());
+    }
+
+    @Override
+    public void writeConfig(int offset, MemorySegment source) throws IOException {
+        // Only the writeback byte is writable (VIRTIO_BLK_F_CONFIG_WCE), and it is not offered.
+        throw new IOException("virtio-blk configuration space is read-only here, offset=" + offset);
+    }
+
+    @Override
+    public void processQueue(Vring vring) throws IOException {
+        DeviceQueue queue = vring.queue();
+        MemorySegment header = scratch[vring.index()];
+        do {
+            queue.disableNotifications();
+            DescriptorChain chain;
+            while ((chain = vring.pop()) != null) {
+                long written = handle(chain, header);
+                vring.complete(chain, written);
+            }
+            vring.notifyGuest();
+        } while (queue.enableNotifications());
+    }
+
+    /** Serves one request; returns the bytes written into the chain. */
+    private long handle(DescriptorChain chain, MemorySegment header) throws VirtqueueException {
+        if (chain.totalWritable() < 1) {
+            errors.incrementAndGet();
+            return 0; // nowhere to put a status
+        }
+        long statusOffset = chain.totalWritable() - 1;
+        if (chain.totalReadable() < VirtioBlk.HEADER_SIZE) {
+            return status(chain, statusOffset, VirtioBlk.S_IOERR, 0);
+        }
+        chain.readReadable(0, header, 0, VirtioBlk.HEADER_SIZE);
+        int type = header.get(LE_U32, 0);
+        long sector = header.get(LE_U64, 8);
+        try {
+            return switch (type) {
+                case VirtioBlk.T_IN -> read(chain, sector, statusOffset);
+                case VirtioBlk.T_OUT -> write(chain, sector, statusOffset);
+                case VirtioBlk.T_FLUSH -> {
+                    store.flush();
+                    yield status(chain, statusOffset, VirtioBlk.S_OK, 0);
+                }
+                case VirtioBlk.T_GET_ID -> {
+                    int n = (int) Math.min(VirtioBlk.ID_BYTES, statusOffset);
+                    byte[] id = new byte[n];
+                    System.arraycopy(serial, 0, id, 0, Math.min(n, serial.length));
+                    chain.writeWritable(0, MemorySegment.ofArray(id), 0, n);
+                    yield status(chain, statusOffset, VirtioBlk.S_OK, n);
+                }
+                case VirtioBlk.T_DISCARD, VirtioBlk.T_WRITE_ZEROES -> zeroes(chain, type, header, statusOffset);
+                default -> status(chain, statusOffset, VirtioBlk.S_UNSUPP, 0);
+            };
+        } catch (IOException e) {
+            return status(chain, statusOffset, VirtioBlk.S_IOERR, 0);
+        }
+    }
+
+    private long status(DescriptorChain chain, long statusOffset, int status, long dataBytes) throws VirtqueueException {
+        if (status != VirtioBlk.S_OK) {
+            errors.incrementAndGet();
+        }
+        chain.writeWritable(statusOffset, STATUS_BYTES, status, 1);
+        return dataBytes + 1;
+    }
+
+    private boolean inRange(long sector, long bytesLength) {
+        if (sector < 0 || sector > store.sizeBytes() / VirtioBlk.SECTOR_SIZE) {
+            return false;
+        }
+        long offset = sector * VirtioBlk.SECTOR_SIZE;
+        return bytesLength >= 0 && bytesLength <= store.sizeBytes() - offset;
+    }
+
+    private long read(DescriptorChain chain, long sector, long dataBytes) throws IOException {
+        if (dataBytes % VirtioBlk.SECTOR_SIZE != 0 || !inRange(sector, dataBytes)) {
+            return status(chain, dataBytes, VirtioBlk.S_IOERR, 0);
+        }
+        long position = sector * VirtioBlk.SECTOR_SIZE;
+        long left = dataBytes;
+        for (int i = chain.readableCount(); i < chain.bufferCount() && left > 0; i++) {
+            long n = Math.min(chain.length(i), left);
+            store.read(position, chain.regionSegment(i).asSlice(chain.regionOffset(i), n));
+            position += n;
+            left -= n;
+        }
+        reads.incrementAndGet();
+        bytes.addAndGet(dataBytes);
+        return status(chain, dataBytes, VirtioBlk.S_OK, dataBytes);
+    }
+
+    private long write(DescriptorChain chain, long sector, long statusOffset) throws IOException {
+        long dataBytes = chain.totalReadable() - VirtioBlk.HEADER_SIZE;
+        if (store.readOnly() || dataBytes % VirtioBlk.SECTOR_SIZE != 0 || !inRange(sector, dataBytes)) {
+            return status(chain, statusOffset, VirtioBlk.S_IOERR, 0);
+        }
+        long position = sector * VirtioBlk.SECTOR_SIZE;
+        long skip = VirtioBlk.HEADER_SIZE;
+        for (int i = 0; i < chain.readableCount(); i++) {
+            long n = chain.length(i);
+            if (skip >= n) {
+                skip -= n;
+                continue;
+            }
+            long part = n - skip;
+            store.write(position, chain.regionSegment(i).asSlice(chain.regionOffset(i) + skip, part));
+            position += part;
+            skip = 0;
+        }
+        writes.incrementAndGet();
+        bytes.addAndGet(dataBytes);
+        return status(chain, statusOffset, VirtioBlk.S_OK, 0);
+    }
+
+    private long zeroes(DescriptorChain chain, int type, MemorySegment segment, long statusOffset) throws IOException {
+        long payload = chain.totalReadable() - VirtioBlk.HEADER_SIZE;
+        if (store.readOnly() || payload <= 0 || payload % VirtioBlk.SEGMENT_SIZE != 0) {
+            return status(chain, statusOffset, VirtioBlk.S_IOERR, 0);
+        }
+        long count = payload / VirtioBlk.SEGMENT_SIZE;
+        if (count > 1) {
+            return status(chain, statusOffset, VirtioBlk.S_UNSUPP, 0); // max_*_seg is 1
+        }
+        chain.readReadable(VirtioBlk.HEADER_SIZE, segment, 16, VirtioBlk.SEGMENT_SIZE);
+        long sector = segment.get(LE_U64, 16);
+        long sectors = Integer.toUnsignedLong(segment.get(LE_U32, 24));
+        int flags = segment.get(LE_U32, 28);
+        boolean unmap = (flags & 1) != 0;
+        if ((flags & ~1) != 0 || (type == VirtioBlk.T_DISCARD && unmap) || sectors > MAX_ZEROES_SECTORS) {
+            return status(chain, statusOffset, VirtioBlk.S_UNSUPP, 0);
+        }
+        if (!inRange(sector, sectors * VirtioBlk.SECTOR_SIZE)) {
+            return status(chain, statusOffset, VirtioBlk.S_IOERR, 0);
+        }
+        store.writeZeroes(sector * VirtioBlk.SECTOR_SIZE, sectors * VirtioBlk.SECTOR_SIZE);
+        return status(chain, statusOffset, VirtioBlk.S_OK, 0);
+    }
+}

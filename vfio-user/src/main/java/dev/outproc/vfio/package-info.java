@@ -1,2 +1,0 @@
-/** The vfio-user protocol (not yet implemented). */
-package dev.outproc.vfio;
