@@ -455,6 +455,21 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     /**
+     * Programs a new ring from a driver-side queue and starts it at its beginning (split: index 0;
+     * packed: slot 0 with both wrap counters set, as a fresh packed ring starts).
+     *
+     * @param index ring
+     * @param queue the driver-side queue (its rings in {@code memory})
+     * @param memory the memory shared with the back-end
+     * @return the running ring with its kick and call eventfds
+     * @throws IOException on failure
+     */
+    public FrontendQueue startQueue(int index, DriverQueue queue, GuestMemory memory) throws IOException {
+        boolean packed = (queue.config().features() & QueueConfig.F_RING_PACKED) != 0;
+        return startQueue(index, queue, memory, packed ? 1 << 15 : 0);
+    }
+
+    /**
      * Programs a ring from a driver-side queue in {@code memory} and starts it: NUM, ADDR, BASE, CALL,
      * KICK and, with F_PROTOCOL_FEATURES, ENABLE.
      *
