@@ -1,0 +1,150 @@
+package dev.outproc.migration.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.outproc.migration.testing.GoldenCorpus;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HexFormat;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The four commands run in-process on the corpus: output and exit status. */
+class MigrationCommandTest {
+    private record Result(int status, String out, String err) {}
+
+    private static Result run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int status = MigrationCommand.run(new PrintWriter(out), new PrintWriter(err), args);
+        return new Result(status, out.toString(), err.toString());
+    }
+
+    private static String res(String path) {
+        try {
+            return Path.of(MigrationCommandTest.class.getResource(path).toURI()).toString();
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"inspect", "verify", "check", "diff"})
+    void everyCommandShouldHaveHelp(String command) {
+        Result r = run(command, "--help");
+        assertEquals(0, r.status());
+        assertTrue(r.out().contains("Usage: migration " + command), r.out());
+    }
+
+    @Test
+    void topLevelWithoutCommandShouldPrintUsage() {
+        Result r = run();
+        assertEquals(MigrationCommand.EXIT_USAGE, r.status());
+        assertTrue(r.out().contains("inspect") && r.out().contains("diff"), r.out());
+    }
+
+    @Test
+    void inspectShouldPrintSectionsFieldsAndEnvelope() {
+        Result r = run("inspect", res("/golden/counter-v2.oms"));
+        assertEquals(0, r.status(), r.out());
+        String o = r.out();
+        assertTrue(o.contains("model:          outproc.dev/example/counter"), o);
+        assertTrue(o.contains("format class:   outproc.dev/example/counter/state version 2"), o);
+        assertTrue(o.contains("section 4 version 1 #3"), o);
+        assertTrue(o.contains("field 3 STRING: \"counter-0\""), o);
+        assertTrue(o.contains("field 2 INT64: 72623859790382856 (0x102030405060708)"), o);
+        assertTrue(o.contains("vendor example.com/acme schema 3 payload 4 bytes"), o);
+        assertTrue(o.contains("trailer: 5 sections, 748 bytes"), o);
+    }
+
+    @Test
+    void inspectShouldReportACorruptStreamAndFail(@TempDir Path dir) throws IOException {
+        byte[] b = Files.readAllBytes(Path.of(res("/golden/counter-v1.oms")));
+        b[200] ^= 4;
+        Path p = dir.resolve("bad.oms");
+        Files.write(p, b);
+        Result r = run("inspect", p.toString());
+        assertEquals(MigrationCommand.EXIT_FAILED, r.status());
+        assertTrue(r.out().contains("error: "), r.out());
+    }
+
+    @Test
+    void verifyShouldCheckMacAndSignature() {
+        String key = HexFormat.of().formatHex(GoldenCorpus.MAC_KEY);
+        String signer = GoldenCorpus.SIGNER.verifyingKey().toBase64();
+        Result ok = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key", key, "--trusted-signer", signer,
+                "--require-mac", "--require-signature");
+        assertEquals(0, ok.status(), ok.out());
+        assertTrue(ok.out().contains("mac:        verified"), ok.out());
+        assertTrue(ok.out().contains("signature:  valid, by " + signer + " (trusted)"), ok.out());
+
+        Result noKey = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--require-mac");
+        assertEquals(MigrationCommand.EXIT_FAILED, noKey.status(), noKey.out());
+        assertTrue(noKey.out().contains("present, not verified"), noKey.out());
+
+        byte[] wrong = GoldenCorpus.MAC_KEY.clone();
+        wrong[5] ^= 1;
+        Result bad = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key", HexFormat.of().formatHex(wrong));
+        assertEquals(MigrationCommand.EXIT_FAILED, bad.status());
+        assertTrue(bad.out().contains("NOT VERIFIED: MAC does not verify"), bad.out());
+
+        Result unsigned = run("verify", res("/golden/counter-v1.oms"), "--require-signature");
+        assertEquals(MigrationCommand.EXIT_FAILED, unsigned.status());
+        Result plain = run("verify", res("/golden/counter-v1.oms"));
+        assertEquals(0, plain.status(), plain.out());
+        assertTrue(plain.out().contains("digests:    verified"), plain.out());
+    }
+
+    @Test
+    void checkShouldExitWithTheNumberOfIncompatibilities() {
+        Result ok = run("check", res("/descriptors/blk-source.json"), res("/descriptors/blk-dest-memory.json"));
+        assertEquals(0, ok.status(), ok.out());
+        assertTrue(ok.out().contains("compatible: format version 2"), ok.out());
+
+        Result down = run("check", res("/descriptors/counter-source-v2.json"), res("/descriptors/counter-dest-v1.json"));
+        assertEquals(0, down.status(), down.out());
+        assertTrue(down.out().contains("compatible: format version 1"), down.out());
+
+        Result bad = run("check", res("/descriptors/blk-source.json"), res("/descriptors/blk-dest-incompatible.json"));
+        assertEquals(6, bad.status(), bad.out());
+        assertTrue(bad.out().contains("PARAMETER_NOT_ALLOWED blk_size: destination: parameter blk_size value 4000 is not one of [512, 1024, 2048, 4096]"), bad.out());
+        assertTrue(bad.out().contains("NO_COMMON_VERSION virtio-spec.org/pci/virtio-blk/state: source writes [1, 2], destination reads [3]"), bad.out());
+        assertTrue(bad.out().contains("incompatible: 6 reason(s)"), bad.out());
+    }
+
+    @Test
+    void checkShouldUseExtraRegistriesAndSignedModelRules() {
+        Result r = run("check", "--no-builtin", res("/descriptors/counter-source-v2.json"), res("/descriptors/counter-dest-v1.json"));
+        assertEquals(1, r.status(), r.out());
+        assertTrue(r.out().contains("UNKNOWN_MODEL"), r.out());
+        Result withFile = run("check", "--no-builtin", "--registry", res("/registry/counter-r2.json"),
+                res("/descriptors/counter-source-v2.json"), res("/descriptors/counter-dest-v1.json"));
+        assertEquals(0, withFile.status(), withFile.out());
+        Result signed = run("check", "--require-signed-models", res("/descriptors/counter-source-v2.json"), res("/descriptors/counter-dest-v1.json"));
+        assertEquals(1, signed.status(), signed.out());
+        assertTrue(signed.out().contains("UNTRUSTED_MODEL"), signed.out());
+    }
+
+    @Test
+    void diffShouldPassCompatibleAndFlagBreakingChanges() {
+        Result ok = run("diff", res("/registry/counter-r1.json"), res("/registry/counter-r2.json"));
+        assertEquals(0, ok.status(), ok.out());
+        assertTrue(ok.out().contains("COMPATIBLE FORMAT_VERSION_ADDED outproc.dev/example/counter/state v2"), ok.out());
+        assertTrue(ok.out().contains("no breaking changes"), ok.out());
+
+        Result bad = run("diff", res("/registry/counter-r2.json"), res("/registry/counter-r3-breaking.json"));
+        assertEquals(7, bad.status(), bad.out());
+        assertTrue(bad.out().contains("BREAKING FIELD_TYPE_CHANGED outproc.dev/example/counter/state v2 section config field counter: tag 2: int64 -> int32"), bad.out());
+        assertTrue(bad.out().contains("7 breaking change(s)"), bad.out());
+
+        Result missing = run("diff", "--model", "example.com/none", res("/registry/counter-r1.json"), res("/registry/counter-r2.json"));
+        assertEquals(MigrationCommand.EXIT_USAGE, missing.status());
+    }
+}
