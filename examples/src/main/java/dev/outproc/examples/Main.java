@@ -2,6 +2,7 @@ package dev.outproc.examples;
 
 import dev.outproc.examples.blk.VhostUserBlkCommand;
 import dev.outproc.examples.demo.DemoCommand;
+import dev.outproc.examples.probe.VhostUserProbeCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -16,6 +17,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 DemoCommand.class,
                 VhostUserBlkCommand.class,
+                VhostUserProbeCommand.class,
                 CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {

@@ -82,7 +82,7 @@ public final class VhostUserBlkCommand implements Callable<Integer> {
 
     /** Prints {@code {"type": "block", "features": ["read-only", "blk-file"]}} as the conventions define. */
     static void printCapabilities(PrintStream out) throws IOException {
-        try (JsonGenerator g = new JsonFactory().createGenerator(out)) {
+        try (JsonGenerator g = new JsonFactory().createGenerator(out).disable(JsonGenerator.Feature.AUTO_CLOSE_TARGET)) {
             g.useDefaultPrettyPrinter();
             g.writeStartObject();
             g.writeStringField("type", "block");

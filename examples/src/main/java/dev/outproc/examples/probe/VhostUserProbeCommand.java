@@ -1,0 +1,182 @@
+package dev.outproc.examples.probe;
+
+import dev.outproc.vhost.frontend.FrontendException;
+import dev.outproc.vhost.frontend.VhostUserFrontend;
+import dev.outproc.vhost.frontend.VirtioBlkDriver;
+import dev.outproc.vhost.message.ProtocolFeature;
+import dev.outproc.vhost.message.VirtioFeature;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.zip.CRC32C;
+
+/** {@code vhost-user-probe}: what a vhost-user back-end offers, and an optional block I/O check. */
+@Command(name = "vhost-user-probe", mixinStandardHelpOptions = true,
+        description = {
+                "Connects to any vhost-user back-end and prints its features, protocol features, queue count",
+                "and configuration space (decoded for virtio-blk). With --blk-test N it runs N checksummed",
+                "4 KiB write/read pairs through a virtio-blk back-end: this OVERWRITES the first N*4 KiB of the disk."
+        })
+public final class VhostUserProbeCommand implements Callable<Integer> {
+    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    @Option(names = "--socket-path", paramLabel = "PATH", required = true, description = "The back-end's socket.")
+    Path socketPath;
+
+    @Option(names = "--config-size", paramLabel = "BYTES", defaultValue = "60",
+            description = "Configuration bytes to read with GET_CONFIG (default: ${DEFAULT-VALUE}, virtio-blk's size).")
+    int configSize;
+
+    @Option(names = "--blk-test", paramLabel = "N", defaultValue = "0",
+            description = "Run N checksummed 4 KiB write/read pairs (virtio-blk back-ends only; overwrites data).")
+    int blkTest;
+
+    @Option(names = "--packed", description = "Use a packed ring for --blk-test when the back-end offers it.")
+    boolean packed;
+
+    @Option(names = "--timeout-ms", paramLabel = "MS", defaultValue = "10000", description = "Reply timeout (default: ${DEFAULT-VALUE}).")
+    int timeoutMillis;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintStream out = System.out;
+        int problems = probe(out);
+        if (blkTest > 0) {
+            problems += blkTest(out);
+        }
+        return problems == 0 ? 0 : 1;
+    }
+
+    private int probe(PrintStream out) throws IOException {
+        try (VhostUserFrontend fe = VhostUserFrontend.connect(socketPath)) {
+            fe.setReplyTimeoutMillis(timeoutMillis);
+            long features = fe.getFeatures();
+            out.printf("socket:            %s%n", socketPath);
+            out.printf("features:          0x%016x%n", features);
+            out.printf("                   %s%n", String.join(" ", virtioNames(features)));
+            out.printf("                   device bits: %s%n", String.join(" ", blkNames(features)));
+            if ((features & VirtioFeature.PROTOCOL_FEATURES.mask()) == 0) {
+                out.println("protocol features: none (F_PROTOCOL_FEATURES not offered)");
+                return 0;
+            }
+            long protocol = fe.getProtocolFeatures();
+            out.printf("protocol features: 0x%016x%n", protocol);
+            out.printf("                   %s%n", String.join(" ", protocolNames(protocol)));
+            fe.setOwner();
+            long use = protocol & ProtocolFeature.maskOf(ProtocolFeature.MQ, ProtocolFeature.CONFIG,
+                    ProtocolFeature.CONFIGURE_MEM_SLOTS, ProtocolFeature.STATUS);
+            fe.setProtocolFeatures(use);
+            if ((protocol & ProtocolFeature.MQ.mask()) != 0) {
+                out.printf("queues:            %d%n", fe.getQueueNum());
+            }
+            if ((protocol & ProtocolFeature.CONFIGURE_MEM_SLOTS.mask()) != 0) {
+                out.printf("memory slots:      %d%n", fe.getMaxMemSlots());
+            }
+            if ((protocol & ProtocolFeature.CONFIG.mask()) != 0 && configSize > 0) {
+                try {
+                    byte[] config = fe.getConfig(0, configSize);
+                    out.printf("config (%d bytes): %s%n", config.length, HexFormat.of().formatHex(config));
+                    if (config.length >= 60) {
+                        printBlkConfig(out, MemorySegment.ofArray(config));
+                    }
+                } catch (FrontendException e) {
+                    out.printf("config:            refused (%s)%n", e.getMessage());
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static void printBlkConfig(PrintStream out, MemorySegment c) {
+        long capacity = c.get(LE_U64, 0);
+        out.printf("virtio-blk:        capacity %d sectors (%d MiB), seg_max %d, blk_size %d, num_queues %d%n",
+                capacity, capacity * 512 >> 20, c.get(LE_U32, 12), c.get(LE_U32, 20), c.get(LE_U16, 34) & 0xffff);
+        out.printf("                   max_discard_sectors %d, max_write_zeroes_sectors %d, writeback %d%n",
+                Integer.toUnsignedLong(c.get(LE_U32, 36)), Integer.toUnsignedLong(c.get(LE_U32, 48)),
+                c.get(ValueLayout.JAVA_BYTE, 32));
+    }
+
+    private int blkTest(PrintStream out) throws IOException {
+        VhostUserFrontend fe = VhostUserFrontend.connect(socketPath);
+        fe.setReplyTimeoutMillis(timeoutMillis);
+        try (VirtioBlkDriver blk = VirtioBlkDriver.start(fe, 1, 4096, packed)) {
+            long capacity = blk.capacitySectors();
+            if (capacity < 8L * blkTest) {
+                out.printf("blk test:          disk too small (%d sectors) for %d blocks%n", capacity, blkTest);
+                return 1;
+            }
+            SplittableRandom random = new SplittableRandom();
+            byte[] block = new byte[4096];
+            byte[] back = new byte[4096];
+            CRC32C crc = new CRC32C();
+            int failures = 0;
+            long start = System.nanoTime();
+            for (int i = 0; i < blkTest; i++) {
+                random.nextBytes(block);
+                crc.reset();
+                crc.update(block);
+                long written = crc.getValue();
+                int ws = blk.write(8L * i, block);
+                int rs = blk.read(8L * i, back);
+                crc.reset();
+                crc.update(back);
+                if (ws != 0 || rs != 0 || crc.getValue() != written) {
+                    failures++;
+                }
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            out.printf("blk test:          %d write/read pairs of 4 KiB, %d checksum mismatches or errors, %.0f pairs/s (%s ring)%n",
+                    blkTest, failures, blkTest / seconds, (blk.features() & VirtioFeature.RING_PACKED.mask()) != 0 ? "packed" : "split");
+            return failures == 0 ? 0 : 1;
+        }
+    }
+
+    static List<String> virtioNames(long features) {
+        List<String> names = new ArrayList<>();
+        for (VirtioFeature f : VirtioFeature.values()) {
+            if (f.isSetIn(features)) {
+                names.add(f.name());
+            }
+        }
+        return names;
+    }
+
+    static List<String> protocolNames(long features) {
+        List<String> names = new ArrayList<>();
+        for (ProtocolFeature f : ProtocolFeature.values()) {
+            if (f.isSetIn(features)) {
+                names.add(f.name());
+            }
+        }
+        long unknown = features & ~ProtocolFeature.KNOWN_MASK;
+        if (unknown != 0) {
+            names.add("unknown:0x" + Long.toHexString(unknown));
+        }
+        return names;
+    }
+
+    static List<String> blkNames(long features) {
+        String[] names = {null, "SIZE_MAX", "SEG_MAX", null, "GEOMETRY", "RO", "BLK_SIZE", null, null, "FLUSH",
+                "TOPOLOGY", "CONFIG_WCE", "MQ", "DISCARD", "WRITE_ZEROES", "LIFETIME", "SECURE_ERASE", "ZONED"};
+        List<String> out = new ArrayList<>();
+        for (int bit = 0; bit < 24; bit++) {
+            if ((features & (1L << bit)) != 0) {
+                out.add(bit < names.length && names[bit] != null ? names[bit] : "bit" + bit);
+            }
+        }
+        return out;
+    }
+}
