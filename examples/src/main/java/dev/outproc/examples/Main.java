@@ -3,6 +3,7 @@ package dev.outproc.examples;
 import dev.outproc.examples.blk.VhostUserBlkCommand;
 import dev.outproc.examples.demo.DemoCommand;
 import dev.outproc.examples.probe.VhostUserProbeCommand;
+import dev.outproc.migration.cli.MigrationCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -18,6 +19,7 @@ import picocli.CommandLine.Command;
                 DemoCommand.class,
                 VhostUserBlkCommand.class,
                 VhostUserProbeCommand.class,
+                MigrationCommand.class,
                 CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {

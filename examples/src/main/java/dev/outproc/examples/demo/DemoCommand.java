@@ -10,7 +10,8 @@ import java.util.concurrent.Callable;
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {
                 "A tour of outproc in one process tree: memfd guest memory shared over a real Unix socket,",
-                "eventfd notifications through the epoll event loop, and checksummed data both ways."
+                "eventfd notifications through the epoll event loop, and checksummed data both ways; then a",
+                "vhost-user-blk back-end and a virtio-blk driver on outproc's front-end doing checksummed block I/O."
         })
 public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--memory-mib", defaultValue = "64", description = "Guest memory size in MiB (default: ${DEFAULT-VALUE}).")
@@ -19,12 +20,31 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--rounds", defaultValue = "1000", description = "Kick/call round trips to run (default: ${DEFAULT-VALUE}).")
     int rounds;
 
+    @Option(names = "--requests", defaultValue = "2000", description = "Block writes of 64 KiB to run (default: ${DEFAULT-VALUE}).")
+    int requests;
+
+    @Option(names = "--depth", defaultValue = "16", description = "Block requests in flight (default: ${DEFAULT-VALUE}).")
+    int depth;
+
     @Override
     public Integer call() throws Exception {
         PrintStream out = System.out;
         out.println("outproc demo");
         out.println("============");
         new SharedMemoryTour(out, memoryMib * 1024L * 1024L, rounds).run();
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("outproc-demo");
+        try {
+            new BlkTour(out, dir, requests, depth).run();
+        } finally {
+            try (var files = java.nio.file.Files.list(dir)) {
+                for (java.nio.file.Path p : files.toList()) {
+                    java.nio.file.Files.deleteIfExists(p);
+                }
+            }
+            java.nio.file.Files.deleteIfExists(dir);
+        }
+        out.println();
+        out.println("demo complete");
         return 0;
     }
 }

@@ -140,10 +140,10 @@ public final class VhostUserServer implements AutoCloseable {
 
     private void serveOne(MessageChannel channel) {
         connections++;
-        LOG.log(System.Logger.Level.INFO, "front-end connected ({0})", connections);
+        LOG.log(System.Logger.Level.DEBUG, "front-end connected ({0})", connections);
         try {
             backend.serve(channel);
-            LOG.log(System.Logger.Level.INFO, "front-end disconnected");
+            LOG.log(System.Logger.Level.DEBUG, "front-end disconnected");
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "front-end connection closed: " + e.getMessage());
         }
