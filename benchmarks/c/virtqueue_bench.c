@@ -7,7 +7,9 @@
  * the used index / flags once per batch, decides on a notification after a full fence, and the driver
  * reaps the batch. EVENT_IDX on. Same chain shapes and queue size as RingSetup.java.
  *
- * Build and run: benchmarks/c/run.sh  (gcc -O2). Prints ns per chain for each configuration.
+ * Build and run: benchmarks/c/run.sh [seconds-per-run] [runs]  (gcc -O2). Each configuration is
+ * measured <runs> times after a warm-up; it prints the best and the median ns per chain, the same
+ * statistics the JMH side reports from its iterations.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -450,20 +452,31 @@ static double run_packed(int descriptors, int indirect, int batch, double second
     return (end - start) / (iterations * (double) batch);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
 int main(int argc, char **argv) {
-    double seconds = argc > 1 ? atof(argv[1]) : 2.0;
+    double seconds = argc > 1 ? atof(argv[1]) : 1.0;
+    int runs = argc > 2 ? atoi(argv[2]) : 5;
+    if (runs < 1 || runs > 100) runs = 5;
+    double results[100];
     mem = mmap(NULL, MEM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) { perror("mmap"); return 1; }
     indirect_gpa = BASE + 0x10000;
     data_base = BASE + 0x100000;
-    printf("%-8s %-12s %-9s %-6s %12s\n", "ring", "descriptors", "indirect", "batch", "ns/chain");
+    printf("%-8s %-12s %-9s %-6s %12s %12s\n", "ring", "descriptors", "indirect", "batch", "best ns", "median ns");
     for (int packed = 0; packed < 2; packed++)
         for (int d = 1; d <= 4; d += 3)
             for (int ind = 0; ind < 2; ind++)
                 for (int b = 1; b <= 32; b += 31) {
                     indirect_area = mem + (indirect_gpa - BASE);
-                    double ns = packed ? run_packed(d, ind, b, seconds) : run_split(d, ind, b, seconds);
-                    printf("%-8s %-12d %-9s %-6d %12.2f\n", packed ? "packed" : "split", d, ind ? "true" : "false", b, ns);
+                    for (int r = 0; r < runs; r++)
+                        results[r] = packed ? run_packed(d, ind, b, seconds) : run_split(d, ind, b, seconds);
+                    qsort(results, runs, sizeof results[0], cmp_double);
+                    printf("%-8s %-12d %-9s %-6d %12.2f %12.2f\n", packed ? "packed" : "split", d, ind ? "true" : "false", b,
+                           results[0], results[runs / 2]);
                     fflush(stdout);
                 }
     return 0;

@@ -35,7 +35,13 @@ public final class DescriptorChain {
     long totalWritable;
     long[] addresses = new long[INITIAL_CAPACITY];
     int[] lengths = new int[INITIAL_CAPACITY];
-    MemorySegment[] regions = new MemorySegment[INITIAL_CAPACITY];
+    /**
+     * Region index per buffer into {@link #segments}. Ints rather than segment references: storing a
+     * reference into an old object costs a GC write barrier (with a StoreLoad fence under G1) per buffer.
+     */
+    int[] regionIndices = new int[INITIAL_CAPACITY];
+    /** The mapped regions of the snapshot the chain was popped from (replaced only when it changes). */
+    MemorySegment[] segments = new MemorySegment[0];
     long[] offsets = new long[INITIAL_CAPACITY];
     /** Ring descriptors the chain occupies (packed: slots to skip when it is used). */
     int slots;
@@ -62,13 +68,13 @@ public final class DescriptorChain {
         slots = 0;
     }
 
-    void append(long address, int length, boolean writable, MemorySegment region, long offset) {
+    void append(long address, int length, boolean writable, int regionIndex, long offset) {
         if (count == addresses.length) {
             grow();
         }
         addresses[count] = address;
         lengths[count] = length;
-        regions[count] = region;
+        regionIndices[count] = regionIndex;
         offsets[count] = offset;
         count++;
         long unsignedLength = Integer.toUnsignedLong(length);
@@ -84,7 +90,7 @@ public final class DescriptorChain {
         int n = addresses.length * 2;
         addresses = java.util.Arrays.copyOf(addresses, n);
         lengths = java.util.Arrays.copyOf(lengths, n);
-        regions = java.util.Arrays.copyOf(regions, n);
+        regionIndices = java.util.Arrays.copyOf(regionIndices, n);
         offsets = java.util.Arrays.copyOf(offsets, n);
     }
 
@@ -162,7 +168,7 @@ public final class DescriptorChain {
      */
     public MemorySegment regionSegment(int i) {
         checkInFlight();
-        return regions[Objects.checkIndex(i, count)];
+        return segments[regionIndices[Objects.checkIndex(i, count)]];
     }
 
     /**
@@ -182,7 +188,7 @@ public final class DescriptorChain {
     public MemorySegment segment(int i) {
         checkInFlight();
         Objects.checkIndex(i, count);
-        return regions[i].asSlice(offsets[i], Integer.toUnsignedLong(lengths[i]));
+        return segments[regionIndices[i]].asSlice(offsets[i], Integer.toUnsignedLong(lengths[i]));
     }
 
     /**
@@ -209,7 +215,7 @@ public final class DescriptorChain {
                     continue;
                 }
                 long chunk = Math.min(n - skip, length - done);
-                MemorySegment.copy(regions[i], offsets[i] + skip, destination, destinationOffset + done, chunk);
+                MemorySegment.copy(segments[regionIndices[i]], offsets[i] + skip, destination, destinationOffset + done, chunk);
                 done += chunk;
                 skip = 0;
             }
@@ -242,7 +248,7 @@ public final class DescriptorChain {
                     continue;
                 }
                 long chunk = Math.min(n - skip, length - done);
-                MemorySegment.copy(source, sourceOffset + done, regions[i], offsets[i] + skip, chunk);
+                MemorySegment.copy(source, sourceOffset + done, segments[regionIndices[i]], offsets[i] + skip, chunk);
                 done += chunk;
                 skip = 0;
             }

@@ -33,6 +33,10 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
     int resubmitNext;
     int resubmitCount;
     private int lastRegion;
+    /** Per-region lookup data of {@link #memory}, rebuilt when the snapshot changes. */
+    private long[] regionStart = new long[0];
+    private long[] regionSize = new long[0];
+    private MemorySegment[] regionSegments = new MemorySegment[0];
 
     DeviceQueueBase(String name) {
         this.defaultName = name;
@@ -54,7 +58,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         this.indirect = config.indirectDesc();
         this.inOrder = config.inOrder();
         this.broken = false;
-        this.memory = memory;
+        useMemory(memory);
         resolveRings(memory);
         if (chains.length != size) {
             chains = new DescriptorChain[size];
@@ -78,6 +82,21 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
 
     abstract void checkSize(int size) throws VirtqueueException;
 
+    private void useMemory(GuestMemory m) {
+        this.memory = m;
+        int n = m.regionCount();
+        regionStart = new long[n];
+        regionSize = new long[n];
+        regionSegments = new MemorySegment[n];
+        for (int i = 0; i < n; i++) {
+            GuestRegion r = m.region(i);
+            regionStart[i] = r.guestPhysAddr();
+            regionSize[i] = r.sizeBytes();
+            regionSegments[i] = r.segment();
+        }
+        lastRegion = 0;
+    }
+
     abstract void resolveRings(GuestMemory memory) throws VirtqueueException;
 
     abstract void resetIndices();
@@ -85,8 +104,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
     @Override
     public void setMemory(GuestMemory memory) throws VirtqueueException {
         requireConfigured();
-        this.memory = memory;
-        lastRegion = 0;
+        useMemory(memory);
         try {
             resolveRings(memory);
         } catch (VirtqueueException e) {
@@ -211,21 +229,20 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
             throw fail(Reason.CHAIN_TOO_LARGE, head, "total bytes=" + (chain.totalReadable + chain.totalWritable + unsignedLength)
                     + ", limit=" + Rings.MAX_CHAIN_BYTES);
         }
-        GuestMemory m = memory;
         int index = lastRegion;
-        GuestRegion region;
-        if (index < m.regionCount() && (region = m.region(index)).containsGpa(address, unsignedLength)) {
-            // Fast path: most buffers of a run live in the same region.
-        } else {
-            index = m.regionIndexOfGpa(address, unsignedLength);
+        if (index >= regionStart.length || !Unsigned.within(address, unsignedLength, regionStart[index], regionSize[index])) {
+            // Most buffers of a run live in the same region as the last one; otherwise search.
+            index = memory.regionIndexOfGpa(address, unsignedLength);
             if (index < 0) {
                 throw fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "addr=" + Unsigned.hex(address) + ", len=" + unsignedLength
                         + " (outside guest memory or across a region boundary)");
             }
             lastRegion = index;
-            region = m.region(index);
         }
-        chain.append(address, length, writable, region.segment(), address - region.guestPhysAddr());
+        if (chain.segments != regionSegments) {
+            chain.segments = regionSegments;
+        }
+        chain.append(address, length, writable, index, address - regionStart[index]);
     }
 
     /**

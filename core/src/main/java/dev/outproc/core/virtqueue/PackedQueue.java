@@ -41,7 +41,6 @@ public final class PackedQueue extends DeviceQueueBase {
     private MemorySegment desc;
     private MemorySegment driverEvent;
     private MemorySegment deviceEvent;
-    private DescriptorChain spare;
 
     private int nextAvail;
     private boolean availWrap;
@@ -79,9 +78,6 @@ public final class PackedQueue extends DeviceQueueBase {
         desc = ring(config.descAddr(), (long) size * Rings.DESC_SIZE, 16, "descriptor ring");
         driverEvent = ring(config.driverAddr(), EVENT_AREA_SIZE, 4, "driver event area");
         deviceEvent = ring(config.deviceAddr(), EVENT_AREA_SIZE, 4, "device event area");
-        if (spare == null || !spare.ownedBy(this)) {
-            spare = new DescriptorChain(name, this, 0);
-        }
     }
 
     @Override
@@ -121,49 +117,48 @@ public final class PackedQueue extends DeviceQueueBase {
             if (!Rings.isAvailable(flags, availWrap)) {
                 return null;
             }
-            DescriptorChain chain = spare;
-            chain.reset();
-            chain.ringPosition = head;
+            // First pass: find the last descriptor (it carries the buffer id) and the chain's slot count,
+            // so the chain is parsed straight into the id's reusable object.
             int slot = head;
-            int id;
-            for (int n = 1; ; n++) {
-                at = (long) slot * Rings.DESC_SIZE;
-                long address = desc.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
-                int length = desc.get(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN);
-                if (n > 1) {
-                    // Plain: ordered by the acquire load of the head's flags.
-                    flags = desc.get(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_FLAGS) & 0xffff;
-                }
-                if ((flags & Rings.F_INDIRECT) != 0) {
-                    if ((flags & Rings.F_NEXT) != 0) {
-                        throw fail(Reason.INDIRECT_WITH_NEXT, head, "slot " + slot + ", flags=" + Unsigned.hex(flags));
-                    }
-                    appendIndirect(chain, head, address, length, true);
-                } else {
-                    appendBuffer(chain, head, address, length, (flags & Rings.F_WRITE) != 0);
-                }
-                if ((flags & Rings.F_NEXT) == 0) {
-                    id = desc.get(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_ID) & 0xffff;
-                    chain.slots = n;
-                    break;
-                }
-                if (n >= size) {
+            int slots = 1;
+            int lastFlags = flags;
+            while ((lastFlags & Rings.F_NEXT) != 0) {
+                if (slots >= size) {
                     throw fail(Reason.DESCRIPTOR_LOOP, head, "chain longer than the ring, size=" + size);
                 }
                 slot = slot + 1 == size ? 0 : slot + 1;
+                // Plain: ordered by the acquire load of the head's flags.
+                lastFlags = desc.get(Rings.LE_U16_UNALIGNED, (long) slot * Rings.DESC_SIZE + Rings.PACKED_DESC_FLAGS) & 0xffff;
+                slots++;
             }
+            int id = desc.get(Rings.LE_U16_UNALIGNED, (long) slot * Rings.DESC_SIZE + Rings.PACKED_DESC_ID) & 0xffff;
             if (id >= size) {
                 throw fail(Reason.BUFFER_ID_OUT_OF_RANGE, head, "buffer id=" + id + ", size=" + size);
             }
-            DescriptorChain previous = chains[id];
-            if (previous.inFlight) {
+            DescriptorChain chain = chains[id];
+            if (chain.inFlight) {
                 throw fail(Reason.BUFFER_ID_IN_USE, head, "buffer id=" + id + " is already in flight");
             }
-            // Swap the parsed chain into the id's place; the previous object becomes the next spare.
-            chain.id = id;
-            chains[id] = chain;
-            spare = previous;
-            nextAvail += chain.slots;
+            chain.reset();
+            chain.ringPosition = head;
+            chain.slots = slots;
+            slot = head;
+            for (int n = 0; n < slots; n++) {
+                at = (long) slot * Rings.DESC_SIZE;
+                long address = desc.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
+                int length = desc.get(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN);
+                int f = n == 0 ? flags : desc.get(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_FLAGS) & 0xffff;
+                if ((f & Rings.F_INDIRECT) != 0) {
+                    if ((f & Rings.F_NEXT) != 0) {
+                        throw fail(Reason.INDIRECT_WITH_NEXT, head, "slot " + slot + ", flags=" + Unsigned.hex(f));
+                    }
+                    appendIndirect(chain, head, address, length, true);
+                } else {
+                    appendBuffer(chain, head, address, length, (f & Rings.F_WRITE) != 0);
+                }
+                slot = slot + 1 == size ? 0 : slot + 1;
+            }
+            nextAvail += slots;
             if (nextAvail >= size) {
                 nextAvail -= size;
                 availWrap = !availWrap;
