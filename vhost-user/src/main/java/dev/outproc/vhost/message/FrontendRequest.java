@@ -36,7 +36,12 @@ public enum FrontendRequest implements VhostUserRequest {
     RESET_OWNER(4, NONE, 0, 0, U64, 0, 0, false, false, null, null),
     /** Sets the memory table: up to 8 regions, one fd per region; postcopy replies with the table. */
     SET_MEM_TABLE(5, MEM_TABLE, 0, MemTable.MAX_REGIONS, MEM_TABLE, 0, 0, false, true, null, null),
-    /** Sets the dirty log (log description, one fd); replies u64 (LOG_SHMFD). */
+    /**
+     * Sets the dirty log: a log description (16 bytes, although the specification's table says u64) and
+     * the log's fd; the back-end replies u64 (vhost-user.rst, "Communication"). This is the LOG_SHMFD
+     * form, the only one outproc supports: QEMU sends the description without an fd when LOG_SHMFD is
+     * off, which this table rejects as a missing fd.
+     */
     SET_LOG_BASE(6, LOG, 1, 1, U64, 0, 0, true, false, ProtocolFeature.LOG_SHMFD, null),
     /** Sets an eventfd that tells the front-end the log changed. */
     SET_LOG_FD(7, NONE, 1, 1, U64, 0, 0, false, false, null, null),
