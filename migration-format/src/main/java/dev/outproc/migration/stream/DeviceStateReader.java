@@ -144,6 +144,26 @@ public final class DeviceStateReader implements AutoCloseable {
         return r;
     }
 
+    /**
+     * Reads a whole stream and returns what the decoder staged only after the trailer verified: the safe way to load.
+     * The decoder iterates the sections ({@link #nextSection()}) and returns the staged state; this method then calls
+     * {@link #finish()}, so a corrupt, truncated, reordered or replayed stream throws before the caller sees the state.
+     *
+     * @param channel blocking source
+     * @param agreement the handshake result
+     * @param decoder reads sections and returns the staged state
+     * @param <T> the staged state
+     * @return the staged state, verified
+     * @throws IOException if the stream is refused
+     */
+    public static <T> T readVerified(ReadableByteChannel channel, HandshakeAgreement agreement, StateDecoder<T> decoder) throws IOException {
+        try (DeviceStateReader r = open(channel, agreement)) {
+            T staged = decoder.decode(r);
+            r.finish();
+            return staged;
+        }
+    }
+
     /** @return the decoded header */
     public StreamHeader header() {
         return header;

@@ -39,8 +39,9 @@ public final class DeviceStateWriter implements AutoCloseable {
     private final MessageDigest sectionDigest;
     private final MessageDigest chain;
     private byte[] transcript;
-    private ChunkedOutput body;
-    private FieldWriter fields;
+    private final ChunkedOutput body;
+    private final FieldWriter fields;
+    private boolean inSection;
     private int sequence;
     private boolean finished;
 
@@ -53,6 +54,9 @@ public final class DeviceStateWriter implements AutoCloseable {
                 | (agreement.signingKey() != null ? StreamLayout.FLAG_SIGNATURE : 0);
         this.sectionDigest = digests ? Crypto.sha256() : null;
         this.chain = digests ? Crypto.sha256() : null;
+        // One chunk buffer and field writer for every section: writing a section allocates nothing.
+        this.body = new ChunkedOutput(sink);
+        this.fields = new FieldWriter(body);
     }
 
     /**
@@ -140,7 +144,7 @@ public final class DeviceStateWriter implements AutoCloseable {
 
     private FieldWriter begin(int sectionId, int version, int sectionFlags) throws IOException {
         checkOpen();
-        if (body != null) {
+        if (inSection) {
             throw new IllegalStateException("section " + Integer.toUnsignedString(sectionId) + " started inside an open section");
         }
         if (version < 1 || version > 0xffff) {
@@ -155,8 +159,7 @@ public final class DeviceStateWriter implements AutoCloseable {
         sink.u16(version);
         sink.i32(sectionId);
         sink.i32(sequence);
-        body = new ChunkedOutput(sink);
-        fields = new FieldWriter(body);
+        inSection = true;
         return fields;
     }
 
@@ -167,15 +170,14 @@ public final class DeviceStateWriter implements AutoCloseable {
      */
     public void endSection() throws IOException {
         checkOpen();
-        if (body == null) {
+        if (!inSection) {
             throw new IllegalStateException("no open section");
         }
         if (!fields.balanced()) {
             throw new IllegalStateException("section ended with an open record or array");
         }
         body.end();
-        body = null;
-        fields = null;
+        inSection = false;
         if (digests) {
             sink.setTap(null);
             byte[] d = sectionDigest.digest();
@@ -217,7 +219,7 @@ public final class DeviceStateWriter implements AutoCloseable {
      */
     public StreamTrailer finish() throws IOException {
         checkOpen();
-        if (body != null) {
+        if (inSection) {
             throw new IllegalStateException("finish() with an open section");
         }
         byte[] fixed = new byte[StreamLayout.TRAILER_FIXED_BYTES];
@@ -245,6 +247,22 @@ public final class DeviceStateWriter implements AutoCloseable {
         finished = true;
         return new StreamTrailer(sequence, transcript == null ? null : transcript.clone(), mac != null, false,
                 agreement.signingKey() == null ? null : agreement.signingKey().verifyingKey(), sink.position());
+    }
+
+    /**
+     * Writes a whole stream: opens the writer, lets the encoder write the sections, writes the trailer.
+     *
+     * @param channel blocking destination
+     * @param agreement the handshake result
+     * @param encoder writes the sections in {@code writer.formatVersion()}
+     * @return the trailer as written
+     * @throws IOException if the encoder or the channel fails; the stream then has no trailer
+     */
+    public static StreamTrailer write(WritableByteChannel channel, HandshakeAgreement agreement, StateEncoder encoder) throws IOException {
+        try (DeviceStateWriter w = open(channel, agreement)) {
+            encoder.encode(w);
+            return w.finish();
+        }
     }
 
     static byte[] signatureInput(byte[] transcript, byte[] fixed, byte[] mac) {

@@ -336,4 +336,38 @@ class StreamRoundTripTest {
         StreamFormatException e = assertThrows(StreamFormatException.class, f::string);
         assertTrue(e.getMessage().contains("2147483647"), e.getMessage());
     }
+
+    @Test
+    void readVerifiedShouldHandOutStateOnlyAfterTheTrailerVerified() throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        DeviceStateWriter.write(Channels.newChannel(out), AGREEMENT, w -> {
+            w.beginSection(1, 1, true).int64(1, 77);
+            w.endSection();
+            w.beginSection(2, 1, true).int64(1, 78);
+            w.endSection();
+        });
+        byte[] good = out.toByteArray();
+        StateDecoder<Long> decoder = r -> {
+            r.nextSection();
+            FieldReader f = r.fields();
+            f.next();
+            return f.int64(); // stops early: section 2 must still be understood, so it is refused below
+        };
+        assertThrows(UnsupportedSectionException.class,
+                () -> DeviceStateReader.readVerified(Channels.newChannel(new java.io.ByteArrayInputStream(good)), AGREEMENT, decoder));
+        StateDecoder<Long> full = r -> {
+            long sum = 0;
+            while (r.nextSection() != null) {
+                FieldReader f = r.fields();
+                f.next();
+                sum += f.int64();
+            }
+            return sum;
+        };
+        assertEquals(155L, DeviceStateReader.readVerified(Channels.newChannel(new java.io.ByteArrayInputStream(good)), AGREEMENT, full));
+        byte[] bad = good.clone();
+        bad[bad.length - 1] ^= 1; // last byte of the transcript
+        assertThrows(StreamIntegrityException.class,
+                () -> DeviceStateReader.readVerified(Channels.newChannel(new java.io.ByteArrayInputStream(bad)), AGREEMENT, full));
+    }
 }
