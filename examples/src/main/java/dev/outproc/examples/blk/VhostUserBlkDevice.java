@@ -1,6 +1,9 @@
 package dev.outproc.examples.blk;
 
 import dev.outproc.core.virtqueue.DescriptorChain;
+import dev.outproc.core.virtqueue.QueueState;
+import dev.outproc.migration.handshake.DeviceDescriptor;
+import dev.outproc.migration.handshake.HandshakeAgreement;
 import dev.outproc.core.virtqueue.DeviceQueue;
 import dev.outproc.core.virtqueue.VirtqueueException;
 import dev.outproc.vhost.backend.VhostUserDevice;
@@ -13,7 +16,13 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -38,6 +47,11 @@ public class VhostUserBlkDevice implements VhostUserDevice {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment[] scratch;
     private volatile boolean writeback = true;
+    private volatile long driverFeatures;
+    private volatile int deviceStatus;
+    private final BlkState.Queue[] stoppedQueues;
+    private volatile HandshakeAgreement agreement;
+    private volatile BlkState loaded;
 
     /** Counters, for the demo and the probe. */
     public final AtomicLong reads = new AtomicLong();
@@ -47,6 +61,13 @@ public class VhostUserBlkDevice implements VhostUserDevice {
     public final AtomicLong bytes = new AtomicLong();
     /** Requests answered with an error status. */
     public final AtomicLong errors = new AtomicLong();
+    private final AtomicLong bytesReadTotal = new AtomicLong();
+    private final AtomicLong bytesWrittenTotal = new AtomicLong();
+
+    /** The device model this device implements (in the migration registry). */
+    public static final String MODEL_ID = "virtio-spec.org/pci/virtio-blk";
+    /** The state format class it reads and writes. */
+    public static final String FORMAT_CLASS = "virtio-spec.org/pci/virtio-blk/state";
 
     /**
      * Creates the device.
@@ -65,6 +86,7 @@ public class VhostUserBlkDevice implements VhostUserDevice {
         this.queueSize = queueSize;
         this.serial = serial.getBytes(StandardCharsets.US_ASCII);
         this.scratch = new MemorySegment[queues];
+        this.stoppedQueues = new BlkState.Queue[queues];
         for (int i = 0; i < queues; i++) {
             scratch[i] = arena.allocate(64, 8);
         }
@@ -76,6 +98,100 @@ public class VhostUserBlkDevice implements VhostUserDevice {
             s.set(ValueLayout.JAVA_BYTE, i, (byte) i);
         }
         return s.asReadOnly();
+    }
+
+    /**
+     * Describes this device for the migration handshake: model, implementation, format class, the
+     * guest-visible parameters and the format versions it reads and writes.
+     *
+     * @param implementationId who implemented it (file-backed and memory-backed back-ends differ here)
+     * @param backing the host-side store, not guest-visible
+     * @return the descriptor
+     */
+    public DeviceDescriptor descriptor(String implementationId, String backing) {
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("capacity", Long.toString(store.sizeBytes() / VirtioBlk.SECTOR_SIZE));
+        p.put("blk_size", Integer.toString(VirtioBlk.SECTOR_SIZE));
+        p.put("num_queues", Integer.toString(queues));
+        p.put("queue_size", Integer.toString(queueSize));
+        p.put("seg_max", Integer.toString(queueSize - 2));
+        p.put("read_only", Boolean.toString(store.readOnly()));
+        p.put("features", "0x" + Long.toHexString(features()));
+        p.put("backing", backing);
+        return new DeviceDescriptor(MODEL_ID, implementationId, FORMAT_CLASS, p, List.of(1, 2), List.of(1, 2));
+    }
+
+    /**
+     * Sets the result of the migration handshake; the next state save or load uses it.
+     *
+     * @param agreement the agreement, or {@code null} to forget it
+     */
+    public void migrationAgreed(HandshakeAgreement agreement) {
+        this.agreement = agreement;
+    }
+
+    /** {@return the state last loaded, or {@code null}} */
+    public BlkState loadedState() {
+        return loaded;
+    }
+
+    /** {@return the state as it would be saved now} */
+    public BlkState currentState() {
+        List<BlkState.Queue> q = new ArrayList<>();
+        for (BlkState.Queue s : stoppedQueues) {
+            if (s != null) {
+                q.add(s);
+            }
+        }
+        return new BlkState(store.sizeBytes() / VirtioBlk.SECTOR_SIZE, VirtioBlk.SECTOR_SIZE, queues, store.readOnly(),
+                features(), driverFeatures, deviceStatus, 0, writeback, q, reads.get() + writes.get(),
+                bytesReadTotal.get(), bytesWrittenTotal.get());
+    }
+
+    @Override
+    public void featuresNegotiated(long features) {
+        driverFeatures = features;
+    }
+
+    @Override
+    public void statusChanged(int status) {
+        deviceStatus = status;
+    }
+
+    @Override
+    public void queueStopped(Vring vring) {
+        QueueState s = vring.queue() == null ? null : vring.queue().exportState();
+        if (s != null) {
+            stoppedQueues[vring.index()] = new BlkState.Queue(vring.index(), s.size(), vring.isEnabled(), s.nextAvail(), s.nextUsed());
+        }
+    }
+
+    @Override
+    public void saveState(WritableByteChannel out) throws IOException {
+        HandshakeAgreement a = agreement;
+        if (a == null) {
+            throw new IOException("no migration handshake was agreed for this device");
+        }
+        currentState().write(out, a);
+    }
+
+    @Override
+    public void loadState(ReadableByteChannel in) throws IOException {
+        HandshakeAgreement a = agreement;
+        if (a == null) {
+            throw new IOException("no migration handshake was agreed for this device");
+        }
+        BlkState s = BlkState.read(in, a);
+        // The guest must see the same disk: refuse a state of another geometry before using any of it.
+        if (s.capacitySectors() != store.sizeBytes() / VirtioBlk.SECTOR_SIZE || s.numQueues() != queues
+                || s.readOnly() != store.readOnly() || s.blkSize() != VirtioBlk.SECTOR_SIZE) {
+            throw new IOException("state of another device: capacity=" + s.capacitySectors() + " queues=" + s.numQueues()
+                    + " readOnly=" + s.readOnly() + " blkSize=" + s.blkSize());
+        }
+        writeback = s.writeback();
+        driverFeatures = s.driverFeatures();
+        deviceStatus = s.deviceStatus();
+        loaded = s;
     }
 
     /** {@return the storage} */
@@ -235,6 +351,7 @@ public class VhostUserBlkDevice implements VhostUserDevice {
         }
         reads.incrementAndGet();
         bytes.addAndGet(dataBytes);
+        bytesReadTotal.addAndGet(dataBytes);
         return status(chain, dataBytes, VirtioBlk.S_OK, dataBytes);
     }
 
@@ -258,6 +375,7 @@ public class VhostUserBlkDevice implements VhostUserDevice {
         }
         writes.incrementAndGet();
         bytes.addAndGet(dataBytes);
+        bytesWrittenTotal.addAndGet(dataBytes);
         return status(chain, statusOffset, VirtioBlk.S_OK, 0);
     }
 

@@ -94,7 +94,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
         long wanted = VirtioFeature.maskOf(VirtioFeature.VERSION_1, VirtioFeature.EVENT_IDX, VirtioFeature.INDIRECT_DESC)
                 | BLK_FEATURES | (packed ? VirtioFeature.RING_PACKED.mask() : 0);
         long wantedProtocol = ProtocolFeature.maskOf(ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.CONFIG,
-                ProtocolFeature.INFLIGHT_SHMFD);
+                ProtocolFeature.INFLIGHT_SHMFD, ProtocolFeature.DEVICE_STATE);
         long acked = frontend.negotiate(wanted, wantedProtocol);
         if ((acked & VirtioFeature.VERSION_1.mask()) == 0) {
             throw new FrontendException(0, "the back-end does not offer VIRTIO_F_VERSION_1");
