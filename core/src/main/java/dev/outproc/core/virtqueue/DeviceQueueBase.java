@@ -229,20 +229,28 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
             throw fail(Reason.CHAIN_TOO_LARGE, head, "total bytes=" + (chain.totalReadable + chain.totalWritable + unsignedLength)
                     + ", limit=" + Rings.MAX_CHAIN_BYTES);
         }
-        int index = lastRegion;
-        if (index >= regionStart.length || !Unsigned.within(address, unsignedLength, regionStart[index], regionSize[index])) {
-            // Most buffers of a run live in the same region as the last one; otherwise search.
-            index = memory.regionIndexOfGpa(address, unsignedLength);
-            if (index < 0) {
-                throw fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "addr=" + Unsigned.hex(address) + ", len=" + unsignedLength
-                        + " (outside guest memory or across a region boundary)");
-            }
-            lastRegion = index;
+        int index = regionOf(address, unsignedLength);
+        if (index < 0) {
+            throw fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "addr=" + Unsigned.hex(address) + ", len=" + unsignedLength
+                    + " (outside guest memory or across a region boundary)");
         }
         if (chain.segments != regionSegments) {
             chain.segments = regionSegments;
         }
         chain.append(address, length, writable, index, address - regionStart[index]);
+    }
+
+    /** The region holding the whole range, or -1; most ranges of a run hit the same region as the last one. */
+    private int regionOf(long address, long length) {
+        int index = lastRegion;
+        if (index < regionStart.length && Unsigned.within(address, length, regionStart[index], regionSize[index])) {
+            return index;
+        }
+        index = memory.regionIndexOfGpa(address, length);
+        if (index >= 0) {
+            lastRegion = index;
+        }
+        return index;
     }
 
     /**
@@ -269,13 +277,12 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         if (Unsigned.wraps(tableAddress, bytes)) {
             throw fail(Reason.ADDRESS_OVERFLOW, head, "table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
         }
-        int index = memory.regionIndexOfGpa(tableAddress, bytes);
+        int index = regionOf(tableAddress, bytes);
         if (index < 0) {
             throw fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "indirect table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
         }
-        GuestRegion region = memory.region(index);
-        MemorySegment segment = region.segment();
-        long base = tableAddress - region.guestPhysAddr();
+        MemorySegment segment = regionSegments[index];
+        long base = tableAddress - regionStart[index];
         int flagsOffset = packed ? Rings.PACKED_DESC_FLAGS : Rings.SPLIT_DESC_FLAGS;
         int i = 0;
         for (int n = 0; ; n++) {
