@@ -11,7 +11,9 @@ import java.util.concurrent.Callable;
         description = {
                 "A tour of outproc in one process tree: memfd guest memory shared over a real Unix socket,",
                 "eventfd notifications through the epoll event loop, and checksummed data both ways; then a",
-                "vhost-user-blk back-end and a virtio-blk driver on outproc's front-end doing checksummed block I/O."
+                "vhost-user-blk back-end and a virtio-blk driver on outproc's front-end doing checksummed block I/O;",
+                "then a live migration of that device between two independently written back-ends, with the",
+                "compatibility handshake first, and an incompatible destination refused with its reasons."
         })
 public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--memory-mib", defaultValue = "64", description = "Guest memory size in MiB (default: ${DEFAULT-VALUE}).")
@@ -35,6 +37,7 @@ public final class DemoCommand implements Callable<Integer> {
         java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("outproc-demo");
         try {
             new BlkTour(out, dir, requests, depth).run();
+            new MigrationTour(out, dir).run();
         } finally {
             try (var files = java.nio.file.Files.list(dir)) {
                 for (java.nio.file.Path p : files.toList()) {
