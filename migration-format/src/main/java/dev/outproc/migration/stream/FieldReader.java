@@ -114,6 +114,12 @@ public final class FieldReader {
             skipValue(in, type, depth);
             pending = false;
         }
+        if (pendingBody >= 0) {
+            // bytesLength() was called but the body was neither read nor skipped
+            long len = pendingBody;
+            pendingBody = -1;
+            in.skip(len);
+        }
     }
 
     /** @return the current field's tag */

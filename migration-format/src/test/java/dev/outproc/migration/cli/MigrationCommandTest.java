@@ -147,4 +147,28 @@ class MigrationCommandTest {
         Result missing = run("diff", "--model", "example.com/none", res("/registry/counter-r1.json"), res("/registry/counter-r2.json"));
         assertEquals(MigrationCommand.EXIT_USAGE, missing.status());
     }
+
+    /** A host command such as the examples launcher. */
+    @picocli.CommandLine.Command(name = "outproc-examples", mixinStandardHelpOptions = true)
+    static final class Host implements Runnable {
+        @Override
+        public void run() {
+            // only subcommands do something
+        }
+    }
+
+    @Test
+    void shouldWorkAsSubcommandOfAnotherCommand() {
+        picocli.CommandLine top = new picocli.CommandLine(new Host());
+        top.addSubcommand("migration", new MigrationCommand());
+        StringWriter out = new StringWriter();
+        top.setOut(new PrintWriter(out));
+        int status = top.execute("migration", "check", res("/descriptors/blk-source.json"), res("/descriptors/blk-dest-incompatible.json"));
+        assertEquals(6, status, out.toString());
+        assertTrue(out.toString().contains("incompatible: 6 reason(s)"), out.toString());
+        StringWriter help = new StringWriter();
+        top.setOut(new PrintWriter(help));
+        assertEquals(0, top.execute("migration", "diff", "--help"));
+        assertTrue(help.toString().contains("Usage: outproc-examples migration diff"), help.toString());
+    }
 }

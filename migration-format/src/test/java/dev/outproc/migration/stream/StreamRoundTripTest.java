@@ -370,4 +370,16 @@ class StreamRoundTripTest {
         assertThrows(StreamIntegrityException.class,
                 () -> DeviceStateReader.readVerified(Channels.newChannel(new java.io.ByteArrayInputStream(bad)), AGREEMENT, full));
     }
+
+    @Test
+    void blobWhoseLengthWasReadButBodyLeftShouldBeSkippedByNext() throws IOException {
+        byte[] b = FieldWriter.inMemory().bytes(1, new byte[] {0, 0, 7, 4, 1, 2, 3, 4}).int32(2, 99).toByteArray();
+        FieldReader f = FieldReader.of(b);
+        assertTrue(f.next());
+        assertEquals(8, f.bytesLength());
+        assertTrue(f.next(), "the blob's bytes must not be parsed as fields");
+        assertEquals(2, f.tag());
+        assertEquals(99, f.int32());
+        assertFalse(f.next());
+    }
 }
