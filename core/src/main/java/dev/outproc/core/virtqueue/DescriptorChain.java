@@ -33,16 +33,14 @@ public final class DescriptorChain {
     int readable;
     long totalReadable;
     long totalWritable;
-    long[] addresses = new long[INITIAL_CAPACITY];
-    int[] lengths = new int[INITIAL_CAPACITY];
     /**
-     * Region index per buffer into {@link #segments}. Ints rather than segment references: storing a
-     * reference into an old object costs a GC write barrier (with a StoreLoad fence under G1) per buffer.
+     * Three longs per buffer: guest address, offset in its region, and length | region index << 32. One
+     * array keeps a chain in few cache lines; region indices (not segment references) avoid a GC write
+     * barrier (a StoreLoad fence under G1) per buffer.
      */
-    int[] regionIndices = new int[INITIAL_CAPACITY];
+    long[] buffers = new long[3 * INITIAL_CAPACITY];
     /** The mapped regions of the snapshot the chain was popped from (replaced only when it changes). */
     MemorySegment[] segments = new MemorySegment[0];
-    long[] offsets = new long[INITIAL_CAPACITY];
     /** Ring descriptors the chain occupies (packed: slots to skip when it is used). */
     int slots;
     /** The ring slot of the first descriptor (packed) or the head index (split). */
@@ -69,13 +67,14 @@ public final class DescriptorChain {
     }
 
     void append(long address, int length, boolean writable, int regionIndex, long offset) {
-        if (count == addresses.length) {
-            grow();
+        int at = 3 * count;
+        if (at == buffers.length) {
+            buffers = java.util.Arrays.copyOf(buffers, 2 * at);
         }
-        addresses[count] = address;
-        lengths[count] = length;
-        regionIndices[count] = regionIndex;
-        offsets[count] = offset;
+        long[] b = buffers;
+        b[at] = address;
+        b[at + 1] = offset;
+        b[at + 2] = Integer.toUnsignedLong(length) | (long) regionIndex << 32;
         count++;
         long unsignedLength = Integer.toUnsignedLong(length);
         if (writable) {
@@ -86,12 +85,16 @@ public final class DescriptorChain {
         }
     }
 
-    private void grow() {
-        int n = addresses.length * 2;
-        addresses = java.util.Arrays.copyOf(addresses, n);
-        lengths = java.util.Arrays.copyOf(lengths, n);
-        regionIndices = java.util.Arrays.copyOf(regionIndices, n);
-        offsets = java.util.Arrays.copyOf(offsets, n);
+    private long len(int i) {
+        return buffers[3 * i + 2] & 0xffff_ffffL;
+    }
+
+    private MemorySegment region(int i) {
+        return segments[(int) (buffers[3 * i + 2] >>> 32)];
+    }
+
+    private long offset(int i) {
+        return buffers[3 * i + 1];
     }
 
     /** {@return the head descriptor index (split) or buffer id (packed): what {@code addUsed} reports} */
@@ -140,7 +143,7 @@ public final class DescriptorChain {
      * @param i buffer index
      */
     public long address(int i) {
-        return addresses[Objects.checkIndex(i, count)];
+        return buffers[3 * Objects.checkIndex(i, count)];
     }
 
     /**
@@ -149,7 +152,7 @@ public final class DescriptorChain {
      * @param i buffer index
      */
     public long length(int i) {
-        return Integer.toUnsignedLong(lengths[Objects.checkIndex(i, count)]);
+        return len(Objects.checkIndex(i, count));
     }
 
     /**
@@ -168,7 +171,7 @@ public final class DescriptorChain {
      */
     public MemorySegment regionSegment(int i) {
         checkInFlight();
-        return segments[regionIndices[Objects.checkIndex(i, count)]];
+        return region(Objects.checkIndex(i, count));
     }
 
     /**
@@ -177,7 +180,7 @@ public final class DescriptorChain {
      * @param i buffer index
      */
     public long regionOffset(int i) {
-        return offsets[Objects.checkIndex(i, count)];
+        return offset(Objects.checkIndex(i, count));
     }
 
     /**
@@ -188,7 +191,7 @@ public final class DescriptorChain {
     public MemorySegment segment(int i) {
         checkInFlight();
         Objects.checkIndex(i, count);
-        return segments[regionIndices[i]].asSlice(offsets[i], Integer.toUnsignedLong(lengths[i]));
+        return region(i).asSlice(offset(i), len(i));
     }
 
     /**
@@ -209,13 +212,13 @@ public final class DescriptorChain {
             long skip = offset;
             long done = 0;
             for (int i = 0; i < readable && done < length; i++) {
-                long n = Integer.toUnsignedLong(lengths[i]);
+                long n = len(i);
                 if (skip >= n) {
                     skip -= n;
                     continue;
                 }
                 long chunk = Math.min(n - skip, length - done);
-                MemorySegment.copy(segments[regionIndices[i]], offsets[i] + skip, destination, destinationOffset + done, chunk);
+                MemorySegment.copy(region(i), offset(i) + skip, destination, destinationOffset + done, chunk);
                 done += chunk;
                 skip = 0;
             }
@@ -242,13 +245,13 @@ public final class DescriptorChain {
             long skip = offset;
             long done = 0;
             for (int i = readable; i < count && done < length; i++) {
-                long n = Integer.toUnsignedLong(lengths[i]);
+                long n = len(i);
                 if (skip >= n) {
                     skip -= n;
                     continue;
                 }
                 long chunk = Math.min(n - skip, length - done);
-                MemorySegment.copy(source, sourceOffset + done, segments[regionIndices[i]], offsets[i] + skip, chunk);
+                MemorySegment.copy(source, sourceOffset + done, region(i), offset(i) + skip, chunk);
                 done += chunk;
                 skip = 0;
             }
@@ -261,8 +264,8 @@ public final class DescriptorChain {
     void markWritten(DirtyLog log, long writtenBytes) {
         long left = writtenBytes;
         for (int i = readable; i < count && left > 0; i++) {
-            long n = Math.min(left, Integer.toUnsignedLong(lengths[i]));
-            log.mark(addresses[i], n);
+            long n = Math.min(left, len(i));
+            log.mark(buffers[3 * i], n);
             left -= n;
         }
     }

@@ -283,7 +283,6 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         }
         MemorySegment segment = regionSegments[index];
         long base = tableAddress - regionStart[index];
-        int flagsOffset = packed ? Rings.PACKED_DESC_FLAGS : Rings.SPLIT_DESC_FLAGS;
         int i = 0;
         for (int n = 0; ; n++) {
             if (n >= entries) {
@@ -292,8 +291,10 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
             long at = base + (long) i * Rings.DESC_SIZE;
             // Plain reads: the driver wrote the table before publishing the head that points to it.
             long address = segment.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
-            int length = segment.get(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN);
-            int flags = segment.get(Rings.LE_U16_UNALIGNED, at + flagsOffset) & 0xffff;
+            long word = segment.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN);
+            int length = (int) word;
+            // Split: len | flags << 32 | next << 48; packed: len | id << 32 | flags << 48.
+            int flags = (int) (word >>> (packed ? 48 : 32)) & 0xffff;
             if ((flags & Rings.F_INDIRECT) != 0) {
                 throw fail(Reason.NESTED_INDIRECT, head, "indirect table entry " + i + ", flags=" + Unsigned.hex(flags));
             }
@@ -308,7 +309,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
                 if ((flags & Rings.F_NEXT) == 0) {
                     return;
                 }
-                int next = segment.get(Rings.LE_U16_UNALIGNED, at + Rings.SPLIT_DESC_NEXT) & 0xffff;
+                int next = (int) (word >>> 48);
                 if (next >= entries) {
                     throw fail(Reason.DESCRIPTOR_INDEX_OUT_OF_RANGE, head, "indirect next=" + next + ", entries=" + entries);
                 }

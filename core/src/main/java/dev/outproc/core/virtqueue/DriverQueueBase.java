@@ -89,16 +89,18 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
         for (int i = 0; i < stagedCount; i++) {
             long at = base + (long) i * Rings.DESC_SIZE;
             int flags = stagedWritable[i] ? Rings.F_WRITE : 0;
-            indirectArea.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, stagedAddresses[i]);
-            indirectArea.set(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN, stagedLengths[i]);
+            long length = Integer.toUnsignedLong(stagedLengths[i]);
+            long word;
             if (packed) {
-                indirectArea.set(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_ID, (short) 0);
-                indirectArea.set(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_FLAGS, (short) flags);
+                // len | id (unused in a table) << 32 | flags << 48
+                word = length | (long) flags << 48;
             } else {
                 boolean more = i + 1 < stagedCount;
-                indirectArea.set(Rings.LE_U16_UNALIGNED, at + Rings.SPLIT_DESC_FLAGS, (short) (flags | (more ? Rings.F_NEXT : 0)));
-                indirectArea.set(Rings.LE_U16_UNALIGNED, at + Rings.SPLIT_DESC_NEXT, (short) (more ? i + 1 : 0));
+                // len | flags << 32 | next << 48
+                word = length | (long) (flags | (more ? Rings.F_NEXT : 0)) << 32 | (more ? (long) (i + 1) << 48 : 0);
             }
+            indirectArea.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, stagedAddresses[i]);
+            indirectArea.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN, word);
         }
         return indirectGpa + base;
     }

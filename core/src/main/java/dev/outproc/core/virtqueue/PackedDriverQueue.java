@@ -147,6 +147,7 @@ public final class PackedDriverQueue extends DriverQueueBase {
     private void writeDescriptor(int slot, long address, int length, int id) {
         long at = (long) slot * Rings.DESC_SIZE;
         desc.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, address);
+        // len and id in one 32+16-bit pair; flags are stored separately (release for the head).
         desc.set(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN, length);
         desc.set(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_ID, (short) id);
     }

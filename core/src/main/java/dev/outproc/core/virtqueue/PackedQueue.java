@@ -145,9 +145,11 @@ public final class PackedQueue extends DeviceQueueBase {
             slot = head;
             for (int n = 0; n < slots; n++) {
                 at = (long) slot * Rings.DESC_SIZE;
+                // Two 64-bit reads: addr, then len | id << 32 | flags << 48 (little-endian).
                 long address = desc.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
-                int length = desc.get(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN);
-                int f = n == 0 ? flags : desc.get(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_FLAGS) & 0xffff;
+                long word = desc.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN);
+                int length = (int) word;
+                int f = n == 0 ? flags : (int) (word >>> 48);
                 if ((f & Rings.F_INDIRECT) != 0) {
                     if ((f & Rings.F_NEXT) != 0) {
                         throw fail(Reason.INDIRECT_WITH_NEXT, head, "slot " + slot + ", flags=" + Unsigned.hex(f));

@@ -118,7 +118,7 @@ public final class SplitDriverQueue extends DriverQueueBase {
         chainCount[head] = needed;
         freeCount -= needed;
         // Plain store: published by the release store of avail.idx in publish().
-        avail.set(Rings.LE_U16, 4 + 2L * (availShadow & mask), (short) head);
+        avail.set(Rings.LE_U16_UNALIGNED, 4 + 2L * (availShadow & mask), (short) head);
         availShadow = (availShadow + 1) & 0xffff;
         markPosted(head);
         return head;
@@ -127,9 +127,9 @@ public final class SplitDriverQueue extends DriverQueueBase {
     private void writeDescriptor(int index, long address, int length, int flags, int next) {
         long at = (long) index * Rings.DESC_SIZE;
         desc.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, address);
-        desc.set(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN, length);
-        desc.set(Rings.LE_U16_UNALIGNED, at + Rings.SPLIT_DESC_FLAGS, (short) flags);
-        desc.set(Rings.LE_U16_UNALIGNED, at + Rings.SPLIT_DESC_NEXT, (short) next);
+        // len | flags << 32 | next << 48 in one little-endian store.
+        desc.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN,
+                Integer.toUnsignedLong(length) | (long) (flags & 0xffff) << 32 | (long) (next & 0xffff) << 48);
     }
 
     @Override
@@ -178,8 +178,9 @@ public final class SplitDriverQueue extends DriverQueueBase {
             cachedUsedIdx = usedIdx;
         }
         long at = 4 + 8L * (lastUsed & mask);
-        int id = used.get(Rings.LE_U32_UNALIGNED, at);
-        long length = Integer.toUnsignedLong(used.get(Rings.LE_U32_UNALIGNED, at + 4));
+        long element = used.get(Rings.LE_U64_UNALIGNED, at);
+        int id = (int) element;
+        long length = element >>> 32;
         checkUsed(id, length);
         lastUsed = (lastUsed + 1) & 0xffff;
         // Return the chain's descriptors to the free list (our own links, never the device-visible ones).

@@ -116,7 +116,8 @@ public final class SplitQueue extends DeviceQueueBase {
                 }
                 cachedAvailIdx = availIdx;
             }
-            int head = avail.get(Rings.LE_U16, AVAIL_RING + 2L * (nextAvail & mask)) & 0xffff;
+            // Plain: ordered by the acquire load of avail.idx (the ring is 2-aligned, checked at configure).
+            int head = avail.get(Rings.LE_U16_UNALIGNED, AVAIL_RING + 2L * (nextAvail & mask)) & 0xffff;
             if (head >= size) {
                 throw fail(Reason.DESCRIPTOR_INDEX_OUT_OF_RANGE, head, "avail ring entry " + (nextAvail & mask)
                         + ", size=" + size);
@@ -146,9 +147,11 @@ public final class SplitQueue extends DeviceQueueBase {
             }
             long at = (long) index * Rings.DESC_SIZE;
             // Plain reads: ordered by the acquire load of avail.idx in pop().
+            // Two 64-bit reads: addr, then len | flags << 32 | next << 48 (little-endian).
             long address = table.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
-            int length = table.get(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN);
-            int flags = table.get(Rings.LE_U16_UNALIGNED, at + Rings.SPLIT_DESC_FLAGS) & 0xffff;
+            long word = table.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN);
+            int length = (int) word;
+            int flags = (int) (word >>> 32) & 0xffff;
             chain.slots++;
             if ((flags & Rings.F_INDIRECT) != 0) {
                 if ((flags & Rings.F_NEXT) != 0) {
@@ -161,7 +164,7 @@ public final class SplitQueue extends DeviceQueueBase {
             if ((flags & Rings.F_NEXT) == 0) {
                 return;
             }
-            int next = table.get(Rings.LE_U16_UNALIGNED, at + Rings.SPLIT_DESC_NEXT) & 0xffff;
+            int next = (int) (word >>> 48);
             if (next >= size) {
                 throw fail(Reason.DESCRIPTOR_INDEX_OUT_OF_RANGE, head, "descriptor " + index + " next=" + next
                         + ", size=" + size);
@@ -177,8 +180,7 @@ public final class SplitQueue extends DeviceQueueBase {
         long at = USED_RING + (long) USED_ELEM_SIZE * (nextUsed & mask);
         try {
             // Plain stores: published by the release store of used.idx in publishUsed().
-            used.set(Rings.LE_U32_UNALIGNED, at, chain.id);
-            used.set(Rings.LE_U32_UNALIGNED, at + 4, (int) writtenBytes);
+            used.set(Rings.LE_U64_UNALIGNED, at, Integer.toUnsignedLong(chain.id) | writtenBytes << 32);
         } catch (IllegalStateException e) {
             throw unmapped(e);
         }
