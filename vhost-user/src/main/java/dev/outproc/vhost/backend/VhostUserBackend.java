@@ -1042,21 +1042,31 @@ public final class VhostUserBackend implements AutoCloseable {
                 stopRing(v);
             }
             v.worker.awaitOnLoop(() -> {
+                forgetRing(v);
                 v.enabled = (negotiatedFeatures & PROTOCOL_FEATURES) == 0 && featuresSet;
-                v.size = 0;
-                v.addressesSet = false;
-                v.baseAvail = 0;
-                v.baseUsed = 0;
-                v.baseAvailWrap = true;
-                v.baseUsedWrap = true;
-                v.queue = null;
-                v.broken = false;
-                v.pendingKick = false;
-                closeNotifiers(v);
             });
         }
         status = 0;
         device.reset();
+    }
+
+    /** Returns a stopped ring to its initial state (size, addresses, base, notifiers); on its worker. */
+    private static void forgetRing(Vring v) {
+        v.size = 0;
+        v.addressesSet = false;
+        v.descUserAddr = 0;
+        v.availUserAddr = 0;
+        v.usedUserAddr = 0;
+        v.logUsed = false;
+        v.logGuestAddr = 0;
+        v.baseAvail = 0;
+        v.baseUsed = 0;
+        v.baseAvailWrap = true;
+        v.baseUsedWrap = true;
+        v.queue = null;
+        v.broken = false;
+        v.pendingKick = false;
+        closeNotifiers(v);
     }
 
     private static void closeNotifiers(Vring v) {
@@ -1077,13 +1087,10 @@ public final class VhostUserBackend implements AutoCloseable {
                 stopRing(v);
             }
             v.worker.awaitOnLoop(() -> {
-                v.queue = null;
-                v.size = 0;
-                v.addressesSet = false;
+                // A new front-end starts from a fresh ring: it must not inherit this one's indices.
+                forgetRing(v);
                 v.enabled = false;
-                v.broken = false;
                 v.memory = GuestMemory.empty();
-                closeNotifiers(v);
             });
         }
         memory.publish(GuestMemory.empty());
