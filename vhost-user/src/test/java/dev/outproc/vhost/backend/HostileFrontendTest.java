@@ -1,0 +1,625 @@
+package dev.outproc.vhost.backend;
+
+import dev.outproc.core.event.EventFd;
+import dev.outproc.core.fd.Errno;
+import dev.outproc.core.fd.NativeException;
+import dev.outproc.core.fd.OwnedFd;
+import dev.outproc.core.memory.MemFd;
+import dev.outproc.core.transport.MessageChannel;
+import dev.outproc.core.transport.PeerClosedException;
+import dev.outproc.core.transport.TransportException;
+import dev.outproc.core.virtqueue.QueueConfig;
+import dev.outproc.vhost.message.FrontendRequest;
+import dev.outproc.vhost.message.ProtocolFeature;
+import dev.outproc.vhost.message.VhostUserHeader;
+import dev.outproc.vhost.message.VirtioFeature;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * A hostile front-end against the back-end, one test per attack (issue "Proof"). Every attack must end
+ * in an error reply (REPLY_ACK status non-zero) or a clean close of that connection only. After each
+ * test, {@link #theBackEndShouldServeTheNextFrontEnd()} checks that the same back-end serves a new
+ * front-end with real, checksummed I/O, writes nothing outside the guest's buffers, and that the
+ * process's open-fd count is back where it was before the attack.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class HostileFrontendTest {
+    private static final ValueLayout.OfLong NATIVE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.nativeOrder());
+    private static final ValueLayout.OfInt NATIVE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
+    private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final long MEMORY = 4L << 20;
+    private static final int VERSION = (int) VhostUserHeader.VERSION;
+    private static final int NEED_REPLY = (int) (VhostUserHeader.VERSION | VhostUserHeader.NEED_REPLY_FLAG);
+
+    @TempDir
+    Path dir;
+
+    private Path socket;
+    private RamBlkDevice device;
+    private Rig.Served served;
+    private int fdBaseline;
+    private Map<Integer, String> fdSnapshot;
+    private long seed;
+
+    @BeforeEach
+    void start(TestInfo info) throws Exception {
+        seed = System.nanoTime();
+        socket = dir.resolve("hostile.sock");
+        device = RamBlkDevice.ram(1 << 20, 1);
+        served = Rig.serve(socket, device);
+        // Warm up (class loading, lazily opened files) before taking the fd baseline.
+        cleanSession(new SplittableRandom(seed));
+        fdBaseline = TestFds.stable();
+        fdSnapshot = TestFds.snapshot();
+    }
+
+    @AfterEach
+    void theBackEndShouldServeTheNextFrontEnd() throws Exception {
+        try {
+            cleanSession(new SplittableRandom(seed + 1));
+            int now = TestFds.settle(fdBaseline);
+            assertEquals(fdBaseline, now, "open fds after the attack and a clean session; new: " + TestFds.newSince(fdSnapshot));
+        } finally {
+            served.close();
+        }
+    }
+
+    /**
+     * A well-behaved front-end: writes random blocks, reads them back, and checks that the device wrote
+     * only into the buffers it was given (used ring, read data, status bytes).
+     */
+    private void cleanSession(SplittableRandom random) throws Exception {
+        try (Rig rig = Rig.connect(socket, MEMORY)) {
+            long features = VirtioFeature.maskOf(VirtioFeature.VERSION_1, VirtioFeature.EVENT_IDX, VirtioFeature.INDIRECT_DESC);
+            rig.fe.negotiate(features, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK));
+            rig.setMemTable();
+            MemorySegment guest = rig.regions.get(0).segment();
+            fillPattern(guest, random);
+            Rig.Ring ring = rig.ring(0, 16, rig.fe.features(), 4, 16 * 1024);
+            rig.program(ring, Rig.Setup.standard());
+            for (int round = 0; round < 8; round++) {
+                int bytes = 512 * (1 + random.nextInt(32));
+                long sector = random.nextInt(1024);
+                byte[] data = new byte[bytes];
+                random.nextBytes(data);
+                assertEquals(RamBlkDevice.S_OK, ring.write(0, sector, data), "seed=" + seed);
+                // Guard: the read may change only its data bytes, its status byte and the used ring.
+                ring.submit(1, RamBlkDevice.T_IN, sector, bytes, true, round % 2 == 0);
+                ring.dq.publish(); // the driver's own write of avail idx comes before the snapshot
+                byte[] before = guest.toArray(ValueLayout.JAVA_BYTE);
+                ring.kick();
+                ring.await(10_000);
+                byte[] after = guest.toArray(ValueLayout.JAVA_BYTE);
+                QueueConfig c = ring.dq.config();
+                List<long[]> allowed = List.of(
+                        new long[] {c.deviceAddr(), 6 + 8L * c.size() + 2},
+                        new long[] {ring.dataGpa(1), bytes},
+                        new long[] {ring.statusGpa(1), 1});
+                assertOnlyChanged(before, after, allowed, "round " + round + " seed=" + seed);
+                byte[] back = new byte[bytes];
+                MemorySegment.copy(ring.data(1), ValueLayout.JAVA_BYTE, 0, back, 0, bytes);
+                assertEquals(RamBlkDevice.S_OK, ring.status(1));
+                assertArrayEquals(data, back, "read back, round " + round + " seed=" + seed);
+            }
+        }
+    }
+
+    private static void fillPattern(MemorySegment guest, SplittableRandom random) {
+        byte[] pattern = new byte[4096];
+        random.nextBytes(pattern);
+        for (long at = 0; at < guest.byteSize(); at += pattern.length) {
+            MemorySegment.copy(pattern, 0, guest, ValueLayout.JAVA_BYTE, at, pattern.length);
+        }
+    }
+
+    private static void assertOnlyChanged(byte[] before, byte[] after, List<long[]> allowedGpaRanges, String context) {
+        for (int i = 0; i < before.length; i++) {
+            if (before[i] != after[i]) {
+                long gpa = Rig.GUEST_BASE + i;
+                boolean ok = false;
+                for (long[] r : allowedGpaRanges) {
+                    ok |= gpa >= r[0] && gpa < r[0] + r[1];
+                }
+                if (!ok) {
+                    fail("the back-end wrote guest memory outside the buffers it was given, gpa=0x" + Long.toHexString(gpa)
+                            + ", " + context);
+                }
+            }
+        }
+    }
+
+    // ---- helpers for the hostile side ----
+
+    /** A negotiated front-end with REPLY_ACK (or without). */
+    private Rig hostile(boolean replyAck, long features) throws IOException {
+        Rig rig = Rig.connect(socket, MEMORY);
+        rig.fe.negotiate(features, replyAck ? ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK) : 0);
+        return rig;
+    }
+
+    private Rig hostile() throws IOException {
+        return hostile(true, VirtioFeature.maskOf(VirtioFeature.VERSION_1, VirtioFeature.INDIRECT_DESC));
+    }
+
+    private record RawReply(long request, long flags, MemorySegment payload) {
+        long u64() {
+            return payload.get(NATIVE_U64, 0);
+        }
+    }
+
+    /** Reads one reply as raw bytes (the request number may be one no table knows). */
+    private static RawReply readRaw(MessageChannel ch) throws IOException {
+        MemorySegment header = Arena.ofAuto().allocate(12);
+        ch.readFully(header);
+        long size = Integer.toUnsignedLong(header.get(NATIVE_U32, 8));
+        assertTrue(size <= 4096, "reply size " + size);
+        MemorySegment payload = Arena.ofAuto().allocate(Math.max(1, size)).asSlice(0, size);
+        if (size > 0) {
+            ch.readFully(payload);
+        }
+        return new RawReply(Integer.toUnsignedLong(header.get(NATIVE_U32, 0)), Integer.toUnsignedLong(header.get(NATIVE_U32, 4)), payload);
+    }
+
+    private static void assertErrorAck(MessageChannel ch, long request) throws IOException {
+        RawReply r = readRaw(ch);
+        assertEquals(request, r.request(), "the reply answers the request");
+        assertEquals(VhostUserHeader.VERSION | VhostUserHeader.REPLY_FLAG, r.flags(), "reply flags");
+        assertEquals(8, r.payload().byteSize(), "a REPLY_ACK payload is a u64");
+        assertNotEquals(0L, r.u64(), "REPLY_ACK status must be non-zero for a refused request");
+    }
+
+    private static void assertClosed(MessageChannel ch) throws IOException {
+        ch.setReadTimeoutMillis(10_000);
+        MemorySegment one = Arena.ofAuto().allocate(1);
+        try {
+            ch.readFully(one);
+            fail("the back-end answered instead of closing, first byte=" + one.get(ValueLayout.JAVA_BYTE, 0));
+        } catch (PeerClosedException expected) {
+            assertEquals(0, expected.bytesRead());
+        } catch (NativeException e) {
+            // A close with our unread bytes still queued on the back-end's side resets the connection.
+            assertEquals(Errno.ECONNRESET, e.errno(), "the connection ended with " + e.getMessage());
+        } catch (TransportException e) {
+            fail("the back-end neither answered nor closed: " + e.getMessage());
+        }
+    }
+
+    /** The connection still works: GET_FEATURES answers with the offered features. */
+    private static void assertStillServing(Rig rig) throws IOException {
+        assertTrue((rig.fe.getFeatures() & VirtioFeature.VERSION_1.mask()) != 0, "GET_FEATURES still answers");
+    }
+
+    private static MemorySegment body(Rig rig) {
+        return rig.fe.writer().buffer().asSlice(12);
+    }
+
+    // ---- framing attacks ----
+
+    @Test
+    void garbageBytesShouldCloseTheConnection() throws Exception {
+        try (Rig rig = hostile()) {
+            byte[] junk = new byte[64];
+            new SplittableRandom(seed).nextBytes(junk);
+            junk[4] = (byte) 0xfe; // flags: version 2 and reserved bits, whatever the rest is
+            junk[7] = (byte) 0xff;
+            MemorySegment raw = Arena.ofAuto().allocate(junk.length);
+            MemorySegment.copy(junk, 0, raw, ValueLayout.JAVA_BYTE, 0, junk.length);
+            rig.fe.channel().write(raw);
+            assertClosed(rig.fe.channel());
+        }
+    }
+
+    @Test
+    void aHeaderThatClaimsAHugePayloadShouldCloseTheConnection() throws Exception {
+        try (Rig rig = hostile()) {
+            body(rig).set(NATIVE_U64, 0, 0);
+            // The header says 2 GiB, 8 bytes follow: the back-end must not wait for or allocate them.
+            MemorySegment raw = Arena.ofAuto().allocate(20);
+            raw.set(NATIVE_U32, 0, FrontendRequest.SET_FEATURES.code());
+            raw.set(NATIVE_U32, 4, NEED_REPLY);
+            raw.set(NATIVE_U32, 8, 0x7fff_fff0);
+            rig.fe.channel().write(raw);
+            assertClosed(rig.fe.channel());
+        }
+    }
+
+    @Test
+    void aHeaderThatSwallowsTheNextMessageShouldGetAnErrorAndStayInStep() throws Exception {
+        try (Rig rig = hostile()) {
+            // SET_FEATURES claims 20 bytes: its 8 and the 12-byte header of a GET_FEATURES that follows.
+            MemorySegment raw = Arena.ofAuto().allocate(32);
+            raw.set(NATIVE_U32, 0, FrontendRequest.SET_FEATURES.code());
+            raw.set(NATIVE_U32, 4, NEED_REPLY);
+            raw.set(NATIVE_U32, 8, 20);
+            raw.set(NATIVE_U64, 12, VirtioFeature.VERSION_1.mask());
+            raw.set(NATIVE_U32, 20, FrontendRequest.GET_FEATURES.code());
+            raw.set(NATIVE_U32, 24, VERSION);
+            raw.set(NATIVE_U32, 28, 0);
+            rig.fe.channel().write(raw);
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_FEATURES.code());
+            assertStillServing(rig);
+        }
+    }
+
+    @Test
+    void versionZeroShouldCloseTheConnection() throws Exception {
+        try (Rig rig = hostile()) {
+            body(rig).set(NATIVE_U64, 0, 0);
+            rig.fe.writer().sendUnchecked(FrontendRequest.GET_FEATURES.code(), 0, 0, List.of());
+            assertClosed(rig.fe.channel());
+        }
+    }
+
+    @Test
+    void reservedFlagBitsShouldCloseTheConnection() throws Exception {
+        try (Rig rig = hostile()) {
+            rig.fe.writer().sendUnchecked(FrontendRequest.GET_FEATURES.code(), VhostUserHeader.VERSION | (1L << 17), 0, List.of());
+            assertClosed(rig.fe.channel());
+        }
+    }
+
+    @Test
+    void anUnknownRequestWithNeedReplyShouldGetAnErrorAck() throws Exception {
+        try (Rig rig = hostile()) {
+            body(rig).set(NATIVE_U64, 0, 0x1234);
+            rig.fe.writer().sendUnchecked(999, NEED_REPLY, 8, List.of());
+            assertErrorAck(rig.fe.channel(), 999);
+            assertStillServing(rig);
+        }
+    }
+
+    @Test
+    void fdsOnARequestThatTakesNoneShouldGetAnErrorAck() throws Exception {
+        try (Rig rig = hostile(); EventFd stray = EventFd.create(); OwnedFd memfd = MemFd.create("stray", 4096)) {
+            body(rig).set(NATIVE_U64, 0, VirtioFeature.VERSION_1.mask() | VirtioFeature.PROTOCOL_FEATURES.mask());
+            rig.fe.writer().sendUnchecked(FrontendRequest.SET_FEATURES.code(), NEED_REPLY, 8, List.of(stray.owner(), memfd));
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_FEATURES.code());
+            assertStillServing(rig);
+        }
+    }
+
+    @Test
+    void setMemTableWithTooManyRegionsShouldBeRefused() throws Exception {
+        try (Rig rig = hostile()) {
+            List<OwnedFd> fds = new ArrayList<>();
+            try {
+                MemorySegment b = body(rig);
+                b.set(NATIVE_U32, 0, 9);
+                b.set(NATIVE_U32, 4, 0);
+                for (int i = 0; i < 9; i++) {
+                    fds.add(MemFd.create("region" + i, 1 << 16));
+                    long at = 8 + 32L * i;
+                    b.set(NATIVE_U64, at, 0x1000_0000L * (i + 1));
+                    b.set(NATIVE_U64, at + 8, 1 << 16);
+                    b.set(NATIVE_U64, at + 16, 0x7000_0000_0000L + 0x1000_0000L * i);
+                    b.set(NATIVE_U64, at + 24, 0);
+                }
+                rig.fe.writer().sendUnchecked(FrontendRequest.SET_MEM_TABLE.code(), NEED_REPLY, 8 + 32 * 9, fds);
+            } finally {
+                OwnedFd.closeAll(fds);
+            }
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_MEM_TABLE.code());
+            assertStillServing(rig);
+            assertEquals(0, served.server().backend().memory().regionCount(), "no region was mapped");
+        }
+    }
+
+    @Test
+    void setMemTableWithARegionThatWrapsShouldBeRefused() throws Exception {
+        try (Rig rig = hostile(); OwnedFd memfd = MemFd.create("wrap", 1 << 16)) {
+            long[][] cases = {
+                    {0xffff_ffff_ffff_f000L, 0x2000, 0x7000_0000_0000L}, // gpa + size wraps
+                    {0x1000_0000L, 0x2000, 0xffff_ffff_ffff_f000L},       // user address + size wraps
+                    {0x1000_0000L, 0x8000_0000_0000_0000L, 0x1000L},      // size beyond any mapping
+            };
+            for (long[] c : cases) {
+                MemorySegment b = body(rig);
+                b.set(NATIVE_U32, 0, 1);
+                b.set(NATIVE_U32, 4, 0);
+                b.set(NATIVE_U64, 8, c[0]);
+                b.set(NATIVE_U64, 16, c[1]);
+                b.set(NATIVE_U64, 24, c[2]);
+                b.set(NATIVE_U64, 32, 0);
+                rig.fe.writer().sendUnchecked(FrontendRequest.SET_MEM_TABLE.code(), NEED_REPLY, 40, List.of(memfd));
+                assertErrorAck(rig.fe.channel(), FrontendRequest.SET_MEM_TABLE.code());
+            }
+            assertStillServing(rig);
+            assertEquals(0, served.server().backend().memory().regionCount(), "no region was mapped");
+        }
+    }
+
+    @Test
+    void shortPayloadsShouldGetErrorAcks() throws Exception {
+        try (Rig rig = hostile()) {
+            FrontendRequest[] requests = {FrontendRequest.SET_VRING_NUM, FrontendRequest.SET_FEATURES,
+                    FrontendRequest.SET_VRING_ADDR, FrontendRequest.SET_MEM_TABLE, FrontendRequest.SET_VRING_BASE};
+            for (FrontendRequest r : requests) {
+                body(rig).fill((byte) 0);
+                rig.fe.writer().sendUnchecked(r.code(), NEED_REPLY, 4, List.of());
+                assertErrorAck(rig.fe.channel(), r.code());
+            }
+            assertStillServing(rig);
+        }
+    }
+
+    @Test
+    void aSplitRingSizeThatIsNotAPowerOfTwoShouldBeRefused() throws Exception {
+        try (Rig rig = hostile()) {
+            for (int size : new int[] {0, 3, 100, 255, 512, 65535}) {
+                MemorySegment b = body(rig);
+                b.set(NATIVE_U32, 0, 0);
+                b.set(NATIVE_U32, 4, size);
+                rig.fe.writer().sendUnchecked(FrontendRequest.SET_VRING_NUM.code(), NEED_REPLY, 8, List.of());
+                assertErrorAck(rig.fe.channel(), FrontendRequest.SET_VRING_NUM.code());
+            }
+            assertStillServing(rig);
+        }
+    }
+
+    @Test
+    void aRefusalWithoutReplyAckShouldCloseTheConnection() throws Exception {
+        try (Rig rig = hostile(false, VirtioFeature.VERSION_1.mask())) {
+            MemorySegment b = body(rig);
+            b.set(NATIVE_U32, 0, 0);
+            b.set(NATIVE_U32, 4, 100);
+            rig.fe.writer().sendUnchecked(FrontendRequest.SET_VRING_NUM.code(), VERSION, 8, List.of());
+            assertClosed(rig.fe.channel());
+        }
+    }
+
+    @Test
+    void ringSetUpBeforeTheMemoryTableShouldBeRefused() throws Exception {
+        try (Rig rig = hostile(); EventFd kick = EventFd.create()) {
+            rig.fe.setVringNum(0, 16);
+            MemorySegment b = body(rig);
+            b.set(NATIVE_U32, 0, 0);
+            b.set(NATIVE_U32, 4, 0);
+            b.set(NATIVE_U64, 8, Rig.USER_BASE);
+            b.set(NATIVE_U64, 16, Rig.USER_BASE + 0x1000);
+            b.set(NATIVE_U64, 24, Rig.USER_BASE + 0x2000);
+            b.set(NATIVE_U64, 32, 0);
+            rig.fe.writer().sendUnchecked(FrontendRequest.SET_VRING_ADDR.code(), NEED_REPLY, 40, List.of());
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_VRING_ADDR.code());
+            b.set(NATIVE_U64, 0, 0);
+            rig.fe.writer().sendUnchecked(FrontendRequest.SET_VRING_KICK.code(), NEED_REPLY, 8, List.of(kick.owner()));
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_VRING_KICK.code());
+            assertEquals(0, rig.fe.getVringBase(0), "GET_VRING_BASE still answers");
+            assertTrue(!served.server().backend().ring(0).isStarted(), "the ring did not start");
+        }
+    }
+
+    @Test
+    void aTruncatedMessageFollowedByACloseShouldEndOnlyThatConnection() throws Exception {
+        try (Rig rig = hostile()) {
+            MemorySegment raw = Arena.ofAuto().allocate(15);
+            raw.set(NATIVE_U32, 0, FrontendRequest.SET_FEATURES.code());
+            raw.set(NATIVE_U32, 4, VERSION);
+            raw.set(NATIVE_U32, 8, 8);
+            rig.fe.channel().write(raw); // header + 3 of 8 payload bytes, then close
+        }
+        long before = served.server().connections();
+        assertTrue(before >= 2);
+    }
+
+    // ---- ring attacks ----
+
+    /** A split ring of 16 laid out by hand, to write what no driver would. */
+    private final class RawRing implements AutoCloseable {
+        static final int SIZE = 16;
+        final Rig rig;
+        final long desc;
+        final long avail;
+        final long used;
+        final long data;
+        final long table;
+        final EventFd kick = EventFd.create();
+        final EventFd call = EventFd.create();
+        final EventFd err = EventFd.create();
+
+        RawRing(Rig rig) throws IOException {
+            this.rig = rig;
+            rig.setMemTable();
+            fillPattern(rig.regions.get(0).segment(), new SplittableRandom(seed));
+            desc = rig.allocator.allocate(16 * SIZE, 4096);
+            avail = rig.allocator.allocate(6 + 2 * SIZE, 4096);
+            used = rig.allocator.allocate(6 + 8 * SIZE, 4096);
+            data = rig.allocator.allocate(8192, 4096);
+            table = rig.allocator.allocate(4096, 4096);
+            rig.memory.slice(desc, 16 * SIZE).fill((byte) 0);
+            rig.memory.slice(avail, 6 + 2 * SIZE).fill((byte) 0);
+            rig.memory.slice(used, 6 + 8 * SIZE).fill((byte) 0);
+            rig.fe.setVringNum(0, SIZE);
+            rig.fe.setVringAddr(0, rig.user(desc), rig.user(used), rig.user(avail), false, used);
+            rig.fe.setVringBase(0, 0);
+            rig.fe.setVringCall(0, call);
+            rig.fe.setVringErr(0, err);
+            rig.fe.setVringKick(0, kick);
+            rig.fe.setVringEnable(0, true);
+        }
+
+        void desc(long base, int i, long addr, int len, int flags, int next) throws IOException {
+            MemorySegment d = rig.memory.slice(base + 16L * i, 16);
+            d.set(LE_U64, 0, addr);
+            d.set(LE_U32, 8, len);
+            d.set(LE_U16, 12, (short) flags);
+            d.set(LE_U16, 14, (short) next);
+        }
+
+        void offer(int... heads) throws IOException {
+            MemorySegment a = rig.memory.slice(avail, 6 + 2 * SIZE);
+            for (int i = 0; i < heads.length; i++) {
+                a.set(LE_U16, 4 + 2 * i, (short) heads[i]);
+            }
+            a.set(LE_U16, 2, (short) heads.length);
+        }
+
+        /** Kicks, waits for the ring's error fd, and checks that guest memory is exactly as before. */
+        void kickAndExpectBrokenRing() throws IOException {
+            MemorySegment guest = rig.regions.get(0).segment();
+            byte[] before = guest.toArray(ValueLayout.JAVA_BYTE);
+            kick.signal();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (err.drain() == 0) {
+                if (System.nanoTime() - deadline > 0) {
+                    fail("the ring's error fd was not signalled within 10 s, seed=" + seed);
+                }
+                LockSupport.parkNanos(1_000_000);
+            }
+            assertTrue(!served.server().backend().ring(0).isStarted() || served.server().backend().ring(0).toString().contains("broken"),
+                    "ring state " + served.server().backend().ring(0));
+            byte[] after = guest.toArray(ValueLayout.JAVA_BYTE);
+            // Only the used ring's flags may change (the device may ask for no kicks); no used entry, no index.
+            assertOnlyChanged(before, after, List.of(new long[] {used, 2}), "broken ring, seed=" + seed);
+            assertEquals(0, rig.memory.slice(used + 2, 2).get(LE_U16, 0), "used index, seed=" + seed);
+            assertEquals(0, call.drain(), "no used-buffer notification for a broken ring");
+            // The back-end keeps answering on this connection.
+            rig.fe.getVringBase(0);
+            assertStillServing(rig);
+        }
+
+        @Override
+        public void close() {
+            kick.close();
+            call.close();
+            err.close();
+        }
+    }
+
+    private static final int F_NEXT = 1;
+    private static final int F_WRITE = 2;
+    private static final int F_INDIRECT = 4;
+
+    private Rig ringHostile() throws IOException {
+        // No EVENT_IDX: then a device that serves nothing writes nothing at all, and any write is visible.
+        return hostile(true, VirtioFeature.maskOf(VirtioFeature.VERSION_1, VirtioFeature.INDIRECT_DESC));
+    }
+
+    @Test
+    void aDescriptorLoopShouldBreakTheRingWithoutWriting() throws Exception {
+        try (Rig rig = ringHostile(); RawRing ring = new RawRing(rig)) {
+            ring.desc(ring.desc, 0, ring.data, 16, F_NEXT, 1);
+            ring.desc(ring.desc, 1, ring.data + 16, 512, F_NEXT | F_WRITE, 2);
+            ring.desc(ring.desc, 2, ring.data + 1024, 1, F_NEXT | F_WRITE, 1);
+            ring.offer(0);
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    @Test
+    void aBufferOutsideGuestMemoryShouldBreakTheRingWithoutWriting() throws Exception {
+        try (Rig rig = ringHostile(); RawRing ring = new RawRing(rig)) {
+            ring.desc(ring.desc, 0, ring.data, 16, F_NEXT, 1);
+            ring.desc(ring.desc, 1, Rig.GUEST_BASE + MEMORY - 8, 512, F_WRITE, 0); // straddles the end
+            ring.offer(0);
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    @Test
+    void aNextIndexBeyondTheQueueShouldBreakTheRingWithoutWriting() throws Exception {
+        try (Rig rig = ringHostile(); RawRing ring = new RawRing(rig)) {
+            ring.desc(ring.desc, 0, ring.data, 16, F_NEXT, RawRing.SIZE + 3);
+            ring.offer(0);
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    @Test
+    void aHeadIndexBeyondTheQueueShouldBreakTheRingWithoutWriting() throws Exception {
+        try (Rig rig = ringHostile(); RawRing ring = new RawRing(rig)) {
+            ring.desc(ring.desc, 0, ring.data, 16, 0, 0);
+            ring.offer(0xffff);
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    @Test
+    void aNestedIndirectTableShouldBreakTheRingWithoutWriting() throws Exception {
+        try (Rig rig = ringHostile(); RawRing ring = new RawRing(rig)) {
+            ring.desc(ring.desc, 0, ring.table, 32, F_INDIRECT, 0);
+            ring.desc(ring.table, 0, ring.data, 16, F_NEXT, 1);
+            ring.desc(ring.table, 1, ring.table + 1024, 32, F_INDIRECT | F_WRITE, 0);
+            ring.desc(ring.table + 1024, 0, ring.data + 512, 512, F_WRITE, 0);
+            ring.offer(0);
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    @Test
+    void anAvailIndexJumpShouldBreakTheRingWithoutWriting() throws Exception {
+        try (Rig rig = ringHostile(); RawRing ring = new RawRing(rig)) {
+            ring.desc(ring.desc, 0, ring.data, 16, F_NEXT, 1);
+            ring.desc(ring.desc, 1, ring.data + 512, 1, F_WRITE, 0);
+            ring.offer(0);
+            rig.memory.slice(ring.avail + 2, 2).set(LE_U16, 0, (short) (RawRing.SIZE + 5));
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    @Test
+    void anOversizedWritableBufferShouldBreakTheRingWithoutWriting() throws Exception {
+        try (Rig rig = ringHostile(); RawRing ring = new RawRing(rig)) {
+            ring.desc(ring.desc, 0, ring.data, 16, F_NEXT, 1);
+            ring.desc(ring.desc, 1, ring.data + 512, 0xffff_f000, F_WRITE | F_NEXT, 2);
+            ring.desc(ring.desc, 2, ring.data + 512, 0xffff_f000, F_WRITE, 0);
+            ring.offer(0);
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    @Test
+    void anIndirectTableOfBadLengthShouldBreakTheRingWithoutWriting() throws Exception {
+        try (Rig rig = ringHostile(); RawRing ring = new RawRing(rig)) {
+            ring.desc(ring.desc, 0, ring.table, 24, F_INDIRECT, 0); // not a multiple of 16
+            ring.desc(ring.table, 0, ring.data, 16, F_NEXT, 1);
+            ring.desc(ring.table, 1, ring.data + 512, 1, F_WRITE, 0);
+            ring.offer(0);
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    /** Not an attack on the framing: a front-end that vanishes with rings running and memory mapped. */
+    @Test
+    void aFrontEndThatVanishesWithRunningRingsShouldLeaveNothingBehind() throws Exception {
+        Rig rig = hostile();
+        rig.setMemTable();
+        Rig.Ring ring = rig.ring(0, 16, rig.fe.features(), 2, 4096);
+        rig.program(ring, Rig.Setup.standard());
+        ring.submit(0, RamBlkDevice.T_GET_ID, 0, 20, true, false);
+        ring.kick();
+        int slot = ring.await(10_000);
+        assertEquals(RamBlkDevice.S_OK, ring.status(slot));
+        byte[] id = new byte[RamBlkDevice.ID.length()];
+        MemorySegment.copy(ring.data(slot), ValueLayout.JAVA_BYTE, 0, id, 0, id.length);
+        assertEquals(RamBlkDevice.ID, new String(id, java.nio.charset.StandardCharsets.US_ASCII));
+        ring.submit(1, RamBlkDevice.T_FLUSH, 0, 0, false, false);
+        ring.dq.publish(); // left in flight: the front-end vanishes with it
+        rig.close();
+    }
+}
