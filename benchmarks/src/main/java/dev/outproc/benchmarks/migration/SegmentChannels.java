@@ -1,6 +1,7 @@
 package dev.outproc.benchmarks.migration;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
@@ -29,7 +30,12 @@ final class SegmentChannels {
         @Override
         public int write(ByteBuffer src) {
             int n = src.remaining();
-            MemorySegment.copy(MemorySegment.ofBuffer(src), 0, target, position, n);
+            // The stream's buffers are heap arrays: copy from the array so the channel itself allocates nothing.
+            if (src.hasArray()) {
+                MemorySegment.copy(src.array(), src.arrayOffset() + src.position(), target, ValueLayout.JAVA_BYTE, position, n);
+            } else {
+                MemorySegment.copy(MemorySegment.ofBuffer(src), 0, target, position, n);
+            }
             src.position(src.position() + n);
             position += n;
             return n;
@@ -67,7 +73,11 @@ final class SegmentChannels {
                 return -1;
             }
             int n = (int) Math.min(dst.remaining(), length - position);
-            MemorySegment.copy(source, position, MemorySegment.ofBuffer(dst), 0, n);
+            if (dst.hasArray()) {
+                MemorySegment.copy(source, ValueLayout.JAVA_BYTE, position, dst.array(), dst.arrayOffset() + dst.position(), n);
+            } else {
+                MemorySegment.copy(source, position, MemorySegment.ofBuffer(dst), 0, n);
+            }
             dst.position(dst.position() + n);
             position += n;
             return n;
