@@ -287,6 +287,56 @@ public final class HandshakeCodec {
         }
     }
 
+    /**
+     * Writes one message to a channel. Messages are self-delimiting (the header carries the body length), so a
+     * byte stream between two parties can carry offer and answer back to back without extra framing.
+     *
+     * @param channel blocking channel
+     * @param message an encoded message
+     * @throws IOException if the channel fails
+     */
+    public static void writeMessage(java.nio.channels.WritableByteChannel channel, byte[] message) throws IOException {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(message);
+        while (b.hasRemaining()) {
+            channel.write(b);
+        }
+    }
+
+    /**
+     * Reads exactly one message from a channel: the header, then the body whose length it announces (capped at
+     * {@link #MAX_MESSAGE_BYTES} before anything is allocated). Decode the result with {@link #decodeOffer} or
+     * {@link #decodeAnswer}.
+     *
+     * @param channel blocking channel
+     * @return the message bytes
+     * @throws HandshakeException if the header is not a handshake header, the length is over the cap, or the
+     *         channel ends inside the message
+     * @throws IOException if the channel fails
+     */
+    public static byte[] readMessage(java.nio.channels.ReadableByteChannel channel) throws IOException {
+        byte[] header = new byte[HEADER_BYTES];
+        readFully(channel, header, 0, HEADER_BYTES);
+        if (!Arrays.equals(header, 0, 4, MAGIC, 0, 4)) {
+            throw new HandshakeException("bad handshake magic " + Le.hex(Arrays.copyOf(header, 4)));
+        }
+        long len = Integer.toUnsignedLong(Le.i32(header, 8));
+        if (len > MAX_MESSAGE_BYTES - HEADER_BYTES) {
+            throw new HandshakeException("handshake body length " + len + " exceeds " + (MAX_MESSAGE_BYTES - HEADER_BYTES));
+        }
+        byte[] m = Arrays.copyOf(header, HEADER_BYTES + (int) len);
+        readFully(channel, m, HEADER_BYTES, (int) len);
+        return m;
+    }
+
+    private static void readFully(java.nio.channels.ReadableByteChannel channel, byte[] b, int off, int len) throws IOException {
+        java.nio.ByteBuffer bb = java.nio.ByteBuffer.wrap(b, off, len);
+        while (bb.hasRemaining()) {
+            if (channel.read(bb) < 0) {
+                throw new HandshakeException("channel ended inside a handshake message after " + (bb.position() - off) + " of " + len + " bytes");
+            }
+        }
+    }
+
     private static List<Integer> versions(FieldReader f, String what) throws IOException {
         ArrayReader a = f.array();
         if (a.elementType() != FieldType.INT32 || a.count() > DeviceDescriptor.MAX_VERSIONS) {
