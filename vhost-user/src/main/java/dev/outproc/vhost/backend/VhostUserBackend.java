@@ -262,6 +262,11 @@ public final class VhostUserBackend implements AutoCloseable {
                 if (needReply && replyAckNegotiated() && !fr.alwaysReplies()) {
                     LOG.log(System.Logger.Level.WARNING, "refused {0}: {1}", fr.specName(), e.getMessage());
                     sendAck(fr.code(), code);
+                } else if (repliesWithStatus(fr)) {
+                    // These answer with a u64 status of their own (vhost-user.rst): the refusal goes there.
+                    // SET_DEVICE_STATE_FD: bits 0-7 the error, bit 8 "no fd returned".
+                    LOG.log(System.Logger.Level.WARNING, "refused {0}: {1}", fr.specName(), e.getMessage());
+                    replyU64(fr, fr == FrontendRequest.SET_DEVICE_STATE_FD ? (code & 0xff) | 1L << 8 : code);
                 } else {
                     throw new BackendException(code, fr.specName() + " refused and the protocol has no error reply "
                             + "for it here, closing the connection: " + e.getMessage(), e);
@@ -269,6 +274,11 @@ public final class VhostUserBackend implements AutoCloseable {
             }
             return true;
         }
+    }
+
+    private static boolean repliesWithStatus(FrontendRequest r) {
+        return r == FrontendRequest.SET_LOG_BASE || r == FrontendRequest.SET_DEVICE_STATE_FD
+                || r == FrontendRequest.CHECK_DEVICE_STATE;
     }
 
     private boolean replyAckNegotiated() {
@@ -375,13 +385,14 @@ public final class VhostUserBackend implements AutoCloseable {
             }
             case NET_SET_MTU -> {
                 require(ProtocolFeature.MTU, r);
-                device.setMtu((int) p.get(NATIVE_U64, 0));
+                int mtu = (int) p.get(NATIVE_U64, 0);
+                deviceCall(r, () -> device.setMtu(mtu));
             }
             case SEND_RARP -> {
                 require(ProtocolFeature.RARP, r);
                 byte[] mac = new byte[6];
                 MemorySegment.copy(p, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, mac, 0, 6);
-                device.sendRarp(mac);
+                deviceCall(r, () -> device.sendRarp(mac));
             }
             case RESET_DEVICE -> {
                 require(ProtocolFeature.RESET_DEVICE, r);
@@ -427,6 +438,25 @@ public final class VhostUserBackend implements AutoCloseable {
                     + " is not supported (its feature is never offered)");
         }
         return false;
+    }
+
+    /** A device callback that may refuse with an {@link IOException}. */
+    private interface DeviceCall {
+        void run() throws IOException;
+    }
+
+    /**
+     * Runs a device callback; its refusal becomes a {@link BackendException}, so that the front-end gets
+     * an error status (REPLY_ACK) instead of losing the connection.
+     */
+    private static void deviceCall(FrontendRequest r, DeviceCall call) throws BackendException {
+        try {
+            call.run();
+        } catch (BackendException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new BackendException(BackendException.INVALID, r.specName() + " refused by the device: " + e.getMessage(), e);
+        }
     }
 
     // ---- negotiation ----
@@ -901,7 +931,7 @@ public final class VhostUserBackend implements AutoCloseable {
             throw new BackendException(BackendException.INVALID, "SET_CONFIG outside the configuration space, offset="
                     + offset + ", size=" + size + ", configSize=" + device.configSize());
         }
-        device.writeConfig((int) offset, p.asSlice(12, size));
+        deviceCall(r, () -> device.writeConfig((int) offset, p.asSlice(12, size)));
     }
 
     /**
