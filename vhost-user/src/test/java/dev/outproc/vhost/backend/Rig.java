@@ -32,7 +32,7 @@ final class Rig implements AutoCloseable {
     private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    final VhostUserFrontend fe;
+    VhostUserFrontend fe;
     final List<GuestRegion> regions = new ArrayList<>();
     GuestMemory memory;
     final GpaAllocator allocator;
@@ -70,6 +70,29 @@ final class Rig implements AutoCloseable {
             fe.close();
             throw e;
         }
+    }
+
+    /** Drops the connection (the guest memory and rings stay) and connects again. */
+    void reconnect(Path socket) throws IOException {
+        fe.close();
+        fe = VhostUserFrontend.connect(socket);
+        fe.setReplyTimeoutMillis(10_000);
+    }
+
+    /**
+     * Negotiates like {@link VhostUserFrontend#negotiate} but can leave F_PROTOCOL_FEATURES off.
+     *
+     * @return the acknowledged virtio features
+     */
+    long negotiate(long features, boolean protocolFeaturesBit, long protocolFeatures) throws IOException {
+        if (protocolFeaturesBit) {
+            return fe.negotiate(features, protocolFeatures);
+        }
+        long offered = fe.getFeatures();
+        fe.setOwner();
+        long acked = offered & features & ~dev.outproc.vhost.message.VirtioFeature.PROTOCOL_FEATURES.mask();
+        fe.setFeatures(acked);
+        return acked;
     }
 
     /** Adds a second (third...) region right after the last one in both address spaces. */
@@ -131,6 +154,12 @@ final class Rig implements AutoCloseable {
 
         /** Posts a request in a slot; returns the chain id. */
         int submit(int slot, int type, long sector, int bytes, boolean deviceWrites, boolean indirect) throws IOException {
+            return submitAt(slot, type, sector, dataGpa(slot), bytes, deviceWrites, indirect);
+        }
+
+        /** Posts a request in a slot whose data lies at {@code dataGpa}; returns the chain id. */
+        int submitAt(int slot, int type, long sector, long dataGpa, int bytes, boolean deviceWrites, boolean indirect)
+                throws IOException {
             MemorySegment h = memory.slice(headerGpa(slot), 16);
             h.set(LE_U32, 0, type);
             h.set(LE_U32, 4, 0);
@@ -138,7 +167,7 @@ final class Rig implements AutoCloseable {
             memory.slice(statusGpa(slot), 1).set(ValueLayout.JAVA_BYTE, 0, (byte) 0xff);
             dq.add(headerGpa(slot), 16, false);
             if (bytes > 0) {
-                dq.add(dataGpa(slot), bytes, deviceWrites);
+                dq.add(dataGpa, bytes, deviceWrites);
             }
             dq.add(statusGpa(slot), 1, true);
             int id = dq.post(indirect);
