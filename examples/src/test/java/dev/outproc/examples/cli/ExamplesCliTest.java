@@ -1,0 +1,176 @@
+package dev.outproc.examples.cli;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import dev.outproc.core.fd.OwnedFd;
+import dev.outproc.core.transport.MessageChannel;
+import dev.outproc.examples.Main;
+import dev.outproc.vhost.frontend.VhostUserFrontend;
+import dev.outproc.vhost.frontend.VirtioBlkDriver;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The documented command lines of {@code outproc-examples.jar}, run in-process. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class ExamplesCliTest {
+    @TempDir
+    Path dir;
+
+    private record Run(int status, String out, String err) {
+    }
+
+    private static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cl = Main.commandLine().setOut(new PrintWriter(out)).setErr(new PrintWriter(err));
+        int status = cl.execute(args);
+        return new Run(status, out.toString(), err.toString());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"demo", "vhost-user-blk", "vhost-user-probe", "migration"})
+    void everySubcommandShouldHaveHelp(String name) {
+        Run r = run(name, "--help");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("Usage: outproc-examples " + name), r.out());
+    }
+
+    @Test
+    void topLevelHelpShouldListTheSubcommands() {
+        Run r = run("--help");
+        assertEquals(0, r.status());
+        for (String name : List.of("demo", "vhost-user-blk", "vhost-user-probe", "migration")) {
+            assertTrue(r.out().contains(name), r.out());
+        }
+    }
+
+    @Test
+    void printCapabilitiesShouldBeTheConventionsJson() throws Exception {
+        PrintStream saved = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+        int status;
+        try {
+            status = Main.commandLine().execute("vhost-user-blk", "--print-capabilities");
+        } finally {
+            System.setOut(saved);
+        }
+        assertEquals(0, status);
+        String type = null;
+        List<String> features = new ArrayList<>();
+        try (JsonParser p = new JsonFactory().createParser(captured.toByteArray())) {
+            assertEquals(JsonToken.START_OBJECT, p.nextToken());
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                p.nextToken();
+                if (field.equals("type")) {
+                    type = p.getText();
+                } else if (field.equals("features")) {
+                    while (p.nextToken() != JsonToken.END_ARRAY) {
+                        features.add(p.getText());
+                    }
+                }
+            }
+        }
+        assertEquals("block", type);
+        assertTrue(features.contains("read-only") && features.contains("blk-file"), features::toString);
+    }
+
+    @Test
+    void missingSocketOrImageShouldBeAUsageError() {
+        Run noSocket = run("vhost-user-blk", "--image", dir.resolve("x.img").toString());
+        assertEquals(2, noSocket.status());
+        assertTrue(noSocket.err().contains("--socket-path"), noSocket.err());
+        Run noImage = run("vhost-user-blk", "--socket-path", dir.resolve("s.sock").toString());
+        assertEquals(2, noImage.status());
+        assertTrue(noImage.err().contains("--image"), noImage.err());
+        Run both = run("vhost-user-blk", "--socket-path", "a", "--fd", "3", "--image", "x");
+        assertEquals(2, both.status());
+        Run badQueues = run("vhost-user-blk", "--socket-path", "a", "--image", "x", "--queues", "0");
+        assertEquals(2, badQueues.status());
+    }
+
+    @Test
+    void missingImageFileShouldFailClearly() {
+        Run r = run("vhost-user-blk", "--socket-path", dir.resolve("s.sock").toString(), "--image", dir.resolve("none.img").toString());
+        assertNotEquals(0, r.status());
+        assertTrue(r.err().contains("image not found"), r.err());
+    }
+
+    @Test
+    void connectedFdShouldBeServedUntilItCloses() throws Exception {
+        Path image = dir.resolve("fd.img");
+        try (FileChannel f = FileChannel.open(image, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            f.write(ByteBuffer.allocate(1), (4 << 20) - 1);
+        }
+        MessageChannel.Pair pair = MessageChannel.pair();
+        OwnedFd backendEnd = pair.peerFd();
+        int fd = backendEnd.release(); // the command takes ownership of the number
+        CompletableFuture<Run> server = CompletableFuture.supplyAsync(
+                () -> run("vhost-user-blk", "--fd", Integer.toString(fd), "--image", image.toString()),
+                r -> Thread.ofPlatform().start(r));
+        byte[] data = new byte[4096];
+        new java.util.SplittableRandom(11).nextBytes(data);
+        try (VirtioBlkDriver blk = VirtioBlkDriver.start(VhostUserFrontend.over(pair.channel()), 1, 4096, false)) {
+            assertEquals(0, blk.write(16, data));
+            byte[] back = new byte[4096];
+            assertEquals(0, blk.read(16, back));
+            assertArrayEquals(data, back);
+        }
+        Run r = server.get(30, TimeUnit.SECONDS);
+        assertEquals(0, r.status(), r.err());
+    }
+
+    @Test
+    void probeShouldDescribeAndTestABackEnd() throws Exception {
+        Path image = dir.resolve("probe.img");
+        try (FileChannel f = FileChannel.open(image, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            f.write(ByteBuffer.allocate(1), (8 << 20) - 1);
+        }
+        Path socket = dir.resolve("probe.sock");
+        Thread server = Thread.ofPlatform().daemon(true).start(
+                () -> run("vhost-user-blk", "--socket-path", socket.toString(), "--image", image.toString()));
+        for (int i = 0; i < 100 && !socket.toFile().exists(); i++) {
+            Thread.sleep(50);
+        }
+        PrintStream saved = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+        int status;
+        try {
+            status = Main.commandLine().execute("vhost-user-probe", "--socket-path", socket.toString(), "--blk-test", "20");
+        } finally {
+            System.setOut(saved);
+        }
+        String out = captured.toString(StandardCharsets.UTF_8);
+        assertEquals(0, status, out);
+        assertTrue(out.contains("VERSION_1"), out);
+        assertTrue(out.contains("capacity 16384 sectors"), out);
+        assertTrue(out.contains("20 write/read pairs of 4 KiB, 0 checksum mismatches"), out);
+        assertTrue(server.isAlive(), "the back-end keeps serving");
+    }
+}
