@@ -159,6 +159,19 @@ public final class ByteSource {
      * @throws IOException on truncation or channel failure
      */
     public void readInto(MemorySegment dst, long off, long len) throws IOException {
+        // First what is already buffered, then, without a digest to feed, large remainders straight from the
+        // channel into the segment: no staging copy at all.
+        while (len > 0 && pos < limit) {
+            int n = (int) Math.min(len, limit - pos);
+            MemorySegment.copy(buf, pos, dst, ValueLayout.JAVA_BYTE, off, n);
+            pos += n;
+            off += n;
+            len -= n;
+        }
+        if (len >= BUFFER_BYTES && tap == null) {
+            readDirect(dst, off, len);
+            return;
+        }
         while (len > 0) {
             require(1);
             int n = (int) Math.min(len, limit - pos);
@@ -167,6 +180,26 @@ public final class ByteSource {
             off += n;
             len -= n;
         }
+    }
+
+    private void readDirect(MemorySegment dst, long off, long len) throws IOException {
+        // The buffer is empty here (pos == limit): rebase it after the bytes that bypass it.
+        long start = bufferStartOffset + pos;
+        ByteBuffer target = dst.asSlice(off, len).asByteBuffer();
+        while (target.hasRemaining()) {
+            int r = channel.read(target);
+            if (r < 0) {
+                eof = true;
+                throw new StreamTruncatedException(start + target.position(), target.remaining());
+            }
+            if (r == 0) {
+                Thread.onSpinWait();
+            }
+        }
+        bufferStartOffset = start + len;
+        pos = 0;
+        limit = 0;
+        tapFrom = 0;
     }
 
     /**

@@ -203,8 +203,10 @@ class StreamRoundTripTest {
         rd.finish();
     }
 
-    @Test
-    void largeBlobShouldGoStraightBetweenSegments() throws IOException {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {true, false})
+    void largeBlobShouldGoStraightBetweenSegments(boolean digests) throws IOException {
+        HandshakeAgreement agreement = HandshakeAgreement.builder("example.org/rt", "example.org/rt/state", 1).digests(digests).build();
         long size = 5L * 1024 * 1024 + 17; // several 1 MiB blob chunks plus a tail
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment src = arena.allocate(size);
@@ -212,13 +214,23 @@ class StreamRoundTripTest {
                 src.set(ValueLayout.JAVA_LONG_UNALIGNED, Math.min(i, size - 8), i * 0x9E3779B97F4A7C15L);
             }
             ByteArrayOutputStream out = new ByteArrayOutputStream();
-            try (DeviceStateWriter w = DeviceStateWriter.open(out, AGREEMENT)) {
+            try (DeviceStateWriter w = DeviceStateWriter.open(out, agreement)) {
                 w.beginSection(1, 1, true).int32(1, 3).bytes(2, src).int32(3, 4);
                 w.endSection();
                 w.finish();
             }
             MemorySegment dst = arena.allocate(size);
-            DeviceStateReader r = Streams.open(out.toByteArray(), AGREEMENT);
+            // A truncated copy must fail typed, also on the direct path.
+            byte[] all = out.toByteArray();
+            byte[] cut = java.util.Arrays.copyOf(all, all.length / 2);
+            DeviceStateReader t = Streams.open(cut, agreement);
+            t.nextSection();
+            FieldReader tf = t.fields();
+            tf.next();
+            tf.int32();
+            tf.next();
+            assertThrows(StreamTruncatedException.class, () -> tf.bytesInto(dst));
+            DeviceStateReader r = Streams.open(out.toByteArray(), agreement);
             r.nextSection();
             FieldReader f = r.fields();
             f.next();
