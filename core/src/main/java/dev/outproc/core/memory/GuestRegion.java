@@ -24,13 +24,44 @@ public final class GuestRegion implements AutoCloseable {
 
     private GuestRegion(long guestPhysAddr, long sizeBytes, long userAddr, long mmapOffset,
                         SharedMapping mapping, OwnedFd fd) {
+        this(guestPhysAddr, sizeBytes, userAddr, mmapOffset, mapping, mapping.segment(), fd);
+    }
+
+    private GuestRegion(long guestPhysAddr, long sizeBytes, long userAddr, long mmapOffset,
+                        SharedMapping mapping, MemorySegment segment, OwnedFd fd) {
         this.guestPhysAddr = guestPhysAddr;
         this.sizeBytes = sizeBytes;
         this.userAddr = userAddr;
         this.mmapOffset = mmapOffset;
         this.mapping = mapping;
-        this.segment = mapping.segment();
+        this.segment = segment;
         this.fd = fd;
+    }
+
+    /**
+     * A window onto part of another region's mapping, placed at its own address: how an IOTLB entry
+     * (I/O virtual address to front-end address) becomes a region of an "IOVA space" {@link GuestMemory}.
+     * The view maps nothing and owns nothing: {@link #close()} does nothing, and the view's segment dies
+     * with the backing region's mapping (accesses then throw {@link IllegalStateException}).
+     *
+     * @param address where the view starts in its own address space (IOVA)
+     * @param sizeBytes its size
+     * @param backing the region whose bytes it shows
+     * @param backingOffset where in {@code backing} it starts
+     * @param writable whether writes through the view are allowed
+     * @return the view
+     * @throws GuestMemoryException when the window is not inside {@code backing} or wraps
+     */
+    public static GuestRegion view(long address, long sizeBytes, GuestRegion backing, long backingOffset, boolean writable)
+            throws GuestMemoryException {
+        validate(address, sizeBytes, address, 0);
+        if (backingOffset < 0 || !Unsigned.within(backingOffset, sizeBytes, 0, backing.sizeBytes())) {
+            throw new GuestMemoryException("view outside its backing region, offset=" + Unsigned.hex(backingOffset)
+                    + ", sizeBytes=" + Unsigned.hex(sizeBytes) + ", backing=" + backing);
+        }
+        MemorySegment slice = backing.segment().asSlice(backingOffset, sizeBytes);
+        return new GuestRegion(address, sizeBytes, address, backing.mmapOffset() + backingOffset, null,
+                writable ? slice : slice.asReadOnly(), null);
     }
 
     /**
@@ -145,13 +176,20 @@ public final class GuestRegion implements AutoCloseable {
 
     /** {@return whether the mapping is still alive} */
     public boolean isMapped() {
-        return mapping.isAlive();
+        return segment.scope().isAlive();
     }
 
-    /** Unmaps the region and closes its fd if it keeps one. */
+    /** {@return whether this region is a {@linkplain #view view} of another one} */
+    public boolean isView() {
+        return mapping == null;
+    }
+
+    /** Unmaps the region and closes its fd if it keeps one; a view does nothing. */
     @Override
     public void close() {
-        mapping.close();
+        if (mapping != null) {
+            mapping.close();
+        }
         if (fd != null) {
             fd.close();
         }

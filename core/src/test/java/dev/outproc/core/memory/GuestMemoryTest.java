@@ -135,6 +135,23 @@ class GuestMemoryTest {
     }
 
     @Test
+    void viewsShouldShowTheBackingBytesAtTheirOwnAddress() throws Exception {
+        GuestRegion ram = region(0x10_0000, 0x10000, 0x7f00_0000_0000L);
+        GuestRegion window = GuestRegion.view(0xFEE0_0000L, 0x2000, ram, 0x3000, true);
+        GuestRegion readOnly = GuestRegion.view(0xFEF0_0000L, 0x1000, ram, 0x8000, false);
+        GuestMemory iova = GuestMemory.of(List.of(window, readOnly));
+        iova.slice(0xFEE0_0010L, 8).set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 0x0123456789ABCDEFL);
+        assertEquals(0x0123456789ABCDEFL, ram.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, 0x3010));
+        assertTrue(iova.slice(0xFEF0_0000L, 16).isReadOnly());
+        assertThrows(GuestMemoryException.class, () -> GuestRegion.view(0, 0x2000, ram, 0xF000, true), "past the backing end");
+        assertThrows(GuestMemoryException.class, () -> GuestRegion.view(-4096, 0x2000, ram, 0, true), "wraps");
+        window.close(); // a view owns nothing
+        assertTrue(ram.isMapped());
+        ram.close();
+        assertFalse(window.isMapped(), "a view dies with its backing mapping");
+    }
+
+    @Test
     void holderShouldUnmapRegionsThatLeave() throws Exception {
         GuestRegion a = GuestRegion.allocate(0, 4096, 0x1000);
         GuestRegion b = GuestRegion.allocate(0x10000, 4096, 0x20000);
