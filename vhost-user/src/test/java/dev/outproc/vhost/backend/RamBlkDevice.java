@@ -47,6 +47,8 @@ final class RamBlkDevice implements VhostUserDevice {
     final List<String> events = new CopyOnWriteArrayList<>();
     /** While true, popped requests are kept in flight instead of being served. */
     volatile boolean hold;
+    /** Once this many requests were served, hold every later one (as if the device hung). */
+    volatile long holdAfter = Long.MAX_VALUE;
     /** Requests popped while holding. */
     final List<DescriptorChain> held = new ArrayList<>();
     volatile long served;
@@ -125,7 +127,7 @@ final class RamBlkDevice implements VhostUserDevice {
         do {
             DescriptorChain chain;
             while ((chain = vring.pop()) != null) {
-                if (hold) {
+                if (hold || served >= holdAfter) {
                     synchronized (held) {
                         held.add(chain);
                     }
