@@ -79,7 +79,8 @@ public final class DeviceStateReader implements AutoCloseable {
      * model, format class and version and carry the agreed nonce and handshake hash; digests, MAC and signature
      * are required as the agreement says.
      *
-     * @param channel blocking source
+     * @param channel blocking source; a non-blocking channel works but the reader spins while no byte is available,
+     *        so put such fds in blocking mode
      * @param agreement the handshake result
      * @return the reader, positioned before the first section
      * @throws IOException if the header is malformed or does not match the agreement

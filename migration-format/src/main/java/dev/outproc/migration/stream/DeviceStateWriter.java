@@ -62,7 +62,8 @@ public final class DeviceStateWriter implements AutoCloseable {
     /**
      * Opens a writer and writes the header.
      *
-     * @param channel blocking destination (a pipe from SET_DEVICE_STATE_FD, a file, a socket)
+     * @param channel blocking destination (a pipe from SET_DEVICE_STATE_FD, a file, a socket); a non-blocking
+     *        channel works but the writer spins while it accepts nothing, so put such fds in blocking mode
      * @param agreement the handshake result
      * @return the writer
      * @throws IOException if the channel fails
