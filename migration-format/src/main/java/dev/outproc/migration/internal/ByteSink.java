@@ -128,7 +128,8 @@ public final class ByteSink {
      * @throws IOException if the channel fails
      */
     public void writeFrom(MemorySegment src, long off, long len) throws IOException {
-        if (len >= BUFFER_BYTES && tap == null) {
+        // Only native segments: a heap segment over an array other than byte[] has no ByteBuffer view.
+        if (len >= BUFFER_BYTES && tap == null && src.isNative()) {
             // Without a digest to feed, a large blob goes from its segment to the channel with no staging copy.
             flush();
             ByteBuffer source = src.asSlice(off, len).asByteBuffer();

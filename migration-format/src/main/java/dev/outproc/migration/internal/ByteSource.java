@@ -168,7 +168,8 @@ public final class ByteSource {
             off += n;
             len -= n;
         }
-        if (len >= BUFFER_BYTES && tap == null) {
+        // Only native segments: a heap segment over an array other than byte[] has no ByteBuffer view.
+        if (len >= BUFFER_BYTES && tap == null && dst.isNative()) {
             readDirect(dst, off, len);
             return;
         }

@@ -394,4 +394,26 @@ class StreamRoundTripTest {
         assertEquals(99, f.int32());
         assertFalse(f.next());
     }
+
+    @Test
+    void heapSegmentsOverLongArraysShouldWorkWithAndWithoutDigests() throws IOException {
+        for (boolean digests : new boolean[] {true, false}) {
+            HandshakeAgreement a = HandshakeAgreement.builder("example.org/rt", "example.org/rt/state", 1).digests(digests).build();
+            long[] words = new SplittableRandom(digests ? 1 : 2).longs(40_000).toArray();
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            DeviceStateWriter.write(Channels.newChannel(out), a, w -> {
+                w.beginSection(1, 1, true).bytes(1, MemorySegment.ofArray(words));
+                w.endSection();
+            });
+            long[] back = new long[words.length];
+            DeviceStateReader.readVerified(Channels.newChannel(new java.io.ByteArrayInputStream(out.toByteArray())), a, r -> {
+                r.nextSection();
+                FieldReader f = r.fields();
+                f.next();
+                f.bytesInto(MemorySegment.ofArray(back));
+                return null;
+            });
+            assertArrayEquals(words, back, "digests=" + digests);
+        }
+    }
 }
