@@ -70,6 +70,9 @@ public final class VhostUserBackend implements AutoCloseable {
     public static final int MAX_MEM_SLOTS = 509;
     private static final int MAX_FDS = 8;
     private static final long LOG_ALL = VirtioFeature.LOG_ALL.mask();
+    /** Rings are little-endian (VIRTIO 1.x), whatever the host's order. */
+    private static final java.lang.foreign.ValueLayout.OfShort LE_U16 = java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED
+            .withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
     private static final long PROTOCOL_FEATURES = VirtioFeature.PROTOCOL_FEATURES.mask();
     /** Protocol features this library implements for every device. */
     public static final long LIBRARY_PROTOCOL_FEATURES = ProtocolFeature.maskOf(ProtocolFeature.MQ,
@@ -752,13 +755,25 @@ public final class VhostUserBackend implements AutoCloseable {
         DeviceQueue queue = packed ? new PackedQueue(config.name()) : new SplitQueue(config.name());
         int nextAvail = v.baseAvail;
         int nextUsed = v.baseUsed;
+        boolean availWrap = v.baseAvailWrap;
         int[] resubmit = new int[0];
         long counter = 0;
         boolean tracking = inflight != null && v.index() < inflight.queueCount() && inflight.queueSize() >= v.size
                 && inflight.isPacked() == packed;
         if (tracking && inflight.isValid(v.index()) && inflight.queueSize() == v.size) {
             if (packed) {
-                resubmit = inflight.inFlightPacked(v.index());
+                int[] pending = inflight.inFlightPacked(v.index());
+                if (pending.length > 0) {
+                    // A new packed queue object cannot rebuild chains from ids alone (PackedQueue.resubmit
+                    // re-delivers only chains the same object holds). With in-order completion the in-flight
+                    // chains still sit, untouched, from the used position on: replay them from the ring, after
+                    // checking that they are exactly the logged ones (not overwritten by used descriptors).
+                    checkPackedReplay(v, mem, pending);
+                    LOG.log(System.Logger.Level.INFO, "ring {0}: replaying {1} in-flight request(s) from the used position",
+                            v.index(), pending.length);
+                    nextAvail = v.baseUsed;
+                    availWrap = v.baseUsedWrap;
+                }
             } else {
                 // The used index as the guest sees it: offset 2 of the used ring.
                 int ringUsed = Short.toUnsignedInt(mem.slice(v.usedUserAddr + 2, 2).get(NATIVE_U16, 0));
@@ -770,7 +785,7 @@ public final class VhostUserBackend implements AutoCloseable {
             }
         }
         QueueState state = new QueueState(v.size, v.descUserAddr, v.availUserAddr, v.usedUserAddr, nextAvail, nextUsed,
-                packed && v.baseAvailWrap, packed && v.baseUsedWrap, config.eventIdx());
+                packed && availWrap, packed && v.baseUsedWrap, config.eventIdx());
         queue.importState(config, state, mem);
         if (resubmit.length > 0) {
             LOG.log(System.Logger.Level.INFO, "ring {0}: resubmitting {1} request(s) from the inflight log",
@@ -800,6 +815,53 @@ public final class VhostUserBackend implements AutoCloseable {
         }
         // Work queued before the ring started (or a kick that came before enable) is not lost.
         v.worker.execute(() -> runRing(v));
+    }
+
+    /**
+     * Checks that the packed ring holds, from the used position on, available chains whose buffer ids are
+     * exactly {@code pending} (VIRTIO 1.x §2.8: a chain is consecutive descriptors linked by NEXT, its id in
+     * the last one; AVAIL equal to the wrap counter and USED different mark an available descriptor).
+     */
+    private static void checkPackedReplay(Vring v, GuestMemory mem, int[] pending) throws IOException {
+        int size = v.size;
+        MemorySegment ring = mem.slice(v.descUserAddr, 16L * size);
+        boolean[] expected = new boolean[size];
+        for (int id : pending) {
+            expected[id] = true;
+        }
+        int slot = v.baseUsed;
+        boolean wrap = v.baseUsedWrap;
+        if (slot >= size) {
+            throw new BackendException(BackendException.INVALID, "ring " + v.index() + ": used position " + slot
+                    + " outside a packed ring of " + size);
+        }
+        int walked = 0;
+        for (int n = 0; n < pending.length; n++) {
+            int id = -1;
+            boolean more = true;
+            while (more) {
+                int flags = Short.toUnsignedInt(ring.get(LE_U16, 16L * slot + 14));
+                boolean avail = (flags & (1 << 7)) != 0;
+                boolean used = (flags & (1 << 15)) != 0;
+                if (avail != wrap || used == wrap || ++walked > size) {
+                    throw new BackendException(BackendException.INVALID, "ring " + v.index() + ": cannot replay "
+                            + pending.length + " in-flight request(s) of a packed ring: slot " + slot
+                            + " is no longer an available descriptor (requests completed out of order), flags=0x"
+                            + Integer.toHexString(flags));
+                }
+                more = (flags & 1) != 0;
+                id = Short.toUnsignedInt(ring.get(LE_U16, 16L * slot + 12));
+                if (++slot == size) {
+                    slot = 0;
+                    wrap = !wrap;
+                }
+            }
+            if (id >= size || !expected[id]) {
+                throw new BackendException(BackendException.INVALID, "ring " + v.index() + ": the chain at the used position"
+                        + " has buffer id " + id + ", which the inflight log does not hold");
+            }
+            expected[id] = false;
+        }
     }
 
     private void startPoller(Vring v) {
