@@ -484,10 +484,11 @@ class ProtocolFeatureMatrixTest {
         }
     }
 
-    @Test
-    void inflightRequestsShouldBeResubmittedAfterAReconnect() throws Exception {
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void inflightRequestsShouldBeResubmittedAfterAReconnect(boolean packed) throws Exception {
         try (Rig rig = Rig.connect(socket, MEMORY)) {
-            long features = BASE_FEATURES | VirtioFeature.EVENT_IDX.mask();
+            long features = BASE_FEATURES | VirtioFeature.EVENT_IDX.mask() | (packed ? VirtioFeature.RING_PACKED.mask() : 0);
             long protocol = protocol(ProtocolFeature.INFLIGHT_SHMFD, ProtocolFeature.REPLY_ACK);
             long acked = rig.negotiate(features, true, protocol);
             try (VhostUserFrontend.Inflight inflight = rig.fe.getInflightFd(1, 16)) {
@@ -511,8 +512,18 @@ class ProtocolFeatureMatrixTest {
                 rig.negotiate(features, true, protocol);
                 rig.fe.setInflightFd(inflight);
                 rig.setMemTable();
-                int usedIdx = rig.memory.slice(ring.dq.config().deviceAddr() + 2, 2).get(LE_U16, 0) & 0xffff;
-                rig.program(ring, Rig.Setup.standard(), usedIdx);
+                int base;
+                if (packed) {
+                    // What the front-end knows (QEMU: last_avail = used position): 4 + 4 requests of 3
+                    // descriptors each were completed, on a ring of 16.
+                    int usedSlots = 3 * 8;
+                    int slot = usedSlots % 16;
+                    int wrap = (usedSlots / 16) % 2 == 0 ? 1 : 0;
+                    base = slot | wrap << 15 | slot << 16 | wrap << 31;
+                } else {
+                    base = rig.memory.slice(ring.dq.config().deviceAddr() + 2, 2).get(LE_U16, 0) & 0xffff;
+                }
+                rig.program(ring, Rig.Setup.standard(), base);
                 TreeSet<Integer> done = new TreeSet<>();
                 for (int i = 0; i < 3; i++) {
                     int slot = ring.await(10_000);
