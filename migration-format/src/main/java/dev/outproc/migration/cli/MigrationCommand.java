@@ -4,6 +4,7 @@ import dev.outproc.migration.handshake.CompatibilityChecker;
 import dev.outproc.migration.handshake.CompatibilityReport;
 import dev.outproc.migration.handshake.DeviceDescriptor;
 import dev.outproc.migration.handshake.Incompatibility;
+import dev.outproc.migration.integrity.SigningKey;
 import dev.outproc.migration.integrity.VerifyingKey;
 import dev.outproc.migration.internal.Le;
 import dev.outproc.migration.model.DeviceModel;
@@ -33,7 +34,7 @@ import picocli.CommandLine.Spec;
 /**
  * The {@code migration} tool: {@code inspect} and {@code verify} device-state streams, {@code check} two descriptors
  * for compatibility (exit status = number of incompatibilities), {@code diff} two versions of a model's schema (exit
- * status = number of breaking changes, at most 100).
+ * status = number of breaking changes, at most 100), {@code keygen} and {@code sign} to vouch for registry entries.
  *
  * <p>Use it directly ({@link #main}), run it in-process ({@link #run(PrintWriter, PrintWriter, String...)}), or add it to
  * another picocli command:
@@ -45,7 +46,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "migration", mixinStandardHelpOptions = true, version = "outproc migration-format 1",
         description = "Inspect, verify and check outproc device-state streams and device models.",
         subcommands = {MigrationCommand.Inspect.class, MigrationCommand.Verify.class, MigrationCommand.Check.class,
-                MigrationCommand.Diff.class})
+                MigrationCommand.Diff.class, MigrationCommand.Keygen.class, MigrationCommand.Sign.class})
 public final class MigrationCommand implements Callable<Integer> {
     /** Exit status when a stream or file cannot be read or does not verify. */
     public static final int EXIT_FAILED = 1;
@@ -297,6 +298,75 @@ public final class MigrationCommand implements Callable<Integer> {
             } catch (IOException | IllegalArgumentException e) {
                 spec.commandLine().getErr().println("error: " + e.getMessage());
                 return EXIT_USAGE;
+            }
+        }
+    }
+
+    /** {@code keygen}: create an Ed25519 key for signing registry entries. */
+    @Command(name = "keygen", mixinStandardHelpOptions = true,
+            description = "Create an Ed25519 signing key: writes the 32-byte seed as hex to KEYFILE (owner-only) and prints the public key (base64).")
+    static final class Keygen implements Callable<Integer> {
+        @Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "KEYFILE", description = "File to create for the private seed; must not exist.")
+        Path keyFile;
+
+        @Override
+        public Integer call() {
+            try {
+                byte[] seed = new byte[32];
+                new java.security.SecureRandom().nextBytes(seed);
+                java.util.Set<java.nio.file.attribute.PosixFilePermission> ownerOnly = java.nio.file.attribute.PosixFilePermissions.fromString("rw-------");
+                try {
+                    java.nio.file.Files.createFile(keyFile, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(ownerOnly));
+                } catch (UnsupportedOperationException e) {
+                    java.nio.file.Files.createFile(keyFile);
+                }
+                java.nio.file.Files.writeString(keyFile, HexFormat.of().formatHex(seed) + "\n");
+                spec.commandLine().getOut().println(SigningKey.fromSeed(seed).verifyingKey().toBase64());
+                return 0;
+            } catch (IOException e) {
+                spec.commandLine().getErr().println("error: " + e.getMessage());
+                return EXIT_FAILED;
+            }
+        }
+    }
+
+    /** {@code sign}: add a signature over one model entry. */
+    @Command(name = "sign", mixinStandardHelpOptions = true,
+            description = "Sign a model entry of a registry file with a key from keygen and write the signed registry.")
+    static final class Sign implements Callable<Integer> {
+        @Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "REGISTRY", description = "Registry file.")
+        Path registry;
+
+        @Option(names = "--model", required = true, paramLabel = "ID", description = "Model to sign.")
+        String model;
+
+        @Option(names = "--signer", required = true, paramLabel = "NAME", description = "Who vouches (informative).")
+        String signer;
+
+        @Option(names = "--key", required = true, paramLabel = "KEYFILE", description = "Seed file written by keygen.")
+        Path key;
+
+        @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE", description = "Signed registry to write.")
+        Path output;
+
+        @Override
+        public Integer call() {
+            try {
+                String hex = java.nio.file.Files.readString(key).strip();
+                SigningKey k = SigningKey.fromSeed(HexFormat.of().parseHex(hex));
+                Registry signed = Registry.load(registry).sign(model, signer, k);
+                java.nio.file.Files.write(output, signed.toJson());
+                spec.commandLine().getOut().println("signed " + model + " as " + signer + " with " + k.verifyingKey().toBase64());
+                return 0;
+            } catch (IOException | IllegalArgumentException e) {
+                spec.commandLine().getErr().println("error: " + e.getMessage());
+                return EXIT_FAILED;
             }
         }
     }

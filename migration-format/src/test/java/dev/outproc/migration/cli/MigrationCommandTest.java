@@ -36,7 +36,7 @@ class MigrationCommandTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"inspect", "verify", "check", "diff"})
+    @ValueSource(strings = {"inspect", "verify", "check", "diff", "keygen", "sign"})
     void everyCommandShouldHaveHelp(String command) {
         Result r = run(command, "--help");
         assertEquals(0, r.status());
@@ -170,5 +170,34 @@ class MigrationCommandTest {
         top.setOut(new PrintWriter(help));
         assertEquals(0, top.execute("migration", "diff", "--help"));
         assertTrue(help.toString().contains("Usage: outproc-examples migration diff"), help.toString());
+    }
+
+    @Test
+    void keygenSignAndCheckShouldRequireTheTrustedSignature(@TempDir Path dir) throws IOException {
+        Path key = dir.resolve("vendor.key");
+        Result gen = run("keygen", key.toString());
+        assertEquals(0, gen.status(), gen.err());
+        String pub = gen.out().strip();
+        assertEquals(32, java.util.Base64.getDecoder().decode(pub).length);
+        assertEquals(1, run("keygen", key.toString()).status(), "an existing key file is never overwritten");
+
+        Path signed = dir.resolve("signed.json");
+        Result sign = run("sign", res("/registry/counter-r2.json"), "--model", "outproc.dev/example/counter", "--signer", "outproc.dev",
+                "--key", key.toString(), "-o", signed.toString());
+        assertEquals(0, sign.status(), sign.err());
+        assertTrue(sign.out().contains(pub), sign.out());
+
+        Result trusted = run("check", "--no-builtin", "--registry", signed.toString(), "--trusted-model-signer", pub,
+                "--require-signed-models", res("/descriptors/counter-source-v2.json"), res("/descriptors/counter-dest-v1.json"));
+        assertEquals(0, trusted.status(), trusted.out());
+
+        // Someone edits the signed entry afterwards: the signature no longer verifies.
+        Path edited = dir.resolve("edited.json");
+        Files.writeString(edited, Files.readString(signed).replace("\"fast\" ]", "\"fast\", \"turbo\" ]"));
+        assertTrue(!Files.readString(edited).equals(Files.readString(signed)), "the edit must apply");
+        Result tampered = run("check", "--no-builtin", "--registry", edited.toString(), "--trusted-model-signer", pub,
+                "--require-signed-models", res("/descriptors/counter-source-v2.json"), res("/descriptors/counter-dest-v1.json"));
+        assertEquals(1, tampered.status(), tampered.out());
+        assertTrue(tampered.out().contains("SIGNATURE_INVALID outproc.dev/example/counter"), tampered.out());
     }
 }
