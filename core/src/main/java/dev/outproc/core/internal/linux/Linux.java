@@ -187,19 +187,19 @@ public final class Linux {
         return lookup.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no symbol " + name));
     }
 
-    private static MethodHandle handle(String name, FunctionDescriptor descriptor) {
+    static MethodHandle handle(String name, FunctionDescriptor descriptor) {
         return LINKER.downcallHandle(symbol(name), descriptor, CAPTURE);
     }
 
-    private static MemorySegment state() {
+    static MemorySegment state() {
         return CAPTURE_STATE.get();
     }
 
-    private static int errno(MemorySegment state) {
+    static int errno(MemorySegment state) {
         return (int) ERRNO.get(state, 0L);
     }
 
-    private static RuntimeException unexpected(Throwable t) {
+    static RuntimeException unexpected(Throwable t) {
         if (t instanceof RuntimeException r) {
             return r;
         }
@@ -574,8 +574,5 @@ public final class Linux {
         }
     }
 
-    /** Initializes this class (and so checks native access) before another class links more calls. */
-    static void ensureLinked() {
-        // class initialization has run by the time this returns
-    }
+
 }

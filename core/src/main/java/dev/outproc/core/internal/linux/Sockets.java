@@ -4,11 +4,8 @@ import dev.outproc.core.fd.NativeException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.charset.StandardCharsets;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
@@ -47,46 +44,18 @@ public final class Sockets {
     /** Offset of {@code cmsg_data} in a control message (after len, level, type). */
     public static final long CMSG_DATA_OFFSET = 16;
 
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final MemoryLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final Linker.Option CAPTURE = Linker.Option.captureCallState("errno");
-    private static final ThreadLocal<MemorySegment> CAPTURE_STATE =
-            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE_LAYOUT));
-
-    private static final MethodHandle SOCKET = handle("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle BIND = handle("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle LISTEN = handle("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle ACCEPT4 = handle("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-    private static final MethodHandle CONNECT = handle("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle SENDMSG = handle("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle RECVMSG = handle("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle GETSOCKOPT = handle("getsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle SETSOCKOPT = handle("setsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle SHUTDOWN = handle("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SOCKET = Linux.handle("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle BIND = Linux.handle("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle LISTEN = Linux.handle("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle ACCEPT4 = Linux.handle("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle CONNECT = Linux.handle("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SENDMSG = Linux.handle("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle RECVMSG = Linux.handle("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKOPT = Linux.handle("getsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SETSOCKOPT = Linux.handle("setsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SHUTDOWN = Linux.handle("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
 
     private Sockets() {
-    }
-
-    private static MethodHandle handle(String name, FunctionDescriptor descriptor) {
-        Linux.ensureLinked();
-        MemorySegment symbol = LINKER.defaultLookup().find(name)
-                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no symbol " + name));
-        return LINKER.downcallHandle(symbol, descriptor, CAPTURE);
-    }
-
-    private static int errno(MemorySegment state) {
-        return (int) ERRNO.get(state, 0L);
-    }
-
-    private static RuntimeException unexpected(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new IllegalStateException(t);
     }
 
     /**
@@ -108,61 +77,61 @@ public final class Sockets {
 
     /** Creates a close-on-exec Unix stream socket. */
     public static int socket() throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
+        MemorySegment st = Linux.state();
         int fd;
         try {
             fd = (int) SOCKET.invokeExact(st, Linux.AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0);
         } catch (Throwable t) {
-            throw unexpected(t);
+            throw Linux.unexpected(t);
         }
         if (fd < 0) {
-            throw new NativeException("socket(AF_UNIX, SOCK_STREAM)", errno(st));
+            throw new NativeException("socket(AF_UNIX, SOCK_STREAM)", Linux.errno(st));
         }
         return fd;
     }
 
     /** Binds a socket to a path. */
     public static void bind(int fd, String path) throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
+        MemorySegment st = Linux.state();
         int rc;
         try (Arena arena = Arena.ofConfined()) {
             rc = (int) BIND.invokeExact(st, fd, address(arena, path), SOCKADDR_UN_SIZE);
         } catch (Throwable t) {
-            throw unexpected(t);
+            throw Linux.unexpected(t);
         }
         if (rc != 0) {
-            throw new NativeException("bind(fd=" + fd + ", path=" + path + ")", errno(st));
+            throw new NativeException("bind(fd=" + fd + ", path=" + path + ")", Linux.errno(st));
         }
     }
 
     /** Listens. */
     public static void listen(int fd, int backlog) throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
+        MemorySegment st = Linux.state();
         int rc;
         try {
             rc = (int) LISTEN.invokeExact(st, fd, backlog);
         } catch (Throwable t) {
-            throw unexpected(t);
+            throw Linux.unexpected(t);
         }
         if (rc != 0) {
-            throw new NativeException("listen(fd=" + fd + ", backlog=" + backlog + ")", errno(st));
+            throw new NativeException("listen(fd=" + fd + ", backlog=" + backlog + ")", Linux.errno(st));
         }
     }
 
     /** Accepts a connection (close-on-exec), retrying on EINTR. */
     public static int accept(int fd) throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
+        MemorySegment st = Linux.state();
         while (true) {
             int client;
             try {
                 client = (int) ACCEPT4.invokeExact(st, fd, MemorySegment.NULL, MemorySegment.NULL, Linux.SOCK_CLOEXEC);
             } catch (Throwable t) {
-                throw unexpected(t);
+                throw Linux.unexpected(t);
             }
             if (client >= 0) {
                 return client;
             }
-            int e = errno(st);
+            int e = Linux.errno(st);
             if (e != 4) {
                 throw new NativeException("accept4(fd=" + fd + ")", e);
             }
@@ -171,15 +140,15 @@ public final class Sockets {
 
     /** Connects to a path. */
     public static void connect(int fd, String path) throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
+        MemorySegment st = Linux.state();
         int rc;
         try (Arena arena = Arena.ofConfined()) {
             rc = (int) CONNECT.invokeExact(st, fd, address(arena, path), SOCKADDR_UN_SIZE);
         } catch (Throwable t) {
-            throw unexpected(t);
+            throw Linux.unexpected(t);
         }
         if (rc != 0) {
-            throw new NativeException("connect(fd=" + fd + ", path=" + path + ")", errno(st));
+            throw new NativeException("connect(fd=" + fd + ", path=" + path + ")", Linux.errno(st));
         }
     }
 
@@ -189,18 +158,18 @@ public final class Sockets {
      * @return bytes sent
      */
     public static long sendmsg(int fd, MemorySegment msghdr) throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
+        MemorySegment st = Linux.state();
         while (true) {
             long n;
             try {
                 n = (long) SENDMSG.invokeExact(st, fd, msghdr, MSG_NOSIGNAL);
             } catch (Throwable t) {
-                throw unexpected(t);
+                throw Linux.unexpected(t);
             }
             if (n >= 0) {
                 return n;
             }
-            int e = errno(st);
+            int e = Linux.errno(st);
             if (e != 4) {
                 throw new NativeException("sendmsg(fd=" + fd + ")", e);
             }
@@ -213,18 +182,18 @@ public final class Sockets {
      * @return bytes received, 0 at end of stream, -1 on timeout ({@code EAGAIN})
      */
     public static long recvmsg(int fd, MemorySegment msghdr) throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
+        MemorySegment st = Linux.state();
         while (true) {
             long n;
             try {
                 n = (long) RECVMSG.invokeExact(st, fd, msghdr, MSG_CMSG_CLOEXEC);
             } catch (Throwable t) {
-                throw unexpected(t);
+                throw Linux.unexpected(t);
             }
             if (n >= 0) {
                 return n;
             }
-            int e = errno(st);
+            int e = Linux.errno(st);
             if (e == 11) {
                 return -1;
             }
@@ -236,7 +205,7 @@ public final class Sockets {
 
     /** {@return {@code {pid, uid, gid}} of the peer ({@code SO_PEERCRED})} */
     public static int[] peerCredentials(int fd) throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
+        MemorySegment st = Linux.state();
         int rc;
         int[] result = new int[3];
         try (Arena arena = Arena.ofConfined()) {
@@ -248,17 +217,17 @@ public final class Sockets {
             result[1] = cred.get(JAVA_INT, 4);
             result[2] = cred.get(JAVA_INT, 8);
         } catch (Throwable t) {
-            throw unexpected(t);
+            throw Linux.unexpected(t);
         }
         if (rc != 0) {
-            throw new NativeException("getsockopt(fd=" + fd + ", SO_PEERCRED)", errno(st));
+            throw new NativeException("getsockopt(fd=" + fd + ", SO_PEERCRED)", Linux.errno(st));
         }
         return result;
     }
 
     /** {@return whether a socket is listening ({@code SO_ACCEPTCONN})} */
     public static boolean isListening(int fd) throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
+        MemorySegment st = Linux.state();
         int rc;
         int value;
         try (Arena arena = Arena.ofConfined()) {
@@ -268,17 +237,17 @@ public final class Sockets {
             rc = (int) GETSOCKOPT.invokeExact(st, fd, SOL_SOCKET, 30 /* SO_ACCEPTCONN */, v, length);
             value = v.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw unexpected(t);
+            throw Linux.unexpected(t);
         }
         if (rc != 0) {
-            throw new NativeException("getsockopt(fd=" + fd + ", SO_ACCEPTCONN)", errno(st));
+            throw new NativeException("getsockopt(fd=" + fd + ", SO_ACCEPTCONN)", Linux.errno(st));
         }
         return value != 0;
     }
 
     /** Sets the receive timeout; 0 waits forever. */
     public static void setReceiveTimeout(int fd, int timeoutMillis) throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
+        MemorySegment st = Linux.state();
         int rc;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment timeval = arena.allocate(16, 8);
@@ -286,19 +255,19 @@ public final class Sockets {
             timeval.set(JAVA_LONG, 8, (timeoutMillis % 1000) * 1000L);
             rc = (int) SETSOCKOPT.invokeExact(st, fd, SOL_SOCKET, SO_RCVTIMEO, timeval, 16);
         } catch (Throwable t) {
-            throw unexpected(t);
+            throw Linux.unexpected(t);
         }
         if (rc != 0) {
-            throw new NativeException("setsockopt(fd=" + fd + ", SO_RCVTIMEO, " + timeoutMillis + " ms)", errno(st));
+            throw new NativeException("setsockopt(fd=" + fd + ", SO_RCVTIMEO, " + timeoutMillis + " ms)", Linux.errno(st));
         }
     }
 
     /** Shuts down both directions; errors (already shut, not connected) are ignored. */
     public static void shutdown(int fd) {
         try {
-            int ignored = (int) SHUTDOWN.invokeExact(CAPTURE_STATE.get(), fd, SHUT_RDWR);
+            int ignored = (int) SHUTDOWN.invokeExact(Linux.state(), fd, SHUT_RDWR);
         } catch (Throwable t) {
-            throw unexpected(t);
+            throw Linux.unexpected(t);
         }
     }
 }
