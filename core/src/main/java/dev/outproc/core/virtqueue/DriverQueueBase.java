@@ -86,21 +86,26 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
     /** Writes the staged buffers into the indirect table of {@code id}; returns the table's address. */
     final long writeIndirectTable(int id, boolean packed) {
         long base = (long) id * maxIndirect * Rings.DESC_SIZE;
-        for (int i = 0; i < stagedCount; i++) {
+        MemorySegment area = indirectArea;
+        long[] addresses = stagedAddresses;
+        int[] lengths = stagedLengths;
+        boolean[] writable = stagedWritable;
+        int n = stagedCount;
+        for (int i = 0; i < n; i++) {
             long at = base + (long) i * Rings.DESC_SIZE;
-            int flags = stagedWritable[i] ? Rings.F_WRITE : 0;
-            long length = Integer.toUnsignedLong(stagedLengths[i]);
+            int flags = writable[i] ? Rings.F_WRITE : 0;
+            long length = Integer.toUnsignedLong(lengths[i]);
             long word;
             if (packed) {
                 // len | id (unused in a table) << 32 | flags << 48
                 word = length | (long) flags << 48;
             } else {
-                boolean more = i + 1 < stagedCount;
+                boolean more = i + 1 < n;
                 // len | flags << 32 | next << 48
                 word = length | (long) (flags | (more ? Rings.F_NEXT : 0)) << 32 | (more ? (long) (i + 1) << 48 : 0);
             }
-            indirectArea.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, stagedAddresses[i]);
-            indirectArea.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN, word);
+            area.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, addresses[i]);
+            area.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN, word);
         }
         return indirectGpa + base;
     }

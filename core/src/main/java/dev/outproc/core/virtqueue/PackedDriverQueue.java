@@ -115,18 +115,36 @@ public final class PackedDriverQueue extends DriverQueueBase {
             advance();
         } else {
             headFlags = 0;
-            for (int i = 0; i < stagedCount; i++) {
-                int flags = (stagedWritable[i] ? Rings.F_WRITE : 0) | (i + 1 < stagedCount ? Rings.F_NEXT : 0) | availBits();
-                writeDescriptor(nextAvail, stagedAddresses[i], stagedLengths[i], id);
+            // Locals: native stores may alias any field as far as the JIT knows.
+            MemorySegment ring = desc;
+            long[] addresses = stagedAddresses;
+            int[] lengths = stagedLengths;
+            boolean[] writable = stagedWritable;
+            int n = stagedCount;
+            int slot = nextAvail;
+            boolean wrap = availWrap;
+            for (int i = 0; i < n; i++) {
+                // §2.8.1: a driver makes a descriptor available with AVAIL = wrap counter, USED = its inverse.
+                int flags = (writable[i] ? Rings.F_WRITE : 0) | (i + 1 < n ? Rings.F_NEXT : 0)
+                        | (wrap ? Rings.F_AVAIL : Rings.F_USED);
+                long at = (long) slot * Rings.DESC_SIZE;
+                ring.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, addresses[i]);
                 if (i == 0) {
+                    ring.set(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN, lengths[i]);
+                    ring.set(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_ID, (short) id);
                     headFlags = flags;
                 } else {
-                    // Plain: published by the release store of the head's flags in publish().
-                    desc.set(Rings.LE_U16_UNALIGNED, (long) nextAvail * Rings.DESC_SIZE + Rings.PACKED_DESC_FLAGS,
-                            (short) flags);
+                    // Plain: len | id << 32 | flags << 48, published by the release store of the head's flags.
+                    ring.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN,
+                            Integer.toUnsignedLong(lengths[i]) | (long) id << 32 | (long) flags << 48);
                 }
-                advance();
+                if (++slot == size) {
+                    slot = 0;
+                    wrap = !wrap;
+                }
             }
+            nextAvail = slot;
+            availWrap = wrap;
         }
         pendingHeadSlots[pendingHeads] = headSlot;
         pendingHeadFlags[pendingHeads] = (short) headFlags;

@@ -99,15 +99,22 @@ public final class SplitDriverQueue extends DriverQueueBase {
         int index = head;
         if (indirect) {
             long table = writeIndirectTable(head, false);
-            writeDescriptor(head, table, stagedCount * Rings.DESC_SIZE, Rings.F_INDIRECT, 0);
+            writeDescriptor(desc, head, table, stagedCount * Rings.DESC_SIZE, Rings.F_INDIRECT, 0);
             freeHead = nextFree[head];
             chainLast[head] = head;
         } else {
-            for (int i = 0; i < stagedCount; i++) {
-                boolean more = i + 1 < stagedCount;
-                int next = nextFree[index];
-                int flags = (stagedWritable[i] ? Rings.F_WRITE : 0) | (more ? Rings.F_NEXT : 0);
-                writeDescriptor(index, stagedAddresses[i], stagedLengths[i], flags, more ? next : 0);
+            // Locals: native stores may alias any field as far as the JIT knows, so fields would be reloaded.
+            MemorySegment table = desc;
+            int[] links = nextFree;
+            long[] addresses = stagedAddresses;
+            int[] lengths = stagedLengths;
+            boolean[] writable = stagedWritable;
+            int n = stagedCount;
+            for (int i = 0; i < n; i++) {
+                boolean more = i + 1 < n;
+                int next = links[index];
+                int flags = (writable[i] ? Rings.F_WRITE : 0) | (more ? Rings.F_NEXT : 0);
+                writeDescriptor(table, index, addresses[i], lengths[i], flags, more ? next : 0);
                 if (!more) {
                     chainLast[head] = index;
                 }
@@ -124,7 +131,7 @@ public final class SplitDriverQueue extends DriverQueueBase {
         return head;
     }
 
-    private void writeDescriptor(int index, long address, int length, int flags, int next) {
+    private static void writeDescriptor(MemorySegment desc, int index, long address, int length, int flags, int next) {
         long at = (long) index * Rings.DESC_SIZE;
         desc.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, address);
         // len | flags << 32 | next << 48 in one little-endian store.
