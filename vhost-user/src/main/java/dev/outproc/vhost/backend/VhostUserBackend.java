@@ -496,6 +496,7 @@ public final class VhostUserBackend implements AutoCloseable {
             for (int i = 0; i < n; i++) {
                 long base = 8 + 32L * i;
                 try (OwnedFd fd = fds.take(i)) {
+                    requireFdCovers(fd, p.get(NATIVE_U64, base + 24), p.get(NATIVE_U64, base + 8), "SET_MEM_TABLE region " + i);
                     mapped.add(GuestRegion.map(p.get(NATIVE_U64, base), p.get(NATIVE_U64, base + 8),
                             p.get(NATIVE_U64, base + 16), p.get(NATIVE_U64, base + 24), fd, false));
                 }
@@ -517,6 +518,7 @@ public final class VhostUserBackend implements AutoCloseable {
         }
         GuestRegion region;
         try (OwnedFd fd = fds.take(0)) {
+            requireFdCovers(fd, p.get(NATIVE_U64, 32), p.get(NATIVE_U64, 16), "ADD_MEM_REG");
             region = GuestRegion.map(p.get(NATIVE_U64, 8), p.get(NATIVE_U64, 16), p.get(NATIVE_U64, 24),
                     p.get(NATIVE_U64, 32), fd, false);
         }
@@ -541,6 +543,24 @@ public final class VhostUserBackend implements AutoCloseable {
         }
         throw new BackendException(BackendException.INVALID, "REM_MEM_REG: no region gpa=" + Unsigned.hex(gpa)
                 + " size=" + Unsigned.hex(size) + " uaddr=" + Unsigned.hex(uaddr));
+    }
+
+    /**
+     * Refuses shared memory that claims more bytes than its fd holds: mmap accepts it, but touching a page
+     * past the end of the file raises SIGBUS in this process. (A front-end can still shrink its file later;
+     * the check stops the mistake and the attack at mapping time.)
+     */
+    private static void requireFdCovers(OwnedFd fd, long offset, long size, String what) throws BackendException {
+        long fileSize;
+        try {
+            fileSize = dev.outproc.core.memory.MemFd.size(fd.get());
+        } catch (NativeException e) {
+            throw new BackendException(BackendException.INVALID, what + ": the fd is not a mappable file: " + e.getMessage(), e);
+        }
+        if (offset < 0 || size < 0 || Unsigned.wraps(offset, size) || offset + size > fileSize) {
+            throw new BackendException(BackendException.INVALID, what + ": the mapping ends past its file, offset="
+                    + Unsigned.hex(offset) + ", size=" + Unsigned.hex(size) + ", file size=" + Unsigned.hex(fileSize));
+        }
     }
 
     /** Switches every worker to the new table at a safe point, then unmaps what left. */
@@ -575,6 +595,7 @@ public final class VhostUserBackend implements AutoCloseable {
                 throw new BackendException(BackendException.INVALID, "SET_LOG_BASE: size and offset must be positive multiples of 8, size="
                         + Unsigned.hex(size) + ", offset=" + Unsigned.hex(offset));
             }
+            requireFdCovers(fd, offset, size, "SET_LOG_BASE");
             next = DirtyLog.map(fd, offset, size, DirtyLog.DEFAULT_PAGE_SIZE);
         }
         DirtyLog old = log;
@@ -1061,6 +1082,7 @@ public final class VhostUserBackend implements AutoCloseable {
         boolean packed = (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
         InflightRegion next;
         try (OwnedFd fd = fds.take(0)) {
+            requireFdCovers(fd, offset, InflightRegion.queueRegionBytes(queueSize, packed) * numQueues, "SET_INFLIGHT_FD");
             try {
                 next = InflightRegion.map(fd, size, offset, numQueues, queueSize, packed);
             } catch (IllegalArgumentException e) {
