@@ -354,6 +354,51 @@ class HostileFrontendTest {
         }
     }
 
+    /**
+     * Shared memory that claims more bytes than its fd holds: touching the pages past the end of the file
+     * would raise SIGBUS in the back-end. Each of the four requests that map front-end memory must refuse.
+     */
+    @Test
+    void sharedMemoryLargerThanItsFdShouldBeRefused() throws Exception {
+        try (Rig rig = Rig.connect(socket, MEMORY); OwnedFd small = MemFd.create("small", 64 * 1024)) {
+            rig.fe.negotiate(VirtioFeature.VERSION_1.mask(), ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK,
+                    ProtocolFeature.CONFIGURE_MEM_SLOTS, ProtocolFeature.LOG_SHMFD, ProtocolFeature.INFLIGHT_SHMFD));
+            MemorySegment b = body(rig);
+            // SET_MEM_TABLE: one region of 1 MiB over 64 KiB.
+            b.set(NATIVE_U32, 0, 1);
+            b.set(NATIVE_U32, 4, 0);
+            b.set(NATIVE_U64, 8, Rig.GUEST_BASE);
+            b.set(NATIVE_U64, 16, 1 << 20);
+            b.set(NATIVE_U64, 24, Rig.USER_BASE);
+            b.set(NATIVE_U64, 32, 0);
+            rig.fe.writer().sendUnchecked(FrontendRequest.SET_MEM_TABLE.code(), NEED_REPLY, 40, List.of(small));
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_MEM_TABLE.code());
+            // ADD_MEM_REG: 64 KiB at offset 32 KiB of 64 KiB.
+            b.set(NATIVE_U64, 0, 0);
+            b.set(NATIVE_U64, 8, Rig.GUEST_BASE);
+            b.set(NATIVE_U64, 16, 64 * 1024);
+            b.set(NATIVE_U64, 24, Rig.USER_BASE);
+            b.set(NATIVE_U64, 32, 32 * 1024);
+            rig.fe.writer().sendUnchecked(FrontendRequest.ADD_MEM_REG.code(), NEED_REPLY, 40, List.of(small));
+            assertErrorAck(rig.fe.channel(), FrontendRequest.ADD_MEM_REG.code());
+            assertEquals(0, served.server().backend().memory().regionCount(), "no region was mapped");
+            // SET_LOG_BASE: a 1 MiB log over 64 KiB (its reply is a u64 status of its own).
+            b.set(NATIVE_U64, 0, 1 << 20);
+            b.set(NATIVE_U64, 8, 0);
+            rig.fe.writer().sendUnchecked(FrontendRequest.SET_LOG_BASE.code(), VERSION, 16, List.of(small));
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_LOG_BASE.code());
+            // SET_INFLIGHT_FD: 2 queues of 256 descriptors (8 KiB each) over 64 KiB at offset 60 KiB.
+            b.set(NATIVE_U64, 0, 2 * InflightRegion.queueRegionBytes(256, false));
+            b.set(NATIVE_U64, 8, 60 * 1024);
+            b.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder()), 16, (short) 1);
+            b.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder()), 18, (short) 256);
+            b.set(NATIVE_U32, 20, 0);
+            rig.fe.writer().sendUnchecked(FrontendRequest.SET_INFLIGHT_FD.code(), NEED_REPLY, 24, List.of(small));
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_INFLIGHT_FD.code());
+            assertStillServing(rig);
+        }
+    }
+
     @Test
     void shortPayloadsShouldGetErrorAcks() throws Exception {
         try (Rig rig = hostile()) {
