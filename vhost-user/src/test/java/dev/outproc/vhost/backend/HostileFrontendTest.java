@@ -649,6 +649,234 @@ class HostileFrontendTest {
         }
     }
 
+    @Test
+    void ringIndicesBeyondTheQueuesShouldBeRefused() throws Exception {
+        try (Rig rig = hostile(true, VirtioFeature.VERSION_1.mask()); EventFd fd = EventFd.create()) {
+            MemorySegment b = body(rig);
+            for (FrontendRequest r : new FrontendRequest[] {FrontendRequest.SET_VRING_NUM, FrontendRequest.SET_VRING_BASE,
+                    FrontendRequest.SET_VRING_ENABLE}) {
+                b.set(NATIVE_U32, 0, 1); // the device has one queue
+                b.set(NATIVE_U32, 4, 1);
+                rig.fe.writer().sendUnchecked(r.code(), NEED_REPLY, 8, List.of());
+                assertErrorAck(rig.fe.channel(), r.code());
+            }
+            for (FrontendRequest r : new FrontendRequest[] {FrontendRequest.SET_VRING_KICK, FrontendRequest.SET_VRING_CALL,
+                    FrontendRequest.SET_VRING_ERR}) {
+                b.set(NATIVE_U64, 0, 200);
+                rig.fe.writer().sendUnchecked(r.code(), NEED_REPLY, 8, List.of(fd.owner()));
+                assertErrorAck(rig.fe.channel(), r.code());
+            }
+            // GET_VRING_BASE has no status to carry the refusal: the connection closes.
+            b.set(NATIVE_U32, 0, 7);
+            b.set(NATIVE_U32, 4, 0);
+            rig.fe.writer().sendUnchecked(FrontendRequest.GET_VRING_BASE.code(), VERSION, 8, List.of());
+            assertClosed(rig.fe.channel());
+        }
+    }
+
+    @Test
+    void ringAddressesReachingPastMemoryShouldBeRefused() throws Exception {
+        try (Rig rig = hostile()) {
+            rig.setMemTable();
+            rig.fe.setVringNum(0, 256);
+            long end = Rig.USER_BASE + MEMORY;
+            long[][] cases = {
+                    {end - 16 * 255, Rig.USER_BASE + 0x1000, Rig.USER_BASE + 0x2000}, // descriptor table straddles the end
+                    {Rig.USER_BASE, Rig.USER_BASE + 0x1000, end - 100},               // used ring straddles the end
+                    {Rig.USER_BASE, end, Rig.USER_BASE + 0x2000},                     // avail ring just past the end
+                    {-16L * 16, Rig.USER_BASE + 0x1000, Rig.USER_BASE + 0x2000},      // wraps 2^64
+            };
+            for (long[] c : cases) {
+                MemorySegment b = body(rig);
+                b.set(NATIVE_U32, 0, 0);
+                b.set(NATIVE_U32, 4, 0);
+                b.set(NATIVE_U64, 8, c[0]);
+                b.set(NATIVE_U64, 16, c[2]);
+                b.set(NATIVE_U64, 24, c[1]);
+                b.set(NATIVE_U64, 32, 0);
+                rig.fe.writer().sendUnchecked(FrontendRequest.SET_VRING_ADDR.code(), NEED_REPLY, 40, List.of());
+                assertErrorAck(rig.fe.channel(), FrontendRequest.SET_VRING_ADDR.code());
+            }
+            assertStillServing(rig);
+        }
+    }
+
+    @Test
+    void removingTheMemoryUnderARunningRingShouldBreakItWithoutHarm() throws Exception {
+        try (Rig rig = Rig.connect(socket, MEMORY)) {
+            long acked = rig.fe.negotiate(VirtioFeature.VERSION_1.mask(), ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK,
+                    ProtocolFeature.CONFIGURE_MEM_SLOTS));
+            rig.fe.addMemRegion(rig.regions.get(0));
+            Rig.Ring ring = rig.ring(0, 16, acked, 2, 4096);
+            rig.program(ring, Rig.Setup.standard());
+            assertEquals(RamBlkDevice.S_OK, ring.write(0, 1, new byte[512]));
+            rig.fe.removeMemRegion(rig.regions.get(0));
+            ring.submit(0, RamBlkDevice.T_FLUSH, 0, 0, false, false);
+            ring.kick();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (ring.err.drain() == 0) {
+                assertTrue(System.nanoTime() - deadline < 0, "the ring's error fd was not signalled");
+                LockSupport.parkNanos(1_000_000);
+            }
+            assertEquals(-1, ring.poll(100), "nothing served without memory");
+            assertEquals(0, served.server().backend().memory().regionCount());
+            assertStillServing(rig);
+        }
+    }
+
+    @Test
+    void aGarbageInflightLogShouldNotHarmTheBackEnd() throws Exception {
+        SplittableRandom random = new SplittableRandom(seed);
+        long bytes = InflightRegion.queueRegionBytes(16, false);
+        try (Rig rig = Rig.connect(socket, MEMORY); OwnedFd log = MemFd.create("garbage-inflight", bytes);
+             dev.outproc.core.memory.SharedMapping map = dev.outproc.core.memory.SharedMapping.map(log.get(), 0, bytes, true)) {
+            long acked = rig.fe.negotiate(VirtioFeature.VERSION_1.mask(), ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK,
+                    ProtocolFeature.INFLIGHT_SHMFD));
+            byte[] junk = new byte[(int) bytes];
+            random.nextBytes(junk);
+            MemorySegment.copy(junk, 0, map.segment(), ValueLayout.JAVA_BYTE, 0, junk.length);
+            // A valid header (version 1, 16 descriptors) over random descriptor states and counters.
+            map.segment().set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder()), 8, (short) 1);
+            map.segment().set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder()), 10, (short) 16);
+            rig.fe.setInflightFd(new VhostUserFrontendInflight(log, bytes).value());
+            rig.setMemTable();
+            Rig.Ring ring = rig.ring(0, 16, acked, 2, 4096);
+            // The resubmitted heads point at zeroed descriptors: the device either serves them or the ring breaks.
+            try {
+                rig.program(ring, Rig.Setup.standard());
+            } catch (dev.outproc.vhost.frontend.FrontendException refused) {
+                return; // refused outright: also harmless
+            }
+            rig.fe.getVringBase(0);
+            assertStillServing(rig);
+        }
+    }
+
+    /** Builds the front-end's inflight record around a log the test made itself. */
+    private record VhostUserFrontendInflight(OwnedFd fd, long bytes) {
+        dev.outproc.vhost.frontend.VhostUserFrontend.Inflight value() {
+            return new dev.outproc.vhost.frontend.VhostUserFrontend.Inflight(fd, bytes, 0, 1, 16);
+        }
+    }
+
+    /** A packed ring of 16 laid out by hand (VIRTIO 1.x §2.8), to write what no driver would. */
+    private final class RawPackedRing implements AutoCloseable {
+        static final int SIZE = 16;
+        static final int AVAIL = 1 << 7;
+        final Rig rig;
+        final long desc;
+        final long driverEvent;
+        final long deviceEvent;
+        final long data;
+        final EventFd kick = EventFd.create();
+        final EventFd call = EventFd.create();
+        final EventFd err = EventFd.create();
+
+        RawPackedRing(Rig rig) throws IOException {
+            this.rig = rig;
+            rig.setMemTable();
+            fillPattern(rig.regions.get(0).segment(), new SplittableRandom(seed));
+            desc = rig.allocator.allocate(16 * SIZE, 4096);
+            driverEvent = rig.allocator.allocate(4, 4096);
+            deviceEvent = rig.allocator.allocate(4, 4096);
+            data = rig.allocator.allocate(8192, 4096);
+            rig.memory.slice(desc, 16 * SIZE).fill((byte) 0);
+            rig.memory.slice(driverEvent, 4).fill((byte) 0);
+            rig.memory.slice(deviceEvent, 4).fill((byte) 0);
+            rig.fe.setVringNum(0, SIZE);
+            rig.fe.setVringAddr(0, rig.user(desc), rig.user(deviceEvent), rig.user(driverEvent), false, desc);
+            rig.fe.setVringBase(0, 1 << 15);
+            rig.fe.setVringCall(0, call);
+            rig.fe.setVringErr(0, err);
+            rig.fe.setVringKick(0, kick);
+            rig.fe.setVringEnable(0, true);
+        }
+
+        /** Writes descriptor {@code i}; {@code flags} get AVAIL (first wrap) added. */
+        void desc(int i, long addr, int len, int id, int flags) throws IOException {
+            MemorySegment d = rig.memory.slice(desc + 16L * i, 16);
+            d.set(LE_U64, 0, addr);
+            d.set(LE_U32, 8, len);
+            d.set(LE_U16, 12, (short) id);
+            d.set(LE_U16, 14, (short) (flags | AVAIL));
+        }
+
+        void kickAndExpectBrokenRing() throws IOException {
+            MemorySegment guest = rig.regions.get(0).segment();
+            byte[] before = guest.toArray(ValueLayout.JAVA_BYTE);
+            kick.signal();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (err.drain() == 0) {
+                if (System.nanoTime() - deadline > 0) {
+                    fail("the ring's error fd was not signalled within 10 s, seed=" + seed);
+                }
+                LockSupport.parkNanos(1_000_000);
+            }
+            byte[] after = guest.toArray(ValueLayout.JAVA_BYTE);
+            // Only the device event area may change; no descriptor is marked used.
+            assertOnlyChanged(before, after, List.of(new long[] {deviceEvent, 4}), "broken packed ring, seed=" + seed);
+            assertEquals(0, call.drain(), "no used-buffer notification for a broken ring");
+            rig.fe.getVringBase(0);
+            assertStillServing(rig);
+        }
+
+        @Override
+        public void close() {
+            kick.close();
+            call.close();
+            err.close();
+        }
+    }
+
+    private Rig packedHostile() throws IOException {
+        return hostile(true, VirtioFeature.maskOf(VirtioFeature.VERSION_1, VirtioFeature.INDIRECT_DESC, VirtioFeature.RING_PACKED));
+    }
+
+    @Test
+    void aPackedChainLongerThanTheRingShouldBreakItWithoutWriting() throws Exception {
+        try (Rig rig = packedHostile(); RawPackedRing ring = new RawPackedRing(rig)) {
+            ring.desc(0, ring.data, 16, 0, F_NEXT);
+            for (int i = 1; i < RawPackedRing.SIZE; i++) {
+                ring.desc(i, ring.data + 512, 8, 0, F_NEXT | F_WRITE);
+            }
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    @Test
+    void aPackedBufferIdBeyondTheQueueShouldBreakItWithoutWriting() throws Exception {
+        try (Rig rig = packedHostile(); RawPackedRing ring = new RawPackedRing(rig)) {
+            ring.desc(0, ring.data, 16, 0, F_NEXT);
+            ring.desc(1, ring.data + 512, 1, 999, F_WRITE);
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    @Test
+    void aPackedBufferOutsideMemoryShouldBreakItWithoutWriting() throws Exception {
+        try (Rig rig = packedHostile(); RawPackedRing ring = new RawPackedRing(rig)) {
+            ring.desc(0, ring.data, 16, 0, F_NEXT);
+            ring.desc(1, 0x7fff_0000_0000L, 512, 0, F_WRITE);
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
+    @Test
+    void aPackedNestedIndirectTableShouldBreakItWithoutWriting() throws Exception {
+        try (Rig rig = packedHostile(); RawPackedRing ring = new RawPackedRing(rig)) {
+            long table = ring.data + 4096;
+            MemorySegment t = rig.memory.slice(table, 32);
+            t.set(LE_U64, 0, ring.data);
+            t.set(LE_U32, 8, 16);
+            t.set(LE_U16, 14, (short) 0);
+            t.set(LE_U64, 16, table);
+            t.set(LE_U32, 24, 32);
+            t.set(LE_U16, 30, (short) F_INDIRECT);
+            ring.desc(0, table, 32, 0, F_INDIRECT);
+            ring.kickAndExpectBrokenRing();
+        }
+    }
+
     /** Not an attack on the framing: a front-end that vanishes with rings running and memory mapped. */
     @Test
     void aFrontEndThatVanishesWithRunningRingsShouldLeaveNothingBehind() throws Exception {
