@@ -618,6 +618,124 @@ class ProtocolFeatureMatrixTest {
         }
     }
 
+    /**
+     * Control messages that change memory or rings while another thread keeps I/O running: the back-end
+     * quiesces the ring's worker for each change, and the I/O stays correct.
+     */
+    @Test
+    void memoryAndRingChangesUnderRunningIoShouldKeepItCorrect() throws Exception {
+        try (Rig rig = Rig.connect(socket, MEMORY)) {
+            long acked = rig.negotiate(BASE_FEATURES | VirtioFeature.EVENT_IDX.mask(), true, protocol(
+                    ProtocolFeature.CONFIGURE_MEM_SLOTS, ProtocolFeature.REPLY_ACK));
+            rig.fe.addMemRegion(rig.regions.get(0));
+            Rig.Ring ring = rig.ring(0, 32, acked, 4, 8192);
+            rig.program(ring, Rig.Setup.standard());
+            GuestRegion extra = rig.addRegion(1 << 20);
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.concurrent.atomic.AtomicLong exchanged = new java.util.concurrent.atomic.AtomicLong();
+            CompletableFutureTask io = new CompletableFutureTask(() -> {
+                while (!stop.get()) {
+                    exchange(ring, ring, 4, false);
+                    exchanged.addAndGet(4);
+                }
+            });
+            try {
+                for (int i = 0; i < 40 && !io.isDone(); i++) {
+                    rig.fe.addMemRegion(extra);
+                    rig.fe.removeMemRegion(extra);
+                    rig.fe.setVringEnable(0, false);
+                    rig.fe.setVringEnable(0, true);
+                    rig.fe.setVringCall(0, ring.call); // replaces the call fd with a copy of itself
+                }
+                long before = exchanged.get();
+                waitFor(() -> exchanged.get() > before || io.isDone(), "I/O progress after the changes");
+            } finally {
+                stop.set(true);
+                io.join();
+            }
+            assertEquals(0, ring.err.drain(), "no ring error, seed=" + seed);
+            assertTrue(exchanged.get() > 0, "I/O ran, seed=" + seed);
+        }
+    }
+
+    /** A task on its own thread whose failure {@link #join()} rethrows. */
+    private static final class CompletableFutureTask {
+        interface Body {
+            void run() throws Exception;
+        }
+
+        private final Thread thread;
+        private volatile Throwable failure;
+
+        CompletableFutureTask(Body body) {
+            thread = Thread.ofPlatform().daemon(true).name("test-io").start(() -> {
+                try {
+                    body.run();
+                } catch (Throwable t) {
+                    failure = t;
+                }
+            });
+        }
+
+        boolean isDone() {
+            return !thread.isAlive();
+        }
+
+        void join() throws Exception {
+            thread.join(30_000);
+            assertFalse(thread.isAlive(), "the I/O thread ended");
+            if (failure instanceof Exception e) {
+                throw e;
+            }
+            if (failure instanceof Error e) {
+                throw e;
+            }
+        }
+    }
+
+    @Test
+    void stoppedRingsShouldWriteNothingAndSendNothingButTheBackEndKeepsAnswering() throws Exception {
+        try (Rig rig = Rig.connect(socket, MEMORY)) {
+            long acked = rig.negotiate(BASE_FEATURES | VirtioFeature.EVENT_IDX.mask(), true, protocol(ProtocolFeature.MQ,
+                    ProtocolFeature.REPLY_ACK, ProtocolFeature.INBAND_NOTIFICATIONS, ProtocolFeature.BACKEND_REQ,
+                    ProtocolFeature.STATUS));
+            AtomicInteger inband = new AtomicInteger();
+            rig.fe.openBackendChannel(index -> inband.incrementAndGet());
+            rig.setMemTable();
+            Rig.Ring[] rings = new Rig.Ring[2];
+            for (int q = 0; q < 2; q++) {
+                rings[q] = rig.ring(q, 16, acked, 2, 4096);
+                rig.program(rings[q], q == 0 ? Rig.Setup.standard() : Rig.Setup.standard().withoutCallFd());
+                exchange(rings[q], rings[q], 2, false);
+            }
+            for (int q = 0; q < 2; q++) {
+                rig.fe.getVringBase(q);
+            }
+            int callsBefore = inband.get();
+            rings[0].call.drain();
+            // Work offered on both rings after the stop, kicked every way there is.
+            for (int q = 0; q < 2; q++) {
+                rings[q].submit(0, RamBlkDevice.T_GET_ID, 0, 20, true, false);
+                rings[q].dq.publish();
+                rings[q].kick.signal();
+                rig.fe.kickInband(q);
+            }
+            MemorySegment guest = rig.regions.get(0).segment();
+            byte[] before = guest.toArray(ValueLayout.JAVA_BYTE);
+            rig.fe.setVringEnable(0, false);
+            rig.fe.setVringEnable(0, true);
+            rig.fe.setStatus(0x0f);
+            assertEquals(0x0f, rig.fe.getStatus(), "the back-end keeps answering");
+            assertEquals(QUEUES, rig.fe.getQueueNum());
+            LockSupport.parkNanos(200_000_000L);
+            assertArrayEquals(before, guest.toArray(ValueLayout.JAVA_BYTE), "no guest memory written by stopped rings");
+            assertEquals(0, rings[0].call.drain(), "no call from a stopped ring");
+            assertEquals(callsBefore, inband.get(), "no in-band call from a stopped ring");
+            assertEquals(-1, rings[0].poll(0));
+            assertEquals(-1, rings[1].poll(0));
+        }
+    }
+
     @Test
     void aRingWithoutAKickFdShouldBePolled() throws Exception {
         try (Rig rig = Rig.connect(socket, MEMORY)) {
