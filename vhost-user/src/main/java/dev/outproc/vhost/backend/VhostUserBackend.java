@@ -122,6 +122,8 @@ public final class VhostUserBackend implements AutoCloseable {
     private int status;
     private CompletableFuture<Void> transfer;
     private Thread[] pollers;
+    private final java.util.concurrent.atomic.AtomicIntegerArray callPending;
+    private volatile Thread callSender;
     private volatile boolean closed;
 
     /**
@@ -172,6 +174,7 @@ public final class VhostUserBackend implements AutoCloseable {
             rings[i] = new Vring(i, this, workers[i % workerCount]);
         }
         this.pollers = new Thread[queues];
+        this.callPending = new java.util.concurrent.atomic.AtomicIntegerArray(queues);
     }
 
     /** {@return the virtio features offered to front-ends} */
@@ -376,6 +379,7 @@ public final class VhostUserBackend implements AutoCloseable {
                 if (old != null) {
                     old.close();
                 }
+                startCallSender();
             }
             case GET_CONFIG -> {
                 getConfig(r, p);
@@ -1026,8 +1030,60 @@ public final class VhostUserBackend implements AutoCloseable {
         sendBackendRequest(BackendRequest.CONFIG_CHANGE_MSG, 0, -1);
     }
 
+    /**
+     * Asks for an in-band VRING_CALL. Workers never write the back-end channel themselves: a front-end that
+     * stops reading it would block the worker, and with it every control message that waits for the
+     * worker. The call is marked and the call sender writes it; calls to a ring not yet sent coalesce
+     * (VIRTIO: a notification carries no count). Allocates nothing.
+     */
     void sendInbandCall(int index) throws IOException {
-        sendBackendRequest(BackendRequest.VRING_CALL, 8, index);
+        Thread sender = callSender;
+        if (sender == null || backendWriter == null) {
+            throw new IOException("VRING_CALL needs the back-end channel (SET_BACKEND_REQ_FD)");
+        }
+        callPending.set(index, 1);
+        LockSupport.unpark(sender);
+    }
+
+    private void startCallSender() {
+        if (callSender != null) {
+            return;
+        }
+        callSender = Thread.ofPlatform().daemon(true).name("vhost-user-inband-calls").start(() -> {
+            while (!Thread.currentThread().isInterrupted()) {
+                boolean sent = false;
+                for (int i = 0; i < rings.length; i++) {
+                    if (callPending.getAndSet(i, 0) != 0) {
+                        sent = true;
+                        try {
+                            sendBackendRequest(BackendRequest.VRING_CALL, 8, i);
+                        } catch (IOException e) {
+                            LOG.log(System.Logger.Level.DEBUG, "in-band call for ring {0} not sent: {1}", i, e.getMessage());
+                        }
+                    }
+                }
+                if (!sent) {
+                    LockSupport.park(this);
+                }
+            }
+        });
+    }
+
+    /** Stops the call sender; the back-end channel must be shut down first (it wakes a blocked send). */
+    private void stopCallSender() {
+        Thread t = callSender;
+        callSender = null;
+        if (t != null) {
+            t.interrupt();
+            try {
+                t.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        for (int i = 0; i < rings.length; i++) {
+            callPending.set(i, 0);
+        }
     }
 
     private void sendBackendRequest(BackendRequest r, int size, int ringIndex) throws IOException {
@@ -1196,6 +1252,13 @@ public final class VhostUserBackend implements AutoCloseable {
     }
 
     private void disconnect() {
+        // First wake a worker blocked sending on the back-end channel (a front-end that never reads it fills
+        // the socket): stopping the rings waits for the workers.
+        MessageChannel blocked = backendChannel;
+        if (blocked != null) {
+            blocked.shutdown();
+        }
+        stopCallSender();
         for (Vring v : rings) {
             if (v.started) {
                 stopRing(v);
@@ -1249,6 +1312,10 @@ public final class VhostUserBackend implements AutoCloseable {
         MessageChannel c = channel;
         if (c != null) {
             c.shutdown();
+        }
+        MessageChannel b = backendChannel;
+        if (b != null) {
+            b.shutdown();
         }
         for (EventLoop w : workers) {
             w.close();
