@@ -877,6 +877,53 @@ class HostileFrontendTest {
         }
     }
 
+    /**
+     * A front-end that opens the back-end channel and never reads it, with calls in-band: the back-end's
+     * sends fill the socket and block. The rings must keep running, a request that waits for a ring's
+     * worker must not hang, and when that front-end leaves (keeping the back-end channel open) the
+     * back-end must release everything and serve the next one.
+     */
+    @Test
+    void aBackEndChannelThatIsNeverReadShouldNotHangTheBackEnd() throws Exception {
+        MessageChannel.Pair pair = MessageChannel.pair();
+        MessageChannel unread = pair.channel();
+        try (Rig rig = Rig.connect(socket, MEMORY)) {
+            long acked = rig.fe.negotiate(VirtioFeature.VERSION_1.mask(), ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK,
+                    ProtocolFeature.INBAND_NOTIFICATIONS, ProtocolFeature.BACKEND_REQ));
+            try (OwnedFd theirs = pair.peerFd()) {
+                rig.fe.writer().sendUnchecked(FrontendRequest.SET_BACKEND_REQ_FD.code(), NEED_REPLY, 0, List.of(theirs));
+            }
+            RawReply ack = readRaw(rig.fe.channel());
+            assertEquals(0, ack.u64(), "SET_BACKEND_REQ_FD accepted");
+            rig.setMemTable();
+            Rig.Ring ring = rig.ring(0, 16, acked, 1, 4096);
+            rig.program(ring, Rig.Setup.standard().withoutCallFd());
+            // Each completion asks for a VRING_CALL nobody reads: the socket fills within a few hundred and the
+            // back-end's call sender blocks, but the ring's worker must not, so the I/O goes on.
+            int completed = 0;
+            for (int i = 0; i < 5_000; i++) {
+                ring.submit(0, RamBlkDevice.T_GET_ID, 0, 20, true, false);
+                ring.kick();
+                if (ring.poll(2_000) < 0) {
+                    break;
+                }
+                completed++;
+            }
+            assertEquals(5_000, completed, "requests completed although nobody reads the calls");
+            // A request that needs the ring's worker, which a blocking send would hold; the reply is not awaited.
+            MemorySegment b = body(rig);
+            b.set(NATIVE_U32, 0, 0);
+            b.set(NATIVE_U32, 4, 0);
+            rig.fe.writer().sendUnchecked(FrontendRequest.GET_VRING_BASE.code(), VERSION, 8, List.of());
+        }
+        try {
+            // The connection is closed, the unread channel is still open: the next front-end must be served.
+            cleanSession(new SplittableRandom(seed + 2));
+        } finally {
+            unread.close();
+        }
+    }
+
     /** Not an attack on the framing: a front-end that vanishes with rings running and memory mapped. */
     @Test
     void aFrontEndThatVanishesWithRunningRingsShouldLeaveNothingBehind() throws Exception {
