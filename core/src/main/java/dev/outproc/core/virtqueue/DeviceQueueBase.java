@@ -218,26 +218,32 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
     final void appendBuffer(DescriptorChain chain, int head, long address, int length, boolean writable)
             throws VirtqueueException {
         long unsignedLength = Integer.toUnsignedLong(length);
-        if (!writable && chain.count > chain.readable) {
-            throw fail(Reason.WRITE_THEN_READ, head, "readable descriptor " + chain.count + " after "
-                    + (chain.count - chain.readable) + " writable, addr=" + Unsigned.hex(address) + ", len=" + unsignedLength);
-        }
-        if (Unsigned.wraps(address, unsignedLength)) {
-            throw fail(Reason.ADDRESS_OVERFLOW, head, "addr=" + Unsigned.hex(address) + ", len=" + unsignedLength);
-        }
-        if (chain.totalReadable + chain.totalWritable + unsignedLength > Rings.MAX_CHAIN_BYTES) {
-            throw fail(Reason.CHAIN_TOO_LARGE, head, "total bytes=" + (chain.totalReadable + chain.totalWritable + unsignedLength)
-                    + ", limit=" + Rings.MAX_CHAIN_BYTES);
-        }
+        // One compact test on the hot path (a range inside a region cannot wrap); the cold path names the rule.
         int index = regionOf(address, unsignedLength);
-        if (index < 0) {
-            throw fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "addr=" + Unsigned.hex(address) + ", len=" + unsignedLength
-                    + " (outside guest memory or across a region boundary)");
+        if (index < 0 || (!writable && chain.count > chain.readable)
+                || chain.totalReadable + chain.totalWritable + unsignedLength > Rings.MAX_CHAIN_BYTES) {
+            throw bufferError(chain, head, address, unsignedLength, writable);
         }
         if (chain.segments != regionSegments) {
             chain.segments = regionSegments;
         }
         chain.append(address, length, writable, index, address - regionStart[index]);
+    }
+
+    private VirtqueueException bufferError(DescriptorChain chain, int head, long address, long length, boolean writable) {
+        if (!writable && chain.count > chain.readable) {
+            return fail(Reason.WRITE_THEN_READ, head, "readable descriptor " + chain.count + " after "
+                    + (chain.count - chain.readable) + " writable, addr=" + Unsigned.hex(address) + ", len=" + length);
+        }
+        if (Unsigned.wraps(address, length)) {
+            return fail(Reason.ADDRESS_OVERFLOW, head, "addr=" + Unsigned.hex(address) + ", len=" + length);
+        }
+        long total = chain.totalReadable + chain.totalWritable + length;
+        if (total > Rings.MAX_CHAIN_BYTES) {
+            return fail(Reason.CHAIN_TOO_LARGE, head, "total bytes=" + total + ", limit=" + Rings.MAX_CHAIN_BYTES);
+        }
+        return fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "addr=" + Unsigned.hex(address) + ", len=" + length
+                + " (outside guest memory or across a region boundary)");
     }
 
     /** The region holding the whole range, or -1; most ranges of a run hit the same region as the last one. */
@@ -260,27 +266,13 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
      */
     final void appendIndirect(DescriptorChain chain, int head, long tableAddress, int tableLength, boolean packed)
             throws VirtqueueException {
-        if (!indirect) {
-            throw fail(Reason.INDIRECT_NOT_NEGOTIATED, head, "table addr=" + Unsigned.hex(tableAddress));
-        }
         long bytes = Integer.toUnsignedLong(tableLength);
-        if (bytes == 0) {
-            throw fail(Reason.INDIRECT_TABLE_EMPTY, head, "table addr=" + Unsigned.hex(tableAddress));
-        }
-        if (bytes % Rings.DESC_SIZE != 0) {
-            throw fail(Reason.INDIRECT_TABLE_MISALIGNED, head, "table len=" + bytes + " (not a multiple of 16)");
+        int index;
+        if (!indirect || bytes == 0 || bytes % Rings.DESC_SIZE != 0 || bytes > Rings.MAX_INDIRECT_ENTRIES * (long) Rings.DESC_SIZE
+                || (index = regionOf(tableAddress, bytes)) < 0) {
+            throw indirectTableError(head, tableAddress, bytes);
         }
         long entries = bytes / Rings.DESC_SIZE;
-        if (entries > Rings.MAX_INDIRECT_ENTRIES) {
-            throw fail(Reason.INDIRECT_TABLE_TOO_LONG, head, "entries=" + entries + ", limit=" + Rings.MAX_INDIRECT_ENTRIES);
-        }
-        if (Unsigned.wraps(tableAddress, bytes)) {
-            throw fail(Reason.ADDRESS_OVERFLOW, head, "table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
-        }
-        int index = regionOf(tableAddress, bytes);
-        if (index < 0) {
-            throw fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "indirect table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
-        }
         MemorySegment segment = regionSegments[index];
         long base = tableAddress - regionStart[index];
         int i = 0;
@@ -292,13 +284,12 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
             // Plain reads: the driver wrote the table before publishing the head that points to it.
             long address = segment.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
             long word = segment.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN);
-            int length = (int) word;
             // Split: len | flags << 32 | next << 48; packed: len | id << 32 | flags << 48.
             int flags = (int) (word >>> (packed ? 48 : 32)) & 0xffff;
             if ((flags & Rings.F_INDIRECT) != 0) {
                 throw fail(Reason.NESTED_INDIRECT, head, "indirect table entry " + i + ", flags=" + Unsigned.hex(flags));
             }
-            appendBuffer(chain, head, address, length, (flags & Rings.F_WRITE) != 0);
+            appendBuffer(chain, head, address, (int) word, (flags & Rings.F_WRITE) != 0);
             if (packed) {
                 // §2.8.8: a packed indirect table is a sequence; NEXT is not used inside it.
                 if (n + 1 == entries) {
@@ -309,13 +300,32 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
                 if ((flags & Rings.F_NEXT) == 0) {
                     return;
                 }
-                int next = (int) (word >>> 48);
-                if (next >= entries) {
-                    throw fail(Reason.DESCRIPTOR_INDEX_OUT_OF_RANGE, head, "indirect next=" + next + ", entries=" + entries);
+                i = (int) (word >>> 48);
+                if (i >= entries) {
+                    throw fail(Reason.DESCRIPTOR_INDEX_OUT_OF_RANGE, head, "indirect next=" + i + ", entries=" + entries);
                 }
-                i = next;
             }
         }
+    }
+
+    private VirtqueueException indirectTableError(int head, long tableAddress, long bytes) {
+        if (!indirect) {
+            return fail(Reason.INDIRECT_NOT_NEGOTIATED, head, "table addr=" + Unsigned.hex(tableAddress));
+        }
+        if (bytes == 0) {
+            return fail(Reason.INDIRECT_TABLE_EMPTY, head, "table addr=" + Unsigned.hex(tableAddress));
+        }
+        if (bytes % Rings.DESC_SIZE != 0) {
+            return fail(Reason.INDIRECT_TABLE_MISALIGNED, head, "table len=" + bytes + " (not a multiple of 16)");
+        }
+        if (bytes / Rings.DESC_SIZE > Rings.MAX_INDIRECT_ENTRIES) {
+            return fail(Reason.INDIRECT_TABLE_TOO_LONG, head, "entries=" + bytes / Rings.DESC_SIZE + ", limit="
+                    + Rings.MAX_INDIRECT_ENTRIES);
+        }
+        if (Unsigned.wraps(tableAddress, bytes)) {
+            return fail(Reason.ADDRESS_OVERFLOW, head, "table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
+        }
+        return fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "indirect table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
     }
 
     /** Common bookkeeping when a chain is handed out. */
