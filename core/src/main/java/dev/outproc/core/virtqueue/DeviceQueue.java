@@ -8,18 +8,23 @@ import java.util.PrimitiveIterator;
 /**
  * The device side of a virtqueue, split ({@link SplitQueue}) or packed ({@link PackedQueue}).
  *
- * <p>A queue is driven by one thread at a time. Typical loop:
+ * <p>A queue is driven by one thread at a time. Typical service routine after a kick (the same code runs
+ * in {@code DocumentedUsageTest}):
  * {@snippet :
  * queue.disableNotifications();
- * do {
+ * while (true) {
  *     DescriptorChain chain;
  *     while ((chain = queue.pop()) != null) {
  *         long written = handle(chain);            // read readable buffers, fill writable ones
  *         queue.addUsed(chain, written);           // publishes; see addUsedBatch / stageUsed for batching
  *     }
- * } while (queue.enableNotifications());           // true: work arrived while we were enabling
- * if (queue.needsNotification()) {
- *     callFd.signal();
+ *     if (queue.needsNotification()) {
+ *         callFd.signal();
+ *     }
+ *     if (!queue.enableNotifications()) {
+ *         break;                                   // nothing arrived meanwhile: wait for the next kick
+ *     }
+ *     queue.disableNotifications();
  * }
  * }
  *

@@ -2,8 +2,7 @@ package dev.outproc.core.virtqueue;
 
 /**
  * The driver side of a virtqueue (the guest's role): what front-ends, tests and benchmarks use to offer
- * buffers to a device and take them back.
- *
+ * buffers to a device and take them back. The example runs in {@code DocumentedUsageTest}:
  * {@snippet :
  * driver.add(requestGpa, requestLength, false);   // device-readable
  * driver.add(replyGpa, replyLength, true);        // device-writable
