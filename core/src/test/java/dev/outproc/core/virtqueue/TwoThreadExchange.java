@@ -18,7 +18,8 @@ import java.util.concurrent.TimeUnit;
 final class TwoThreadExchange {
     private static final int READ_BYTES = 64;
     private static final int WRITE_BYTES = 8;
-    private static final int WAIT_MILLIS = 2000;
+    /** Long enough that a descheduled peer on a loaded machine is not mistaken for a lost wakeup. */
+    private static final int WAIT_MILLIS = 10_000;
 
     /** What a run counted. */
     record Result(long chains, long kicks, long calls, long deviceLostWakeups, long driverLostWakeups,
