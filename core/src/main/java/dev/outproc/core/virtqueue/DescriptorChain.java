@@ -7,7 +7,7 @@ import java.util.Objects;
 
 /**
  * One available buffer as the device sees it: the chain's descriptors resolved to guest memory,
- * device-readable buffers first, then device-writable ones (the order VIRTIO 1.x §2.7.4.2 requires).
+ * device-readable buffers first, then device-writable ones (the order VIRTIO 1.x §2.7 "Message Framing" requires).
  *
  * <h2 id="reuse">Reuse contract</h2>
  * A queue keeps one {@code DescriptorChain} per head index (split) or buffer id (packed) and reuses it,

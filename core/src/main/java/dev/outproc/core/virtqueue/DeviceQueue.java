@@ -110,7 +110,7 @@ public interface DeviceQueue {
 
     /**
      * Decides whether the driver wants a used-buffer notification for what was published since the
-     * last call, after a full fence (VIRTIO 1.x §2.7.10, §2.8.10). Call it after {@link #publishUsed()}.
+     * last call, after a full fence (VIRTIO 1.x §2.7 "Used/Available Buffer Notification Suppression", §2.8 "Event Suppression Structure Format"). Call it after {@link #publishUsed()}.
      *
      * @return whether to signal the call eventfd / interrupt
      * @throws VirtqueueException when the queue is broken

@@ -213,7 +213,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
 
     /**
      * Validates one guest buffer and appends it: address overflow, memory bounds, direction order, total
-     * length (VIRTIO 1.x §2.7.4.2, §2.7.5).
+     * length (VIRTIO 1.x §2.7 "Message Framing", §2.7 "The Virtqueue Descriptor Table").
      */
     final void appendBuffer(DescriptorChain chain, int head, long address, int length, boolean writable)
             throws VirtqueueException {
@@ -260,7 +260,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
     }
 
     /**
-     * Appends the buffers of an indirect table (§2.7.5.3, §2.8.8). Split tables chain with NEXT inside the
+     * Appends the buffers of an indirect table (§2.7 "Indirect Descriptors", §2.8 "Indirect Flag: Scatter-Gather Support"). Split tables chain with NEXT inside the
      * table; packed tables are read in order. Nested indirect is refused; at most the table's entry count
      * of descriptors are followed, so a loop ends.
      */
@@ -291,7 +291,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
             }
             appendBuffer(chain, head, address, (int) word, (flags & Rings.F_WRITE) != 0);
             if (packed) {
-                // §2.8.8: a packed indirect table is a sequence; NEXT is not used inside it.
+                // §2.8 "Indirect Flag: Scatter-Gather Support": a packed indirect table is a sequence; NEXT is not used inside it.
                 if (n + 1 == entries) {
                     return;
                 }

@@ -55,7 +55,7 @@ public interface DriverQueue {
 
     /**
      * Decides, after a full fence, whether the device wants a kick for what was published since the
-     * last call (VIRTIO 1.x §2.7.10, §2.8.10).
+     * last call (VIRTIO 1.x §2.7 "Used/Available Buffer Notification Suppression", §2.8 "Event Suppression Structure Format").
      *
      * @return whether to signal the kick eventfd
      */

@@ -22,6 +22,14 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
     final long[] writableBytes;
     final boolean[] posted;
     int inFlight;
+    /** VIRTIO_F_IN_ORDER: ids in the order they were posted, oldest at {@link #orderHead}. */
+    final boolean inOrder;
+    final int[] postOrder;
+    int orderHead;
+    int orderCount;
+    /** IN_ORDER: the id of a used entry that stands for a batch; older chains complete first. -1: none. */
+    int skipTarget = -1;
+    long skipLength;
 
     DriverQueueBase(QueueConfig config, GuestMemory memory, long indirectGpa, int maxIndirect) throws GuestMemoryException {
         this.config = config;
@@ -33,6 +41,8 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
                 ? memory.slice(indirectGpa, (long) size * maxIndirect * Rings.DESC_SIZE) : MemorySegment.NULL;
         this.writableBytes = new long[size];
         this.posted = new boolean[size];
+        this.inOrder = config.inOrder();
+        this.postOrder = new int[inOrder ? size : 0];
     }
 
     static long indirectBytes(int size, int maxIndirect) {
@@ -126,7 +136,47 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
         posted[id] = true;
         writableBytes[id] = stagedWritableBytes;
         inFlight++;
+        if (inOrder) {
+            int tail = orderHead + orderCount;
+            postOrder[tail >= size ? tail - size : tail] = id;
+            orderCount++;
+        }
         clearStaged();
+    }
+
+    /**
+     * IN_ORDER (VIRTIO 1.x §2.7 and §2.8, "In-order use of descriptors"): a device may write one used entry
+     * for a batch, carrying the id of the batch's last chain. Returns the id to complete now: the oldest
+     * chain in flight. When that is not {@code usedId}, the entry stands for a batch and is remembered
+     * in {@link #skipTarget}, so that the older chains complete first (with length 0) and {@code usedId}
+     * last with the entry's length.
+     */
+    final int takeInOrder(int usedId, long length) {
+        int oldest = postOrder[orderHead];
+        orderHead = orderHead + 1 == size ? 0 : orderHead + 1;
+        orderCount--;
+        if (oldest != usedId) {
+            skipTarget = usedId;
+            skipLength = length;
+        }
+        return oldest;
+    }
+
+    /** IN_ORDER batch in progress: the next older chain, or the batch's last one. */
+    final int takeSkipped() {
+        int oldest = postOrder[orderHead];
+        orderHead = orderHead + 1 == size ? 0 : orderHead + 1;
+        orderCount--;
+        return oldest;
+    }
+
+    /** The length to report for {@code id} while a batch entry is being expanded. */
+    final long skippedLength(int id) {
+        if (id == skipTarget) {
+            skipTarget = -1;
+            return skipLength;
+        }
+        return 0;
     }
 
     final long reaped(int id, long length) {

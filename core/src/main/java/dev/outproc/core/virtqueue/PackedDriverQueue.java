@@ -12,8 +12,10 @@ import java.lang.invoke.VarHandle;
  * See {@link PackedQueue} for the layout.
  *
  * <p>{@link #post} writes a chain's descriptors except the head's flags; {@link #publish()} stores the
- * heads' flags in order, with release, so a batch becomes visible chain by chain. A device using
- * VIRTIO_F_IN_ORDER's option to write one used descriptor for a batch is not supported.
+ * heads' flags in order, with release, so a batch becomes visible chain by chain. With
+ * VIRTIO_F_IN_ORDER a device may write one used descriptor for a batch, carrying the last buffer id
+ * (§2.8 "In-order use of descriptors"): the older chains are then reported with length 0 and their
+ * slots skipped.
  */
 public final class PackedDriverQueue extends DriverQueueBase {
     private static final long EVENT_OFF_WRAP = 0;
@@ -94,7 +96,7 @@ public final class PackedDriverQueue extends DriverQueueBase {
     }
 
     private int availBits() {
-        // §2.8.1: a driver makes a descriptor available with AVAIL = wrap counter, USED = its inverse.
+        // §2.8 "Driver and Device Ring Wrap Counters": a driver makes a descriptor available with AVAIL = wrap counter, USED = its inverse.
         return availWrap ? Rings.F_AVAIL : Rings.F_USED;
     }
 
@@ -124,7 +126,7 @@ public final class PackedDriverQueue extends DriverQueueBase {
             int slot = nextAvail;
             boolean wrap = availWrap;
             for (int i = 0; i < n; i++) {
-                // §2.8.1: a driver makes a descriptor available with AVAIL = wrap counter, USED = its inverse.
+                // §2.8 "Driver and Device Ring Wrap Counters": a driver makes a descriptor available with AVAIL = wrap counter, USED = its inverse.
                 int flags = (writable[i] ? Rings.F_WRITE : 0) | (i + 1 < n ? Rings.F_NEXT : 0)
                         | (wrap ? Rings.F_AVAIL : Rings.F_USED);
                 long at = (long) slot * Rings.DESC_SIZE;
@@ -174,7 +176,7 @@ public final class PackedDriverQueue extends DriverQueueBase {
     public void publish() {
         for (int i = 0; i < pendingHeads; i++) {
             // Release: the chain's other descriptors (and earlier chains) are visible before its head
-            // becomes available (§2.8.21).
+            // becomes available (§2.8 "Supplying Buffers to The Device").
             Rings.U16.setRelease(desc, (long) pendingHeadSlots[i] * Rings.DESC_SIZE + Rings.PACKED_DESC_FLAGS,
                     pendingHeadFlags[i]);
         }
@@ -192,7 +194,7 @@ public final class PackedDriverQueue extends DriverQueueBase {
 
     @Override
     public boolean kickNeeded() {
-        // Full fence (§2.8.10): the heads' flags must be visible before we read the device's event area.
+        // Full fence (§2.8 "Event Suppression Structure Format"): the heads' flags must be visible before we read the device's event area.
         VarHandle.fullFence();
         boolean valid = kickValid;
         int slots = slotsSinceKick;
@@ -219,6 +221,10 @@ public final class PackedDriverQueue extends DriverQueueBase {
 
     @Override
     public long pollUsed() throws VirtqueueException {
+        if (skipTarget >= 0) {
+            int id = takeSkipped();
+            return release(id, skippedLength(id));
+        }
         long at = (long) nextUsed * Rings.DESC_SIZE;
         // Acquire: the device writes id and len before the flags that mark the slot used.
         int flags = (short) Rings.U16.getAcquire(desc, at + Rings.PACKED_DESC_FLAGS) & 0xffff;
@@ -232,6 +238,17 @@ public final class PackedDriverQueue extends DriverQueueBase {
         int id = desc.get(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_ID) & 0xffff;
         long length = Integer.toUnsignedLong(desc.get(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN));
         checkUsed(id, length);
+        if (inOrder) {
+            int oldest = takeInOrder(id, length);
+            if (oldest != id) {
+                return release(oldest, 0);
+            }
+        }
+        return release(id, length);
+    }
+
+    /** Skips the chain's slots and returns its id to the free stack. */
+    private long release(int id, long length) {
         int slots = chainSlots[id];
         nextUsed += slots;
         if (nextUsed >= size) {

@@ -17,7 +17,7 @@ import java.lang.invoke.VarHandle;
  * device event area    4-aligned  {le16 off_wrap; le16 flags}  written here, read by the driver
  * </pre>
  * A descriptor is available when its AVAIL bit equals the device's avail wrap counter and its USED bit
- * differs (§2.8.1); its flags are read with acquire semantics because the driver stores the head's
+ * differs (§2.8 "Driver and Device Ring Wrap Counters"); its flags are read with acquire semantics because the driver stores the head's
  * flags last, with release. A chain is consecutive descriptors linked by NEXT; the buffer id is taken from
  * the last one. Used descriptors are written at the device's used position (id, len, then flags with
  * release); in a batch the first one's flags are written last so the driver sees the batch at once.
@@ -112,7 +112,7 @@ public final class PackedQueue extends DeviceQueueBase {
             int head = nextAvail;
             long at = (long) head * Rings.DESC_SIZE;
             // Acquire: the driver writes every descriptor of the chain, then the head's flags with
-            // release (§2.8.21: "the driver ... makes the first descriptor available last").
+            // release (§2.8 "Supplying Buffers to The Device": "the driver ... makes the first descriptor available last").
             int flags = (short) Rings.U16.getAcquire(desc, at + Rings.PACKED_DESC_FLAGS) & 0xffff;
             if (!Rings.isAvailable(flags, availWrap)) {
                 return null;
@@ -215,7 +215,7 @@ public final class PackedQueue extends DeviceQueueBase {
         }
         try {
             // Release: every used descriptor of the batch is written before the first one's flags, which
-            // is where the driver looks next (§2.8.21).
+            // is where the driver looks next (§2.8 "Supplying Buffers to The Device").
             Rings.U16.setRelease(desc, (long) deferredSlot * Rings.DESC_SIZE + Rings.PACKED_DESC_FLAGS,
                     (short) deferredFlags);
         } catch (IllegalStateException e) {
@@ -233,7 +233,7 @@ public final class PackedQueue extends DeviceQueueBase {
     @Override
     public boolean needsNotification() throws VirtqueueException {
         checkUsable();
-        // Full fence (§2.8.10): the used flags we published must be visible before we read the driver's
+        // Full fence (§2.8 "Event Suppression Structure Format"): the used flags we published must be visible before we read the driver's
         // event suppression structure, or both sides could miss each other.
         VarHandle.fullFence();
         boolean valid = signalledValid;

@@ -52,7 +52,7 @@ final class Rings {
     /** Split: VRING_USED_F_NO_NOTIFY in used.flags. */
     static final int USED_F_NO_NOTIFY = 1;
 
-    /** Packed event suppression flags (§2.8.10). */
+    /** Packed event suppression flags (§2.8 "Event Suppression Structure Format"). */
     static final int EVENT_ENABLE = 0;
     static final int EVENT_DISABLE = 1;
     static final int EVENT_DESC = 2;
@@ -66,7 +66,7 @@ final class Rings {
     }
 
     /**
-     * vring_need_event of VIRTIO 1.x §2.7.10: whether moving an index from {@code oldIdx} to
+     * vring_need_event of VIRTIO 1.x §2.7 "Used/Available Buffer Notification Suppression": whether moving an index from {@code oldIdx} to
      * {@code newIdx} crossed {@code eventIdx}, all in 16-bit arithmetic.
      */
     static boolean needEvent(int eventIdx, int newIdx, int oldIdx) {
@@ -88,7 +88,7 @@ final class Rings {
     }
 
     /**
-     * Packed-ring event check (§2.8.10, as in Linux and DPDK): whether publishing slots {@code old..new}
+     * Packed-ring event check (§2.8 "Event Suppression Structure Format", as in Linux and DPDK): whether publishing slots {@code old..new}
      * crossed the event offset {@code offWrap} (bits 0..14 offset, bit 15 wrap counter).
      */
     static boolean packedNeedEvent(int offWrap, int newSlot, int oldSlot, boolean wrap, int size) {

@@ -13,8 +13,9 @@ import java.lang.invoke.VarHandle;
  * <p>Free descriptors are kept in a list linked through the driver's own copy of the {@code next}
  * fields, so nothing the device writes can corrupt it. With indirect posting a chain takes one ring
  * descriptor and the table of its head in the indirect area ({@code maxIndirect} entries per head).
- * A device using VIRTIO_F_IN_ORDER's option to skip used entries is not supported: every chain must get
- * its own used element.
+ * With VIRTIO_F_IN_ORDER descriptors are used in ring order, and a device may write one used element
+ * for a batch (§2.7 "In-order use of descriptors"): the older chains of the batch are then reported with
+ * length 0, the last with the element's length.
  */
 public final class SplitDriverQueue extends DriverQueueBase {
     private final MemorySegment desc;
@@ -25,6 +26,7 @@ public final class SplitDriverQueue extends DriverQueueBase {
     private final int[] chainLast;
     private final int[] chainCount;
     private int freeHead;
+    private int freeTail;
     private int freeCount;
     private int availShadow;
     private int publishedAvail;
@@ -60,9 +62,10 @@ public final class SplitDriverQueue extends DriverQueueBase {
         this.chainLast = new int[size];
         this.chainCount = new int[size];
         for (int i = 0; i < size; i++) {
-            nextFree[i] = i + 1;
+            nextFree[i] = i + 1 == size ? 0 : i + 1;
         }
         this.freeHead = 0;
+        this.freeTail = size - 1;
         this.freeCount = size;
     }
 
@@ -145,14 +148,14 @@ public final class SplitDriverQueue extends DriverQueueBase {
             return;
         }
         // Release: descriptors and avail ring entries written in post() become visible before the index
-        // that exposes them (§2.7.13.3).
+        // that exposes them (§2.7 "Supplying Buffers to The Device").
         Rings.U16.setRelease(avail, 2L, (short) availShadow);
         publishedAvail = availShadow;
     }
 
     @Override
     public boolean kickNeeded() {
-        // Full fence (§2.7.10): avail.idx must be visible before we read the device's suppression field.
+        // Full fence (§2.7 "Used/Available Buffer Notification Suppression"): avail.idx must be visible before we read the device's suppression field.
         VarHandle.fullFence();
         int old = kickedAvail;
         boolean valid = kickValid;
@@ -170,6 +173,10 @@ public final class SplitDriverQueue extends DriverQueueBase {
 
     @Override
     public long pollUsed() throws VirtqueueException {
+        if (skipTarget >= 0) {
+            int id = takeSkipped();
+            return release(id, skippedLength(id));
+        }
         if (lastUsed == cachedUsedIdx) {
             // Acquire: the used elements the device wrote before its release store of used.idx.
             int usedIdx = (short) Rings.U16.getAcquire(used, 2L) & 0xffff;
@@ -190,9 +197,32 @@ public final class SplitDriverQueue extends DriverQueueBase {
         long length = element >>> 32;
         checkUsed(id, length);
         lastUsed = (lastUsed + 1) & 0xffff;
-        // Return the chain's descriptors to the free list (our own links, never the device-visible ones).
-        nextFree[chainLast[id]] = freeHead;
-        freeHead = id;
+        if (inOrder) {
+            int oldest = takeInOrder(id, length);
+            if (oldest != id) {
+                return release(oldest, 0);
+            }
+        }
+        return release(id, length);
+    }
+
+    /** Returns the chain's descriptors to the free list (our own links, never the device-visible ones). */
+    private long release(int id, long length) {
+        if (inOrder) {
+            // IN_ORDER: descriptors are used in ring order (§2.7 "The Virtqueue Descriptor Table"), so a
+            // completed chain goes to the tail of the free list; completions come in order, so the list
+            // stays in ring order and each descriptor's next is its successor.
+            if (freeCount == 0) {
+                freeHead = id;
+            } else {
+                nextFree[freeTail] = id;
+            }
+            freeTail = chainLast[id];
+            nextFree[freeTail] = freeTail + 1 == size ? 0 : freeTail + 1;
+        } else {
+            nextFree[chainLast[id]] = freeHead;
+            freeHead = id;
+        }
         freeCount += chainCount[id];
         return reaped(id, length);
     }
@@ -213,7 +243,7 @@ public final class SplitDriverQueue extends DriverQueueBase {
     @Override
     public void disableUsedNotifications() {
         if (eventIdx) {
-            // Far from any index the device reaches soon: §2.7.10 leaves no flag for this with EVENT_IDX.
+            // Far from any index the device reaches soon: §2.7 "Used/Available Buffer Notification Suppression" leaves no flag for this with EVENT_IDX.
             Rings.U16.setRelease(avail, 4 + 2L * size, (short) (lastUsed + 0x8000));
         } else {
             Rings.U16.setRelease(avail, 0L, (short) Rings.AVAIL_F_NO_INTERRUPT);

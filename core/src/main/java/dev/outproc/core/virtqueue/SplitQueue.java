@@ -104,7 +104,7 @@ public final class SplitQueue extends DeviceQueueBase {
             }
             if (nextAvail == cachedAvailIdx) {
                 // Acquire: the ring entries and descriptors the driver wrote before its release store of
-                // avail.idx are visible once we see the new index (§2.7.13.2 / §2.7.13.3).
+                // avail.idx are visible once we see the new index (§2.7 "Supplying Buffers to The Device").
                 int availIdx = (short) Rings.U16.getAcquire(avail, AVAIL_IDX) & 0xffff;
                 int pending = (availIdx - nextAvail) & 0xffff;
                 if (pending > size) {
@@ -135,7 +135,7 @@ public final class SplitQueue extends DeviceQueueBase {
         }
     }
 
-    /** Walks a chain from {@code head}: at most {@code size} descriptors, so a loop ends (§2.7.5.2). */
+    /** Walks a chain from {@code head}: at most {@code size} descriptors, so a loop ends (§2.7 "The Virtqueue Descriptor Table"). */
     private void parse(DescriptorChain chain, int head) throws VirtqueueException {
         chain.reset();
         chain.ringPosition = head;
@@ -199,7 +199,7 @@ public final class SplitQueue extends DeviceQueueBase {
         }
         try {
             // Release: the used elements written in stageUsed() become visible no later than the index
-            // that exposes them (§2.7.8: the device updates idx after writing the elements).
+            // that exposes them (§2.7 "The Virtqueue Used Ring": the device updates idx after writing the elements).
             Rings.U16.setRelease(used, USED_IDX, (short) nextUsed);
         } catch (IllegalStateException e) {
             throw unmapped(e);
@@ -215,7 +215,7 @@ public final class SplitQueue extends DeviceQueueBase {
     @Override
     public boolean needsNotification() throws VirtqueueException {
         checkUsable();
-        // Full fence (§2.7.10): our used.idx store must be globally visible before we read the driver's
+        // Full fence (§2.7 "Used/Available Buffer Notification Suppression"): our used.idx store must be globally visible before we read the driver's
         // suppression field, or driver and device could each miss the other's update (a lost interrupt).
         VarHandle.fullFence();
         int old = signalledUsed;
@@ -243,7 +243,7 @@ public final class SplitQueue extends DeviceQueueBase {
         checkUsable();
         try {
             if (eventIdx) {
-                // Release: a kick is wanted once the driver moves avail.idx past nextAvail (§2.7.10).
+                // Release: a kick is wanted once the driver moves avail.idx past nextAvail (§2.7 "Used/Available Buffer Notification Suppression").
                 Rings.U16.setRelease(used, availEventOffset, (short) nextAvail);
                 logUsed(availEventOffset, 2);
             } else {
@@ -268,7 +268,7 @@ public final class SplitQueue extends DeviceQueueBase {
         checkUsable();
         if (!eventIdx) {
             try {
-                // Release: only a hint to the driver (§2.7.10); ordering keeps it after earlier used writes.
+                // Release: only a hint to the driver (§2.7 "Used/Available Buffer Notification Suppression"); ordering keeps it after earlier used writes.
                 Rings.U16.setRelease(used, USED_FLAGS, (short) Rings.USED_F_NO_NOTIFY);
             } catch (IllegalStateException e) {
                 throw unmapped(e);

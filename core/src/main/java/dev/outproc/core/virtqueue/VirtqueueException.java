@@ -9,7 +9,7 @@ import java.io.IOException;
  * <p>The message names the queue, the chain head (split: head descriptor index; packed: ring slot of
  * the first descriptor, or the buffer id where known; {@code -1} when no chain is involved) and the
  * offending values. After a guest-caused error the queue is marked broken
- * ({@link DeviceQueue#isBroken()}); a higher layer then sets {@code DEVICE_NEEDS_RESET} (VIRTIO 1.x §2.1.2).
+ * ({@link DeviceQueue#isBroken()}); a higher layer then sets {@code DEVICE_NEEDS_RESET} (VIRTIO 1.x §2.1 "Device Status Field").
  */
 public final class VirtqueueException extends IOException {
     private static final long serialVersionUID = 1L;
@@ -22,19 +22,19 @@ public final class VirtqueueException extends IOException {
         RING_MISALIGNED,
         /** A ring does not lie wholly inside one guest memory region. */
         RING_OUTSIDE_MEMORY,
-        /** The avail index moved by more than the queue size since the last pop (§2.7.6). */
+        /** The avail index moved by more than the queue size since the last pop (§2.7 "The Virtqueue Available Ring"). */
         AVAIL_INDEX_JUMP,
         /** A descriptor index (head or next) is not below the queue size or the indirect table length. */
         DESCRIPTOR_INDEX_OUT_OF_RANGE,
-        /** A chain has more descriptors than the queue (or indirect table) holds: a loop (§2.7.5.2). */
+        /** A chain has more descriptors than the queue (or indirect table) holds: a loop (§2.7 "The Virtqueue Descriptor Table"). */
         DESCRIPTOR_LOOP,
         /** A head that is still in flight was made available again. */
         DESCRIPTOR_IN_USE,
         /** An indirect descriptor although VIRTIO_F_INDIRECT_DESC was not negotiated. */
         INDIRECT_NOT_NEGOTIATED,
-        /** An indirect descriptor that also has NEXT set (§2.7.5.3.1). */
+        /** An indirect descriptor that also has NEXT set (§2.7 "Indirect Descriptors"). */
         INDIRECT_WITH_NEXT,
-        /** An indirect descriptor inside an indirect table (§2.7.5.3.1). */
+        /** An indirect descriptor inside an indirect table (§2.7 "Indirect Descriptors"). */
         NESTED_INDIRECT,
         /** An indirect table of length zero. */
         INDIRECT_TABLE_EMPTY,
@@ -46,7 +46,7 @@ public final class VirtqueueException extends IOException {
         BUFFER_OUTSIDE_MEMORY,
         /** address + length wraps past 2^64. */
         ADDRESS_OVERFLOW,
-        /** A device-readable descriptor after a device-writable one (§2.7.4.2). */
+        /** A device-readable descriptor after a device-writable one (§2.7 "Message Framing"). */
         WRITE_THEN_READ,
         /** The total length of a chain exceeds 2^32 - 1 bytes. */
         CHAIN_TOO_LARGE,
