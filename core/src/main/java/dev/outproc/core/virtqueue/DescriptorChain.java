@@ -132,6 +132,19 @@ public final class DescriptorChain {
         return sequence;
     }
 
+    /**
+     * {@return where the chain starts in the ring: the head descriptor index (split) or the ring slot of
+     * its first descriptor (packed)}
+     */
+    public int ringPosition() {
+        return ringPosition;
+    }
+
+    /** {@return how many ring descriptors the chain occupies (an indirect table counts as one)} */
+    public int ringDescriptors() {
+        return slots;
+    }
+
     /** {@return whether the chain is between pop and addUsed} */
     public boolean isInFlight() {
         return inFlight;

@@ -58,6 +58,8 @@ class DeviceQueueContractTest {
             int b = post(rig.driver(), data + 8192, 10, 30);
             DescriptorChain ca = rig.device().pop();
             DescriptorChain cb = rig.device().pop();
+            assertEquals(2, ca.ringDescriptors());
+            assertEquals(packed ? 2 : b, cb.ringPosition());
             rig.device().addUsedBatch(new DescriptorChain[] {cb, ca}, new long[] {30, 5}, 2);
             // Split: used index 2; packed: 2 chains of 2 descriptors = slot 4.
             int next = packed ? 4 : 2;
