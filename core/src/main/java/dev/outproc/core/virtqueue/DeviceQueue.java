@@ -154,6 +154,17 @@ public interface DeviceQueue {
     /** Marks the queue broken: every later data-path call throws {@link VirtqueueException.Reason#BROKEN}. */
     void markBroken();
 
+    /**
+     * Makes a buffer or indirect-table address outside memory a recoverable translation miss instead of
+     * a broken queue (a device behind an IOMMU: the address is an IOVA the IOTLB does not map yet). The
+     * {@link VirtqueueException} of reason {@code BUFFER_OUTSIDE_MEMORY} then carries the
+     * {@linkplain VirtqueueException#address() address}, nothing has been consumed, and {@link #pop()}
+     * returns the same chain once {@link #setMemory} brought the missing mapping. Off by default.
+     *
+     * @param recoverable whether misses are recoverable
+     */
+    void setMissesRecoverable(boolean recoverable);
+
     /** {@return whether the queue is broken} */
     boolean isBroken();
 

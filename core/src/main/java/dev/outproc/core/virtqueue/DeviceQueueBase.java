@@ -21,6 +21,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
     boolean indirect;
     boolean inOrder;
     boolean broken;
+    private boolean missesRecoverable;
     QueueObserver observer = QueueObserver.NONE;
     DirtyLog dirtyLog;
     long logGpa;
@@ -187,6 +188,22 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         return new VirtqueueException(reason, name, head, details);
     }
 
+    /**
+     * A buffer address outside memory: fatal, unless misses are recoverable (an IOTLB will be asked),
+     * in which case nothing has moved and the same chain is popped again once the memory changes.
+     */
+    final VirtqueueException miss(int head, long address, String details) {
+        if (!missesRecoverable) {
+            broken = true;
+        }
+        return new VirtqueueException(Reason.BUFFER_OUTSIDE_MEMORY, name, head, address, details);
+    }
+
+    @Override
+    public void setMissesRecoverable(boolean recoverable) {
+        this.missesRecoverable = recoverable;
+    }
+
     final VirtqueueException unmapped(IllegalStateException e) {
         VirtqueueException x = fail(Reason.MEMORY_UNMAPPED, -1, "cause=" + e.getMessage());
         x.initCause(e);
@@ -242,7 +259,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         if (total > Rings.MAX_CHAIN_BYTES) {
             return fail(Reason.CHAIN_TOO_LARGE, head, "total bytes=" + total + ", limit=" + Rings.MAX_CHAIN_BYTES);
         }
-        return fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "addr=" + Unsigned.hex(address) + ", len=" + length
+        return miss(head, address, "addr=" + Unsigned.hex(address) + ", len=" + length
                 + " (outside guest memory or across a region boundary)");
     }
 
@@ -325,7 +342,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         if (Unsigned.wraps(tableAddress, bytes)) {
             return fail(Reason.ADDRESS_OVERFLOW, head, "table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
         }
-        return fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "indirect table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
+        return miss(head, tableAddress, "indirect table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
     }
 
     /** Common bookkeeping when a chain is handed out. */

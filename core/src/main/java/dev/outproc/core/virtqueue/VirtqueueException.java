@@ -69,6 +69,7 @@ public final class VirtqueueException extends IOException {
     private final Reason reason;
     private final String queueName;
     private final int head;
+    private final long address;
 
     /**
      * Creates the exception.
@@ -79,11 +80,34 @@ public final class VirtqueueException extends IOException {
      * @param details the offending values
      */
     public VirtqueueException(Reason reason, String queueName, int head, String details) {
+        this(reason, queueName, head, -1, details);
+    }
+
+    /**
+     * Creates the exception for a guest address that could not be translated.
+     *
+     * @param reason what was wrong
+     * @param queueName the queue's name given at configure
+     * @param head the chain head or buffer id, -1 when none
+     * @param address the guest (or I/O virtual) address that missed, -1 when none
+     * @param details the offending values
+     */
+    public VirtqueueException(Reason reason, String queueName, int head, long address, String details) {
         super("virtqueue " + queueName + ": " + reason + (head >= 0 ? ", head=" + head : "")
                 + (details.isEmpty() ? "" : ", " + details));
         this.reason = reason;
         this.queueName = queueName;
         this.head = head;
+        this.address = address;
+    }
+
+    /**
+     * {@return the address that missed, for {@link Reason#BUFFER_OUTSIDE_MEMORY} (and -1 otherwise)}
+     * With {@link DeviceQueue#setMissesRecoverable recoverable misses} this is the I/O virtual address
+     * to look up in the IOTLB before popping again.
+     */
+    public long address() {
+        return address;
     }
 
     /** {@return what was wrong} */
