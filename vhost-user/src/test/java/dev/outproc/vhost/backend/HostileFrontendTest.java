@@ -924,6 +924,34 @@ class HostileFrontendTest {
         }
     }
 
+    /**
+     * A call eventfd in blocking mode whose counter the front-end filled to its maximum: the back-end's
+     * signal must not block the ring's worker (eventfd(2): a write that would overflow the counter blocks
+     * unless the fd is non-blocking, and the mode belongs to the file description the peer shares).
+     */
+    @Test
+    @org.junit.jupiter.api.Disabled("core: EventFd.adopt keeps the peer's blocking mode, so EventFd.signal on a full "
+            + "blocking eventfd blocks the back-end's worker forever (reported; needs O_NONBLOCK on adopted eventfds)")
+    void aFullBlockingCallEventfdShouldNotBlockTheBackEnd() throws Exception {
+        try (Rig rig = hostile(); EventFd call = EventFd.createBlocking()) {
+            try (dev.outproc.core.fd.FdChannel fill = dev.outproc.core.fd.FdChannel.of(call.owner().duplicate())) {
+                java.nio.ByteBuffer max = java.nio.ByteBuffer.allocate(8).order(ByteOrder.nativeOrder());
+                max.putLong(0, 0xffff_ffff_ffff_fffeL);
+                fill.write(max);
+            }
+            rig.setMemTable();
+            Rig.Ring ring = rig.ring(0, 16, rig.fe.features(), 1, 4096);
+            rig.program(ring, Rig.Setup.standard());
+            rig.fe.setVringCall(0, call);
+            for (int i = 0; i < 3; i++) {
+                ring.submit(0, RamBlkDevice.T_GET_ID, 0, 20, true, false);
+                ring.kick();
+                assertEquals(0, ring.await(5_000), "request " + i + " served");
+            }
+            assertTrue(rig.fe.getVringBase(0) >= 3, "GET_VRING_BASE answers: the worker is not stuck");
+        }
+    }
+
     /** Not an attack on the framing: a front-end that vanishes with rings running and memory mapped. */
     @Test
     void aFrontEndThatVanishesWithRunningRingsShouldLeaveNothingBehind() throws Exception {
