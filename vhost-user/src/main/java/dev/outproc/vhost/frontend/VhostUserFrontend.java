@@ -699,13 +699,21 @@ public final class VhostUserFrontend implements AutoCloseable {
                 while (true) {
                     try (VhostUserMessage m = backendReader.read()) {
                         BackendRequest r = (BackendRequest) m.request();
-                        switch (r) {
-                            case CONFIG_CHANGE_MSG -> handler.configChanged();
-                            case VRING_CALL -> handler.vringCall(m.payload().get(NATIVE_U32, 0));
-                            default -> LOG.log(System.Logger.Level.DEBUG, "ignoring back-end request {0}", r);
+                        long status = 0;
+                        try {
+                            switch (r) {
+                                case CONFIG_CHANGE_MSG -> handler.configChanged();
+                                case VRING_CALL -> handler.vringCall(m.payload().get(NATIVE_U32, 0));
+                                default -> LOG.log(System.Logger.Level.DEBUG, "ignoring back-end request {0}", r);
+                            }
+                        } catch (RuntimeException e) {
+                            // A failing handler must not end the channel: the back-end would wait for replies
+                            // (or fill the socket) that never come.
+                            LOG.log(System.Logger.Level.WARNING, "back-end request handler failed on " + r, e);
+                            status = 5; // EIO
                         }
                         if (m.needReply()) {
-                            backendWriter.sendReplyU64(r, 0);
+                            backendWriter.sendReplyU64(r, status);
                         }
                     }
                 }
