@@ -232,6 +232,26 @@ class ProtocolFeatureMatrixTest {
     }
 
     @Test
+    void aFailingBackendRequestHandlerShouldNotEndTheBackEndChannel() throws Exception {
+        try (Rig rig = Rig.connect(socket, MEMORY)) {
+            rig.negotiate(BASE_FEATURES, true, protocol(ProtocolFeature.CONFIG, ProtocolFeature.REPLY_ACK,
+                    ProtocolFeature.BACKEND_REQ));
+            AtomicInteger changes = new AtomicInteger();
+            rig.fe.openBackendChannel(new VhostUserFrontend.BackendRequestHandler() {
+                @Override
+                public void configChanged() {
+                    if (changes.incrementAndGet() == 1) {
+                        throw new IllegalStateException("a handler bug");
+                    }
+                }
+            });
+            backend().notifyConfigChanged();
+            backend().notifyConfigChanged();
+            waitFor(() -> changes.get() == 2, "the second CONFIG_CHANGE_MSG after a failing handler");
+        }
+    }
+
+    @Test
     void configWithoutTheFeatureShouldAnswerEmpty() throws Exception {
         try (Rig rig = Rig.connect(socket, MEMORY)) {
             rig.negotiate(BASE_FEATURES, true, protocol(ProtocolFeature.REPLY_ACK));
