@@ -400,6 +400,38 @@ class HostileFrontendTest {
     }
 
     @Test
+    void featuresThatWereNotOfferedShouldBeRefused() throws Exception {
+        try (Rig rig = hostile()) {
+            body(rig).set(NATIVE_U64, 0, VirtioFeature.VERSION_1.mask() | (1L << 63));
+            rig.fe.writer().sendUnchecked(FrontendRequest.SET_FEATURES.code(), NEED_REPLY, 8, List.of());
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_FEATURES.code());
+            body(rig).set(NATIVE_U64, 0, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.PAGEFAULT));
+            rig.fe.writer().sendUnchecked(FrontendRequest.SET_PROTOCOL_FEATURES.code(), NEED_REPLY, 8, List.of());
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_PROTOCOL_FEATURES.code());
+            assertEquals(ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK),
+                    served.server().backend().negotiatedProtocolFeatures(), "the refused value did not take effect");
+            assertStillServing(rig);
+        }
+    }
+
+    /** Postcopy is not offered: a request for it gets an error status where its reply is a u64, else a close. */
+    @Test
+    void postcopyRequestsShouldGetAClearError() throws Exception {
+        try (Rig rig = hostile()) {
+            rig.fe.writer().sendUnchecked(FrontendRequest.POSTCOPY_END.code(), VERSION, 0, List.of());
+            RawReply end = readRaw(rig.fe.channel());
+            assertEquals(FrontendRequest.POSTCOPY_END.code(), end.request());
+            assertNotEquals(0L, end.u64(), "POSTCOPY_END answers with an error status");
+            body(rig).set(NATIVE_U64, 0, 0);
+            rig.fe.writer().sendUnchecked(FrontendRequest.POSTCOPY_LISTEN.code(), NEED_REPLY, 0, List.of());
+            assertErrorAck(rig.fe.channel(), FrontendRequest.POSTCOPY_LISTEN.code());
+            // POSTCOPY_ADVISE's reply must carry a userfaultfd: there is no way to refuse but to close.
+            rig.fe.writer().sendUnchecked(FrontendRequest.POSTCOPY_ADVISE.code(), VERSION, 0, List.of());
+            assertClosed(rig.fe.channel());
+        }
+    }
+
+    @Test
     void shortPayloadsShouldGetErrorAcks() throws Exception {
         try (Rig rig = hostile()) {
             FrontendRequest[] requests = {FrontendRequest.SET_VRING_NUM, FrontendRequest.SET_FEATURES,
