@@ -339,14 +339,15 @@ class ProtocolFeatureMatrixTest {
         }
     }
 
-    @Test
-    void dirtyLogShouldMarkExactlyThePagesTheDeviceWrote() throws Exception {
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void dirtyLogShouldMarkExactlyThePagesTheDeviceWrote(boolean packed) throws Exception {
         long logBytes = DirtyLog.bitmapBytesFor(Rig.GUEST_BASE + MEMORY, DirtyLog.DEFAULT_PAGE_SIZE);
         logBytes = (logBytes + 7) & ~7L;
         try (Rig rig = Rig.connect(socket, MEMORY);
              OwnedFd logFd = MemFd.create("test-dirty-log", logBytes);
              SharedMapping logMap = SharedMapping.map(logFd.get(), 0, logBytes, true)) {
-            long features = BASE_FEATURES | VirtioFeature.EVENT_IDX.mask();
+            long features = BASE_FEATURES | VirtioFeature.EVENT_IDX.mask() | (packed ? VirtioFeature.RING_PACKED.mask() : 0);
             long acked = rig.negotiate(features, true, protocol(ProtocolFeature.LOG_SHMFD, ProtocolFeature.REPLY_ACK));
             rig.setMemTable();
             rig.fe.setLogBase(logFd, logBytes, 0);
@@ -372,7 +373,11 @@ class ProtocolFeatureMatrixTest {
             pages(expected, ring.statusGpa(2), 1);
             pages(expected, ring.dataGpa(2), data.length);
             QueueConfig c = ring.dq.config();
-            pages(expected, c.deviceAddr(), 6 + 8L * c.size() + 2); // used ring, avail_event included
+            if (packed) {
+                pages(expected, c.descAddr(), 16L * c.size()); // used descriptors are written in the ring
+            } else {
+                pages(expected, c.deviceAddr(), 6 + 8L * c.size() + 2); // used ring, avail_event included
+            }
             TreeSet<Long> marked = new TreeSet<>();
             view.readAndClear(marked::add);
             assertEquals(expected, marked, "dirty pages, seed=" + seed);

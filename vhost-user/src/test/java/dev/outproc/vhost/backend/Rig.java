@@ -289,11 +289,14 @@ final class Rig implements AutoCloseable {
     void program(Ring r, Setup setup, int base) throws IOException {
         QueueConfig c = r.dq.config();
         fe.setVringNum(r.index, c.size());
+        // The device writes the used ring (split) or used descriptors in the descriptor ring (packed): that
+        // is what log_guest_addr names.
+        long logAddr = r.packed ? c.descAddr() : c.deviceAddr();
         if (setup.gpaAddresses()) {
-            fe.setVringAddr(r.index, c.descAddr(), c.deviceAddr(), c.driverAddr(), setup.logUsed(), c.deviceAddr());
+            fe.setVringAddr(r.index, c.descAddr(), c.deviceAddr(), c.driverAddr(), setup.logUsed(), logAddr);
         } else {
             fe.setVringAddr(r.index, user(c.descAddr()), user(c.deviceAddr()), user(c.driverAddr()), setup.logUsed(),
-                    c.deviceAddr());
+                    logAddr);
         }
         fe.setVringBase(r.index, base);
         closeNotifiers(r);
