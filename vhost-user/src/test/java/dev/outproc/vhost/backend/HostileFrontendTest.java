@@ -399,6 +399,29 @@ class HostileFrontendTest {
         }
     }
 
+    /**
+     * A device-state load whose pipe the front-end keeps open and never writes, then the front-end leaves:
+     * the next front-end is served meanwhile, and the back-end's copy of the pipe is released once the
+     * peer's end closes. (It cannot be released earlier: core's FdChannel offers no way to cancel a read
+     * blocked in another thread, its close waits for that read.)
+     */
+    @Test
+    void anAbandonedDeviceStateTransferShouldNotBlockTheNextFrontEndNorLeakItsFd() throws Exception {
+        OwnedFd[] pipe = dev.outproc.core.fd.FdChannel.pipe();
+        try (OwnedFd writeEnd = pipe[1]) {
+            try (Rig rig = hostile(true, VirtioFeature.VERSION_1.mask())) {
+                rig.fe.negotiate(VirtioFeature.VERSION_1.mask(), ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK,
+                        ProtocolFeature.DEVICE_STATE));
+                try (OwnedFd readEnd = pipe[0]) {
+                    rig.fe.setDeviceStateFd(false, readEnd);
+                }
+            }
+            // The transfer never ends while our write end is open; the next front-end must be served anyway.
+            cleanSession(new SplittableRandom(seed + 3));
+        }
+        // Write end closed: the @AfterEach check finds the fd count back at its baseline.
+    }
+
     @Test
     void featuresThatWereNotOfferedShouldBeRefused() throws Exception {
         try (Rig rig = hostile()) {
