@@ -745,6 +745,8 @@ public final class VhostUserBackend implements AutoCloseable {
             v.kick.close();
             v.kick = null;
         }
+        // A stopped ring sends nothing: drop an in-band call still waiting for the call sender.
+        callPending.set(v.index(), 0);
         return base[0];
     }
 
