@@ -42,12 +42,19 @@ public final class EventFd implements AutoCloseable {
     }
 
     /**
-     * Adopts an eventfd received from a peer; ownership moves here.
+     * Adopts an eventfd received from a peer; ownership moves here. The fd is made non-blocking: a
+     * peer's blocking eventfd with a full counter must not block {@link #signal()}, nor an empty one
+     * {@link #drain()}.
      *
      * @param fd the owner to take the fd from
      * @return the eventfd
+     * @throws NativeException when the fd's flags cannot be read or set (not an fd)
      */
-    public static EventFd adopt(OwnedFd fd) {
+    public static EventFd adopt(OwnedFd fd) throws NativeException {
+        int flags = Linux.fcntl(fd.get(), Linux.F_GETFL, 0);
+        if ((flags & Linux.O_NONBLOCK) == 0) {
+            Linux.fcntl(fd.get(), Linux.F_SETFL, flags | Linux.O_NONBLOCK);
+        }
         return new EventFd(fd.transfer());
     }
 
@@ -67,10 +74,20 @@ public final class EventFd implements AutoCloseable {
      * @throws NativeException when write(2) fails
      */
     public void signal() throws NativeException {
+        signal(1);
+    }
+
+    /**
+     * Adds {@code increment} to the counter (eventfd(2) semantics: at most 2^64-2 in all). On a
+     * non-blocking eventfd a counter that would overflow is left as it is: it is signalled already.
+     *
+     * @param increment the amount, 1 to 2^64-2 as an unsigned value
+     * @throws NativeException when write(2) fails
+     */
+    public void signal(long increment) throws NativeException {
         MemorySegment value = Linux.scratch();
-        value.set(ValueLayout.JAVA_LONG, 0, 1L);
-        // A full counter (EAGAIN, 2^64-2) is already signalled: nothing is lost.
-        Linux.write(fd.get(), value, 8);
+        value.set(ValueLayout.JAVA_LONG, 0, increment);
+        Linux.write(fd.get(), value, 8); // -1 (EAGAIN): the counter is full, which is signalled too
     }
 
     /**

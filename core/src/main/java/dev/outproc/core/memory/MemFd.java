@@ -76,12 +76,12 @@ public final class MemFd {
     }
 
     /**
-     * {@return the size of a file in bytes}
+     * {@return the size of a file in bytes ({@code fstat}: the file offset, which a peer may share, stays put)}
      *
      * @param fd the file
-     * @throws NativeException when lseek fails
+     * @throws NativeException when fstat fails
      */
     public static long size(int fd) throws NativeException {
-        return Linux.lseek(fd, 0, Linux.SEEK_END);
+        return Linux.fileSize(fd);
     }
 }

@@ -48,7 +48,7 @@ class OwnedFdTest {
         NativeException e = assertThrows(NativeException.class, () -> MemFd.size(raw));
         assertEquals(Errno.EBADF, e.errno());
         assertEquals("EBADF", e.errnoName());
-        assertTrue(e.getMessage().contains("lseek(fd=" + raw), e.getMessage());
+        assertTrue(e.getMessage().contains("fstat(fd=" + raw), e.getMessage());
         assertTrue(e.getMessage().contains("EBADF (9)"), e.getMessage());
     }
 

@@ -121,6 +121,7 @@ public final class VhostUserBackend implements AutoCloseable {
     private InflightRegion inflight;
     private int status;
     private CompletableFuture<Void> transfer;
+    private FdChannel transferStream;
     private Thread[] pollers;
     private final java.util.concurrent.atomic.AtomicIntegerArray callPending;
     private volatile Thread callSender;
@@ -1172,6 +1173,7 @@ public final class VhostUserBackend implements AutoCloseable {
         FdChannel stream = FdChannel.of(fd);
         CompletableFuture<Void> task = new CompletableFuture<>();
         transfer = task;
+        transferStream = stream;
         Thread.ofPlatform().daemon(true).name("vhost-user-device-state").start(() -> {
             try (stream) {
                 if (direction == 0) {
@@ -1303,6 +1305,10 @@ public final class VhostUserBackend implements AutoCloseable {
         if (transfer != null) {
             transfer.cancel(true);
             transfer = null;
+        }
+        if (transferStream != null) {
+            transferStream.close(); // ends a transfer a vanished front-end left blocked, and frees its fd
+            transferStream = null;
         }
         device.reset();
     }

@@ -143,6 +143,10 @@ public final class Linux {
     private static final MethodHandle FDATASYNC;
     private static final MethodHandle FALLOCATE;
     private static final MethodHandle GETPID;
+    private static final MethodHandle FSTAT;
+    /** Offset of {@code st_size} in {@code struct stat} (48 on x86-64 and on the generic 64-bit layout). */
+    private static final long STAT_SIZE_OFFSET = 48;
+    private static final long STAT_BYTES = 256;
 
     static {
         if (!Linux.class.getModule().isNativeAccessEnabled()) {
@@ -174,6 +178,7 @@ public final class Linux {
             FDATASYNC = handle("fdatasync", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
             FALLOCATE = handle("fallocate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
             GETPID = LINKER.downcallHandle(symbol("getpid"), FunctionDescriptor.of(JAVA_INT));
+            FSTAT = handle("fstat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
         } catch (IllegalCallerException e) {
             throw new IllegalCallerException(NATIVE_ACCESS_HINT, e);
         }
@@ -563,6 +568,24 @@ public final class Linux {
             throw new NativeException("socketpair(AF_UNIX, SOCK_STREAM)", errno(st));
         }
         return new int[] {fds.get(JAVA_INT, 0), fds.get(JAVA_INT, 4)};
+    }
+
+    /** {@return the size of the file behind an fd ({@code fstat}); leaves the file offset alone} */
+    public static long fileSize(int fd) throws NativeException {
+        MemorySegment st = state();
+        int rc;
+        long size;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment stat = arena.allocate(STAT_BYTES, 8);
+            rc = (int) FSTAT.invokeExact(st, fd, stat);
+            size = stat.get(JAVA_LONG, STAT_SIZE_OFFSET);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+        if (rc != 0) {
+            throw new NativeException("fstat(fd=" + fd + ")", errno(st));
+        }
+        return size;
     }
 
     /** {@return this process's id} */
