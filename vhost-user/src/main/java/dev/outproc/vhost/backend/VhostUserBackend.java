@@ -122,6 +122,11 @@ public final class VhostUserBackend implements AutoCloseable {
     private int status;
     private CompletableFuture<Void> transfer;
     private FdChannel transferStream;
+    /** The device IOTLB (ACCESS_PLATFORM): rings then live in the IOVA space it builds. */
+    private final Iotlb iotlb = new Iotlb();
+    private volatile GuestMemory iovaSpace = GuestMemory.empty();
+    /** Per ring: an IOVA that missed, plus one (0: none), for the call sender to report as an IOTLB miss. */
+    private final java.util.concurrent.atomic.AtomicLongArray missPending;
     private Thread[] pollers;
     private final java.util.concurrent.atomic.AtomicIntegerArray callPending;
     private volatile Thread callSender;
@@ -176,6 +181,7 @@ public final class VhostUserBackend implements AutoCloseable {
         }
         this.pollers = new Thread[queues];
         this.callPending = new java.util.concurrent.atomic.AtomicIntegerArray(queues);
+        this.missPending = new java.util.concurrent.atomic.AtomicLongArray(queues);
     }
 
     /** {@return the virtio features offered to front-ends} */
@@ -285,7 +291,7 @@ public final class VhostUserBackend implements AutoCloseable {
 
     private static boolean repliesWithStatus(FrontendRequest r) {
         return r == FrontendRequest.SET_LOG_BASE || r == FrontendRequest.SET_DEVICE_STATE_FD
-                || r == FrontendRequest.CHECK_DEVICE_STATE;
+                || r == FrontendRequest.CHECK_DEVICE_STATE || r == FrontendRequest.IOTLB_MSG;
     }
 
     private boolean replyAckNegotiated() {
@@ -432,7 +438,12 @@ public final class VhostUserBackend implements AutoCloseable {
                 checkDeviceState(r);
                 return true;
             }
-            case IOTLB_MSG, CREATE_CRYPTO_SESSION, POSTCOPY_ADVISE, POSTCOPY_END, GET_SHARED_OBJECT, GET_SHMEM_CONFIG -> {
+            case IOTLB_MSG -> {
+                iotlbMessage(p);
+                replyU64(r, 0);
+                return true;
+            }
+            case CREATE_CRYPTO_SESSION, POSTCOPY_ADVISE, POSTCOPY_END, GET_SHARED_OBJECT, GET_SHMEM_CONFIG -> {
                 // Requests that always reply, for features this back-end never offers: the reply is an
                 // error status where the reply is a u64, else the connection closes.
                 if (r.replyPayload() == dev.outproc.vhost.message.PayloadType.U64 && r.maxReplyFds() == 0) {
@@ -569,7 +580,22 @@ public final class VhostUserBackend implements AutoCloseable {
     }
 
     /** Switches every worker to the new table at a safe point, then unmaps what left. */
-    private void publishMemory(GuestMemory next) {
+    private void publishMemory(GuestMemory table) throws IOException {
+        GuestMemory next = table;
+        if (iommu()) {
+            // Rings and buffers are addressed by IOVA: they see the IOTLB's views of the new table.
+            next = iotlb.build(table);
+            iovaSpace = next;
+        }
+        switchRingMemory(next);
+        memory.publish(table);
+        if (iommu()) {
+            retryAfterIotlbChange();
+        }
+    }
+
+    /** Gives every ring a new memory snapshot at a safe point of its worker. */
+    private void switchRingMemory(GuestMemory next) {
         for (EventLoop worker : workers) {
             worker.awaitOnLoop(() -> {
                 for (Vring v : rings) {
@@ -587,11 +613,98 @@ public final class VhostUserBackend implements AutoCloseable {
                 }
             });
         }
-        memory.publish(next);
+    }
+
+    // ---- IOTLB (VIRTIO_F_ACCESS_PLATFORM) ----
+
+    /** {@return whether the rings use I/O virtual addresses (ACCESS_PLATFORM negotiated)} */
+    boolean iommu() {
+        return (negotiatedFeatures & VirtioFeature.ACCESS_PLATFORM.mask()) != 0;
+    }
+
+    /** {@return the address space the rings live in: the IOTLB's when ACCESS_PLATFORM is on, else guest-physical} */
+    private GuestMemory ringSpace() {
+        return iommu() ? iovaSpace : memory.current();
+    }
+
+    /** IOTLB_MSG from the front-end: an update (type 2) or an invalidation (type 3). */
+    private void iotlbMessage(MemorySegment p) throws IOException {
+        if (!iommu()) {
+            throw new BackendException(BackendException.UNSUPPORTED,
+                    "IOTLB_MSG needs VIRTIO_F_ACCESS_PLATFORM, which was not negotiated");
+        }
+        long iova = p.get(NATIVE_U64, 0);
+        long size = p.get(NATIVE_U64, 8);
+        long uaddr = p.get(NATIVE_U64, 16);
+        int perm = Byte.toUnsignedInt(p.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 24));
+        int type = Byte.toUnsignedInt(p.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 25));
+        switch (type) {
+            case 2 -> iotlb.update(iova, size, uaddr, perm);
+            case 3 -> iotlb.invalidate(iova, size);
+            default -> throw new BackendException(BackendException.INVALID,
+                    "IOTLB_MSG from a front-end is an update (2) or an invalidation (3), type=" + type);
+        }
+        iovaSpace = iotlb.build(memory.current());
+        switchRingMemory(iovaSpace);
+        retryAfterIotlbChange();
+    }
+
+    /** After the IOTLB changed: start rings that waited for their ring areas, resume rings that missed. */
+    private void retryAfterIotlbChange() throws IOException {
+        for (Vring v : rings) {
+            if (v.waitingStart) {
+                EventFd kick = v.kick;
+                v.waitingStart = false;
+                startRing(v, kick);
+            } else if (v.iotlbMiss) {
+                v.worker.execute(() -> {
+                    v.iotlbMiss = false;
+                    runRing(v);
+                });
+            }
+        }
+    }
+
+    /**
+     * A ring touched an IOVA the IOTLB does not map: ask the front-end (IOTLB_MSG miss on the back-end
+     * channel, sent by the call sender so that the worker never blocks) and wait for its update.
+     */
+    void iotlbMissed(Vring v, long iova) {
+        v.iotlbMiss = true;
+        Thread sender = callSender;
+        if (sender == null || backendWriter == null) {
+            LOG.log(System.Logger.Level.WARNING, "ring {0} missed IOVA 0x{1} and there is no back-end channel "
+                    + "(SET_BACKEND_REQ_FD) to ask for it: waiting for an IOTLB update", v.index(), Long.toHexString(iova));
+            return;
+        }
+        missPending.set(v.index(), iova + 1);
+        LockSupport.unpark(sender);
+    }
+
+    private void sendIotlbMiss(long iova) throws IOException {
+        VhostUserMessageWriter w = backendWriter;
+        if (w == null) {
+            throw new IOException("IOTLB miss needs the back-end channel");
+        }
+        synchronized (w) {
+            MemorySegment body = w.buffer().asSlice(VhostUserMessageWriter.PAYLOAD_OFFSET, 32);
+            body.fill((byte) 0);
+            body.set(NATIVE_U64, 0, iova);
+            body.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 24, (byte) Iotlb.ACCESS_RW);
+            body.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 25, (byte) 1); // VHOST_IOTLB_MISS
+            w.sendRequest(BackendRequest.IOTLB_MSG, false, 32, List.of());
+        }
     }
 
     private void setLogBase(MemorySegment p, ReceivedFds fds) throws IOException {
         require(ProtocolFeature.LOG_SHMFD, FrontendRequest.SET_LOG_BASE);
+        if (iommu()) {
+            // Buffers are addressed by IOVA; the log is by guest-physical page. Translating back is not
+            // implemented, so refuse rather than mark the wrong pages.
+            fds.take(0).close();
+            throw new BackendException(BackendException.UNSUPPORTED,
+                    "dirty logging with VIRTIO_F_ACCESS_PLATFORM is not supported");
+        }
         long size = p.get(NATIVE_U64, 0);
         long offset = p.get(NATIVE_U64, 8);
         DirtyLog next;
@@ -664,7 +777,12 @@ public final class VhostUserBackend implements AutoCloseable {
         long descBytes = 16 * n;
         long availBytes = packed ? 4 : 6 + 2 * n;
         long usedBytes = packed ? 4 : 6 + 8 * n;
-        if (negotiated(ProtocolFeature.GPA_ADDRESSES)) {
+        if (iommu()) {
+            // I/O virtual addresses: translated through the IOTLB when the ring starts (misses are asked for).
+            v.descUserAddr = desc;
+            v.availUserAddr = avail;
+            v.usedUserAddr = used;
+        } else if (negotiated(ProtocolFeature.GPA_ADDRESSES)) {
             // Addresses are guest-physical already: check they lie in memory.
             mem.slice(desc, descBytes);
             mem.slice(avail, availBytes);
@@ -717,6 +835,10 @@ public final class VhostUserBackend implements AutoCloseable {
 
     /** Stops a ring (quiescing its worker) and returns its vring base word. */
     private long stopRing(Vring v) {
+        if (v.waitingStart) {
+            // Never started (its ring areas were never mapped): nothing ran, the base is what was set.
+            v.waitingStart = false;
+        }
         long[] base = new long[1];
         boolean packed = (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
         v.worker.awaitOnLoop(() -> {
@@ -754,7 +876,7 @@ public final class VhostUserBackend implements AutoCloseable {
     private void setVringKick(MemorySegment p, ReceivedFds fds) throws IOException {
         long value = p.get(NATIVE_U64, 0);
         Vring v = ringAt(VringFdIndex.index(value), FrontendRequest.SET_VRING_KICK);
-        if (v.started) {
+        if (v.started || v.waitingStart) {
             stopRing(v);
         }
         EventFd kick = VringFdIndex.noFd(value) ? null : EventFd.adopt(fds.take(0));
@@ -774,8 +896,19 @@ public final class VhostUserBackend implements AutoCloseable {
             throw new BackendException(BackendException.INVALID, "SET_VRING_KICK on ring " + v.index()
                     + " before its size and addresses were set");
         }
-        GuestMemory mem = memory.current();
+        GuestMemory mem = ringSpace();
         boolean packed = (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
+        if (iommu()) {
+            long missing = firstMissingRingArea(v, mem, packed);
+            if (missing != -1) {
+                // The ring areas are not mapped yet: ask, and start when the IOTLB update arrives.
+                v.kick = kick;
+                v.waitingStart = true;
+                iotlbMissed(v, missing);
+                v.iotlbMiss = false; // the start retry covers it
+                return;
+            }
+        }
         long queueFeatures = negotiatedFeatures & (QueueConfig.F_EVENT_IDX | QueueConfig.F_INDIRECT_DESC
                 | QueueConfig.F_IN_ORDER | QueueConfig.F_RING_PACKED);
         QueueConfig config = new QueueConfig("vring " + v.index(), v.size, v.descUserAddr, v.availUserAddr,
@@ -824,6 +957,7 @@ public final class VhostUserBackend implements AutoCloseable {
             inflight.prepare(v.index(), negotiatedFeatures);
             queue.setObserver(inflight.tracker(v.index(), counter));
         }
+        queue.setMissesRecoverable(iommu());
         v.queue = queue;
         v.memory = mem;
         v.broken = false;
@@ -843,6 +977,26 @@ public final class VhostUserBackend implements AutoCloseable {
         }
         // Work queued before the ring started (or a kick that came before enable) is not lost.
         v.worker.execute(() -> runRing(v));
+    }
+
+    /** {@return the first IOVA of a ring area the space does not hold, or -1 when all are there} */
+    private static long firstMissingRingArea(Vring v, GuestMemory space, boolean packed) {
+        long n = v.size;
+        long[][] areas = {
+            {v.descUserAddr, 16 * n},
+            {v.availUserAddr, packed ? 4 : 6 + 2 * n},
+            {v.usedUserAddr, packed ? 4 : 6 + 8 * n}
+        };
+        for (long[] area : areas) {
+            if (!space.contains(area[0], area[1])) {
+                long at = area[0];
+                while (at < area[0] + area[1] && space.contains(at, 1)) {
+                    at++;
+                }
+                return at;
+            }
+        }
+        return -1;
     }
 
     /**
@@ -931,10 +1085,15 @@ public final class VhostUserBackend implements AutoCloseable {
             return;
         }
         v.pendingKick = false;
+        if (v.iotlbMiss) {
+            return; // waiting for the IOTLB update that resumes this ring
+        }
         try {
             device.processQueue(v);
         } catch (IOException | RuntimeException e) {
-            v.markBroken(e);
+            if (!v.iotlbMiss) {
+                v.markBroken(e);
+            }
         }
     }
 
@@ -1056,6 +1215,15 @@ public final class VhostUserBackend implements AutoCloseable {
             while (!Thread.currentThread().isInterrupted()) {
                 boolean sent = false;
                 for (int i = 0; i < rings.length; i++) {
+                    long miss = missPending.getAndSet(i, 0);
+                    if (miss != 0) {
+                        sent = true;
+                        try {
+                            sendIotlbMiss(miss - 1);
+                        } catch (IOException e) {
+                            LOG.log(System.Logger.Level.DEBUG, "IOTLB miss for ring {0} not sent: {1}", i, e.getMessage());
+                        }
+                    }
                     if (callPending.getAndSet(i, 0) != 0) {
                         sent = true;
                         try {
@@ -1086,6 +1254,7 @@ public final class VhostUserBackend implements AutoCloseable {
         }
         for (int i = 0; i < rings.length; i++) {
             callPending.set(i, 0);
+            missPending.set(i, 0);
         }
     }
 
@@ -1221,6 +1390,8 @@ public final class VhostUserBackend implements AutoCloseable {
             });
         }
         status = 0;
+        iotlb.clear();
+        iovaSpace = GuestMemory.empty();
         device.reset();
     }
 
@@ -1240,6 +1411,12 @@ public final class VhostUserBackend implements AutoCloseable {
         v.queue = null;
         v.broken = false;
         v.pendingKick = false;
+        v.iotlbMiss = false;
+        if (v.waitingStart && v.kick != null) {
+            v.kick.close(); // a ring that never started keeps the kick it was given
+            v.kick = null;
+        }
+        v.waitingStart = false;
         closeNotifiers(v);
     }
 
@@ -1275,6 +1452,8 @@ public final class VhostUserBackend implements AutoCloseable {
             });
         }
         memory.publish(GuestMemory.empty());
+        iotlb.clear();
+        iovaSpace = GuestMemory.empty();
         if (log != null) {
             log.close();
             log = null;

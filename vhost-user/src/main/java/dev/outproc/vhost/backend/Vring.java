@@ -45,6 +45,10 @@ public final class Vring {
     volatile boolean started;
     volatile boolean enabled;
     volatile boolean broken;
+    /** The ring touched an unmapped IOVA and waits for an IOTLB update (worker thread). */
+    volatile boolean iotlbMiss;
+    /** SET_VRING_KICK came before the IOTLB mapped the ring areas (connection thread). */
+    boolean waitingStart;
     boolean pendingKick;
 
     Vring(int index, VhostUserBackend backend, EventLoop worker) {
@@ -90,13 +94,18 @@ public final class Vring {
      * @throws VirtqueueException when the guest's ring is malformed (the ring is then broken)
      */
     public DescriptorChain pop() throws VirtqueueException {
-        if (!started || broken || queue == null) {
+        if (!started || broken || iotlbMiss || queue == null) {
             return null;
         }
         try {
             return queue.pop();
         } catch (VirtqueueException e) {
-            markBroken(e);
+            if (e.reason() == VirtqueueException.Reason.BUFFER_OUTSIDE_MEMORY && !queue.isBroken() && backend.iommu()) {
+                // An IOVA the IOTLB does not map yet: nothing was consumed; ask for it, pop again after the update.
+                backend.iotlbMissed(this, e.address());
+            } else {
+                markBroken(e);
+            }
             throw e;
         }
     }

@@ -518,6 +518,49 @@ public final class VhostUserFrontend implements AutoCloseable {
         return r.userAddr() + (gpa - r.guestPhysAddr());
     }
 
+    // ---- IOTLB (VIRTIO_F_ACCESS_PLATFORM) ----
+
+    /**
+     * Maps an I/O virtual address range for the back-end (IOTLB_MSG update).
+     *
+     * @param iova start
+     * @param size bytes
+     * @param userAddr the front-end address it maps to
+     * @param access 1 read, 2 write, 3 both
+     * @throws IOException on failure or refusal
+     */
+    public void iotlbUpdate(long iova, long size, long userAddr, int access) throws IOException {
+        iotlbMessage(iova, size, userAddr, access, 2);
+    }
+
+    /**
+     * Unmaps an I/O virtual address range (IOTLB_MSG invalidate).
+     *
+     * @param iova start
+     * @param size bytes
+     * @throws IOException on failure or refusal
+     */
+    public void iotlbInvalidate(long iova, long size) throws IOException {
+        iotlbMessage(iova, size, 0, 0, 3);
+    }
+
+    private void iotlbMessage(long iova, long size, long userAddr, int access, int type) throws IOException {
+        MemorySegment b = body(32);
+        b.fill((byte) 0);
+        b.set(NATIVE_U64, 0, iova);
+        b.set(NATIVE_U64, 8, size);
+        b.set(NATIVE_U64, 16, userAddr);
+        b.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 24, (byte) access);
+        b.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 25, (byte) type);
+        try (VhostUserMessage m = call(FrontendRequest.IOTLB_MSG, 32, List.of())) {
+            long status = m.payloadU64();
+            if (status != 0) {
+                throw new FrontendException(status, "IOTLB_MSG " + (type == 2 ? "update" : "invalidate")
+                        + " refused, status=" + status);
+            }
+        }
+    }
+
     // ---- config ----
 
     /**
@@ -675,6 +718,16 @@ public final class VhostUserFrontend implements AutoCloseable {
          */
         default void vringCall(int index) {
         }
+
+        /**
+         * The back-end needs a translation (IOTLB_MSG miss): answer with {@link #iotlbUpdate} from the
+         * thread that drives the front-end (this handler runs on the back-end channel's thread).
+         *
+         * @param iova the address that missed
+         * @param access the access it needs
+         */
+        default void iotlbMiss(long iova, int access) {
+        }
     }
 
     /**
@@ -704,6 +757,8 @@ public final class VhostUserFrontend implements AutoCloseable {
                             switch (r) {
                                 case CONFIG_CHANGE_MSG -> handler.configChanged();
                                 case VRING_CALL -> handler.vringCall(m.payload().get(NATIVE_U32, 0));
+                                case IOTLB_MSG -> handler.iotlbMiss(m.payload().get(NATIVE_U64, 0),
+                                        Byte.toUnsignedInt(m.payload().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 24)));
                                 default -> LOG.log(System.Logger.Level.DEBUG, "ignoring back-end request {0}", r);
                             }
                         } catch (RuntimeException e) {
