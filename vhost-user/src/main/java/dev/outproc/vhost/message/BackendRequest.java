@@ -55,29 +55,14 @@ public enum BackendRequest implements VhostUserRequest {
     }
 
     private final int code;
-    private final PayloadType requestPayload;
-    private final int minRequestFds;
-    private final int maxRequestFds;
-    private final PayloadType replyPayload;
-    private final int minReplyFds;
-    private final int maxReplyFds;
-    private final boolean alwaysReplies;
-    private final ProtocolFeature protocolGate;
-    private final VirtioFeature virtioGate;
+    private final RequestRules rules;
 
     BackendRequest(int code, PayloadType requestPayload, int minRequestFds, int maxRequestFds, PayloadType replyPayload,
                    int minReplyFds, int maxReplyFds, boolean alwaysReplies, ProtocolFeature protocolGate,
                    VirtioFeature virtioGate) {
         this.code = code;
-        this.requestPayload = requestPayload;
-        this.minRequestFds = minRequestFds;
-        this.maxRequestFds = maxRequestFds;
-        this.replyPayload = replyPayload;
-        this.minReplyFds = minReplyFds;
-        this.maxReplyFds = maxReplyFds;
-        this.alwaysReplies = alwaysReplies;
-        this.protocolGate = protocolGate;
-        this.virtioGate = virtioGate;
+        this.rules = new RequestRules(requestPayload, minRequestFds, maxRequestFds, replyPayload, minReplyFds,
+                maxReplyFds, alwaysReplies, false, protocolGate, virtioGate);
     }
 
     /**
@@ -90,6 +75,11 @@ public enum BackendRequest implements VhostUserRequest {
     }
 
     @Override
+    public RequestRules rules() {
+        return rules;
+    }
+
+    @Override
     public int code() {
         return code;
     }
@@ -97,56 +87,6 @@ public enum BackendRequest implements VhostUserRequest {
     @Override
     public String specName() {
         return "VHOST_USER_BACKEND_" + name();
-    }
-
-    @Override
-    public PayloadType requestPayload() {
-        return requestPayload;
-    }
-
-    @Override
-    public int minRequestFds() {
-        return minRequestFds;
-    }
-
-    @Override
-    public int maxRequestFds() {
-        return maxRequestFds;
-    }
-
-    @Override
-    public PayloadType replyPayload() {
-        return replyPayload;
-    }
-
-    @Override
-    public int minReplyFds() {
-        return minReplyFds;
-    }
-
-    @Override
-    public int maxReplyFds() {
-        return maxReplyFds;
-    }
-
-    @Override
-    public boolean alwaysReplies() {
-        return alwaysReplies;
-    }
-
-    @Override
-    public boolean ackReplyAllowed() {
-        return false;
-    }
-
-    @Override
-    public ProtocolFeature protocolGate() {
-        return protocolGate;
-    }
-
-    @Override
-    public VirtioFeature virtioGate() {
-        return virtioGate;
     }
 
     @Override

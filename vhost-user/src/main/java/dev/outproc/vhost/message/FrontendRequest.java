@@ -134,31 +134,14 @@ public enum FrontendRequest implements VhostUserRequest {
     }
 
     private final int code;
-    private final PayloadType requestPayload;
-    private final int minRequestFds;
-    private final int maxRequestFds;
-    private final PayloadType replyPayload;
-    private final int minReplyFds;
-    private final int maxReplyFds;
-    private final boolean alwaysReplies;
-    private final boolean ackReplyAllowed;
-    private final ProtocolFeature protocolGate;
-    private final VirtioFeature virtioGate;
+    private final RequestRules rules;
 
     FrontendRequest(int code, PayloadType requestPayload, int minRequestFds, int maxRequestFds, PayloadType replyPayload,
                     int minReplyFds, int maxReplyFds, boolean alwaysReplies, boolean ackReplyAllowed,
                     ProtocolFeature protocolGate, VirtioFeature virtioGate) {
         this.code = code;
-        this.requestPayload = requestPayload;
-        this.minRequestFds = minRequestFds;
-        this.maxRequestFds = maxRequestFds;
-        this.replyPayload = replyPayload;
-        this.minReplyFds = minReplyFds;
-        this.maxReplyFds = maxReplyFds;
-        this.alwaysReplies = alwaysReplies;
-        this.ackReplyAllowed = ackReplyAllowed;
-        this.protocolGate = protocolGate;
-        this.virtioGate = virtioGate;
+        this.rules = new RequestRules(requestPayload, minRequestFds, maxRequestFds, replyPayload, minReplyFds,
+                maxReplyFds, alwaysReplies, ackReplyAllowed, protocolGate, virtioGate);
     }
 
     /**
@@ -171,6 +154,11 @@ public enum FrontendRequest implements VhostUserRequest {
     }
 
     @Override
+    public RequestRules rules() {
+        return rules;
+    }
+
+    @Override
     public int code() {
         return code;
     }
@@ -178,56 +166,6 @@ public enum FrontendRequest implements VhostUserRequest {
     @Override
     public String specName() {
         return "VHOST_USER_" + name();
-    }
-
-    @Override
-    public PayloadType requestPayload() {
-        return requestPayload;
-    }
-
-    @Override
-    public int minRequestFds() {
-        return minRequestFds;
-    }
-
-    @Override
-    public int maxRequestFds() {
-        return maxRequestFds;
-    }
-
-    @Override
-    public PayloadType replyPayload() {
-        return replyPayload;
-    }
-
-    @Override
-    public int minReplyFds() {
-        return minReplyFds;
-    }
-
-    @Override
-    public int maxReplyFds() {
-        return maxReplyFds;
-    }
-
-    @Override
-    public boolean alwaysReplies() {
-        return alwaysReplies;
-    }
-
-    @Override
-    public boolean ackReplyAllowed() {
-        return ackReplyAllowed;
-    }
-
-    @Override
-    public ProtocolFeature protocolGate() {
-        return protocolGate;
-    }
-
-    @Override
-    public VirtioFeature virtioGate() {
-        return virtioGate;
     }
 
     @Override

@@ -10,6 +10,9 @@ package dev.outproc.vhost.message;
  * {@link PayloadType#U64}.
  */
 public sealed interface VhostUserRequest permits FrontendRequest, BackendRequest {
+    /** {@return the request's syntax rules} */
+    RequestRules rules();
+
     /** {@return the request number on the wire} */
     int code();
 
@@ -17,43 +20,63 @@ public sealed interface VhostUserRequest permits FrontendRequest, BackendRequest
     String specName();
 
     /** {@return the request's payload kind} */
-    PayloadType requestPayload();
+    default PayloadType requestPayload() {
+        return rules().requestPayload();
+    }
 
     /** {@return the fewest fds the request may carry} */
-    int minRequestFds();
+    default int minRequestFds() {
+        return rules().minRequestFds();
+    }
 
     /** {@return the most fds the request may carry} */
-    int maxRequestFds();
+    default int maxRequestFds() {
+        return rules().maxRequestFds();
+    }
 
     /**
      * {@return the payload kind of the reply} For requests without an explicit reply this is
      * {@link PayloadType#U64}, the REPLY_ACK status.
      */
-    PayloadType replyPayload();
+    default PayloadType replyPayload() {
+        return rules().replyPayload();
+    }
 
     /** {@return the fewest fds the reply may carry} */
-    int minReplyFds();
+    default int minReplyFds() {
+        return rules().minReplyFds();
+    }
 
     /** {@return the most fds the reply may carry} */
-    int maxReplyFds();
+    default int maxReplyFds() {
+        return rules().maxReplyFds();
+    }
 
     /**
      * {@return whether the receiver always answers, whatever NEED_REPLY says} (vhost-user.rst,
      * "Communication", and the request's own text)
      */
-    boolean alwaysReplies();
+    default boolean alwaysReplies() {
+        return rules().alwaysReplies();
+    }
 
     /**
      * {@return whether a REPLY_ACK {@code u64} status is valid in place of the explicit reply} (true for
      * SET_MEM_TABLE and ADD_MEM_REG, whose explicit reply exists only in postcopy mode)
      */
-    boolean ackReplyAllowed();
+    default boolean ackReplyAllowed() {
+        return rules().ackReplyAllowed();
+    }
 
     /** {@return the protocol feature that must be negotiated before this request, or {@code null}} */
-    ProtocolFeature protocolGate();
+    default ProtocolFeature protocolGate() {
+        return rules().protocolGate();
+    }
 
     /** {@return the virtio feature that must be negotiated before this request, or {@code null}} */
-    VirtioFeature virtioGate();
+    default VirtioFeature virtioGate() {
+        return rules().virtioGate();
+    }
 
     /** {@return whether the back-end sends this request (on the back-end channel)} */
     boolean sentByBackend();
