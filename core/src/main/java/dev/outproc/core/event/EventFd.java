@@ -16,9 +16,16 @@ import java.lang.foreign.ValueLayout;
  */
 public final class EventFd implements AutoCloseable {
     private final OwnedFd fd;
+    /** A peer's eventfd in blocking mode: check readiness first, so that no call here ever blocks. */
+    private final boolean peerBlocking;
 
     private EventFd(OwnedFd fd) {
+        this(fd, false);
+    }
+
+    private EventFd(OwnedFd fd, boolean peerBlocking) {
         this.fd = fd;
+        this.peerBlocking = peerBlocking;
     }
 
     /**
@@ -42,20 +49,18 @@ public final class EventFd implements AutoCloseable {
     }
 
     /**
-     * Adopts an eventfd received from a peer; ownership moves here. The fd is made non-blocking: a
-     * peer's blocking eventfd with a full counter must not block {@link #signal()}, nor an empty one
-     * {@link #drain()}.
+     * Adopts an eventfd received from a peer; ownership moves here. The peer's mode is left as it is
+     * (it belongs to the file description both sides share), but {@link #signal()} and {@link #drain()}
+     * never block: on a blocking eventfd they check readiness first ({@code poll}), so a full counter
+     * is left full (it is signalled already) and an empty one reads as 0.
      *
      * @param fd the owner to take the fd from
      * @return the eventfd
-     * @throws NativeException when the fd's flags cannot be read or set (not an fd)
+     * @throws NativeException when the fd's flags cannot be read (not an fd)
      */
     public static EventFd adopt(OwnedFd fd) throws NativeException {
-        int flags = Linux.fcntl(fd.get(), Linux.F_GETFL, 0);
-        if ((flags & Linux.O_NONBLOCK) == 0) {
-            Linux.fcntl(fd.get(), Linux.F_SETFL, flags | Linux.O_NONBLOCK);
-        }
-        return new EventFd(fd.transfer());
+        boolean blocking = (Linux.fcntl(fd.get(), Linux.F_GETFL, 0) & Linux.O_NONBLOCK) == 0;
+        return new EventFd(fd.transfer(), blocking);
     }
 
     /** {@return the raw fd} */
@@ -85,6 +90,9 @@ public final class EventFd implements AutoCloseable {
      * @throws NativeException when write(2) fails
      */
     public void signal(long increment) throws NativeException {
+        if (peerBlocking && !Linux.ready(fd.get(), Linux.POLLOUT)) {
+            return; // full: a write would block, and the counter is signalled anyway
+        }
         MemorySegment value = Linux.scratch();
         value.set(ValueLayout.JAVA_LONG, 0, increment);
         Linux.write(fd.get(), value, 8); // -1 (EAGAIN): the counter is full, which is signalled too
@@ -97,6 +105,9 @@ public final class EventFd implements AutoCloseable {
      * @throws NativeException when read(2) fails
      */
     public long drain() throws NativeException {
+        if (peerBlocking && !Linux.ready(fd.get(), Linux.POLLIN)) {
+            return 0;
+        }
         MemorySegment value = Linux.scratch();
         long n = Linux.read(fd.get(), value, 8);
         return n == 8 ? value.get(ValueLayout.JAVA_LONG, 0) : 0;

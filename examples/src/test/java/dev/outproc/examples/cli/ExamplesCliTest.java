@@ -59,6 +59,27 @@ class ExamplesCliTest {
         assertTrue(r.out().contains("Usage: outproc-examples " + name), r.out());
     }
 
+    /** The README's main job, as it runs there (smaller sizes keep the test short). */
+    @Test
+    void demoShouldRunEveryPartToTheEnd() {
+        PrintStream saved = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+        int status;
+        try {
+            status = Main.commandLine().execute("demo", "--memory-mib", "16", "--rounds", "200", "--requests", "200");
+        } finally {
+            System.setOut(saved);
+        }
+        String out = captured.toString(StandardCharsets.UTF_8);
+        assertEquals(0, status, out);
+        assertTrue(out.contains("200 kick/call round trips") && out.contains(", 0 mismatches"), out);
+        assertTrue(out.contains("0 checksum mismatches, 0 error statuses"), out);
+        assertTrue(out.contains("REFUSED, no state sent"), out);
+        assertTrue(out.contains("blocks intact after two migrations"), out);
+        assertTrue(out.contains("demo complete"), out);
+    }
+
     @Test
     void topLevelHelpShouldListTheSubcommands() {
         Run r = run("--help");

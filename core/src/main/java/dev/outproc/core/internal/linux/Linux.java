@@ -144,6 +144,11 @@ public final class Linux {
     private static final MethodHandle FALLOCATE;
     private static final MethodHandle GETPID;
     private static final MethodHandle FSTAT;
+    private static final MethodHandle POLL;
+    /** poll: readable. */
+    public static final short POLLIN = 0x1;
+    /** poll: writable. */
+    public static final short POLLOUT = 0x4;
     /** Offset of {@code st_size} in {@code struct stat} (48 on x86-64 and on the generic 64-bit layout). */
     private static final long STAT_SIZE_OFFSET = 48;
     private static final long STAT_BYTES = 256;
@@ -179,6 +184,7 @@ public final class Linux {
             FALLOCATE = handle("fallocate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
             GETPID = LINKER.downcallHandle(symbol("getpid"), FunctionDescriptor.of(JAVA_INT));
             FSTAT = handle("fstat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+            POLL = handle("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
         } catch (IllegalCallerException e) {
             throw new IllegalCallerException(NATIVE_ACCESS_HINT, e);
         }
@@ -586,6 +592,34 @@ public final class Linux {
             throw new NativeException("fstat(fd=" + fd + ")", errno(st));
         }
         return size;
+    }
+
+    /**
+     * Polls one fd without waiting ({@code poll} with timeout 0).
+     *
+     * @return whether any of {@code events} is ready
+     */
+    public static boolean ready(int fd, short events) throws NativeException {
+        MemorySegment st = state();
+        MemorySegment pollfd = scratch();
+        pollfd.set(JAVA_INT, 0, fd);
+        pollfd.set(ValueLayout.JAVA_SHORT, 4, events);
+        pollfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
+        while (true) {
+            int n;
+            try {
+                n = (int) POLL.invokeExact(st, pollfd, 1L, 0);
+            } catch (Throwable t) {
+                throw unexpected(t);
+            }
+            if (n >= 0) {
+                return n > 0 && (pollfd.get(ValueLayout.JAVA_SHORT, 6) & events) != 0;
+            }
+            int e = errno(st);
+            if (e != 4) {
+                throw new NativeException("poll(fd=" + fd + ", events=" + events + ")", e);
+            }
+        }
     }
 
     /** {@return this process's id} */
