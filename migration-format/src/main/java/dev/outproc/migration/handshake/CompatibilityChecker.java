@@ -110,7 +110,7 @@ public final class CompatibilityChecker {
             ParameterValue b = dst.get(p.name());
             if (p.mustMatch() && a != null && b != null && !Parameter.sameValue(a, b)) {
                 reasons.add(new Incompatibility(ReasonCode.PARAMETER_MISMATCH, p.name(),
-                        "source has " + a.text() + ", destination has " + b.text()));
+                        "source has " + describe(a) + ", destination has " + describe(b)));
             }
         }
         int chosen = versions(model, source, destination, reasons);
@@ -205,5 +205,13 @@ public final class CompatibilityChecker {
             return 0;
         }
         return common.last();
+    }
+
+    /** Large unsigned values (feature words) read better in hexadecimal too. */
+    private static String describe(ParameterValue v) {
+        if (v instanceof ParameterValue.Int i && i.unsigned() && Long.compareUnsigned(i.value(), 0xffff) > 0) {
+            return i.text() + " (0x" + Long.toHexString(i.value()) + ")";
+        }
+        return v.text();
     }
 }
