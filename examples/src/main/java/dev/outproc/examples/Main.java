@@ -2,6 +2,7 @@ package dev.outproc.examples;
 
 import dev.outproc.examples.blk.VhostUserBlkCommand;
 import dev.outproc.examples.demo.DemoCommand;
+import dev.outproc.examples.net.VhostUserNetCommand;
 import dev.outproc.examples.probe.VhostUserProbeCommand;
 import dev.outproc.migration.cli.MigrationCommand;
 import picocli.CommandLine;
@@ -18,6 +19,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 DemoCommand.class,
                 VhostUserBlkCommand.class,
+                VhostUserNetCommand.class,
                 VhostUserProbeCommand.class,
                 MigrationCommand.class,
                 CommandLine.HelpCommand.class
