@@ -184,6 +184,48 @@ class VhostUserNetDeviceTest {
         }
     }
 
+    @ParameterizedTest(name = "seed+={0}")
+    @CsvSource({"1", "2", "3"})
+    void randomMixOfHostileAndValidChainsShouldBeCountedExactly(long seedOffset) throws Exception {
+        long seed = System.nanoTime() + seedOffset;
+        SplittableRandom random = new SplittableRandom(seed);
+        Path socket = dir.resolve("mix.sock");
+        try (VhostUserServer server = serve(socket, VhostUserNetDevice.Mode.LOOPBACK);
+             NetTestDriver d = NetTestDriver.start(socket, ALL)) {
+            long valid = 0;
+            long dropped = 0;
+            for (int i = 0; i < 80; i++) {
+                String context = "seed=" + seed + " chain " + i;
+                switch (random.nextInt(4)) {
+                    case 0 -> {
+                        d.send(new byte[random.nextInt(12 + 14)], 1, 0);
+                        dropped++;
+                    }
+                    case 1 -> {
+                        int length = VhostUserNetDevice.MAX_TX_CHAIN_BYTES + 1 + random.nextInt(4000);
+                        d.send(new byte[length], 1 + random.nextInt(4), 0);
+                        dropped++;
+                    }
+                    case 2 -> {
+                        d.send(new byte[0], 0, 1 + random.nextInt(4096));
+                        dropped++;
+                    }
+                    default -> {
+                        byte[] f = frame(random, 14 + random.nextInt(1501));
+                        d.postRx(1, 2048);
+                        d.send(packet(12, f), 1 + random.nextInt(3), 0);
+                        assertArrayEquals(f, receiveFrame(d, 12, context), context);
+                        valid++;
+                    }
+                }
+                assertEquals(dropped, device.counters().txDropped.get(), context + " " + device.counters());
+                assertEquals(valid, device.counters().txPackets.get(), context + " " + device.counters());
+            }
+            assertEquals(valid, device.counters().rxPackets.get(), "seed=" + seed + " " + device.counters());
+            assertEquals(0, device.counters().rxDropped.get(), "seed=" + seed + " " + device.counters());
+        }
+    }
+
     @Test
     void sinkShouldCountAndDrop() throws Exception {
         Path socket = dir.resolve("sink.sock");
