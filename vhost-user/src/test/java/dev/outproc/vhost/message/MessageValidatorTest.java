@@ -194,8 +194,15 @@ class MessageValidatorTest {
     }
 
     @Test
+    void shouldAcceptAnyNumInGetVringBaseAsDpdkSendsIt() throws Exception {
+        MemorySegment m = request(FrontendRequest.GET_VRING_BASE, 8);
+        m.set(NATIVE_U32, P + VringState.NUM_OFFSET, 49509);
+        assertEquals(FrontendRequest.GET_VRING_BASE, MessageValidator.check(FRONTEND_REQUESTS, m, 0, CAP));
+    }
+
+    @Test
     void shouldRejectNonZeroReservedNum() {
-        for (VhostUserRequest r : new VhostUserRequest[] {FrontendRequest.GET_VRING_BASE, FrontendRequest.VRING_KICK,
+        for (VhostUserRequest r : new VhostUserRequest[] {FrontendRequest.VRING_KICK,
                 BackendRequest.VRING_CALL, BackendRequest.VRING_ERR}) {
             MemorySegment m = request(r, 8);
             m.set(NATIVE_U32, P + VringState.NUM_OFFSET, 1);
