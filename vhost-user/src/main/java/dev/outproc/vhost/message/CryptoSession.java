@@ -61,25 +61,9 @@ public final class CryptoSession {
     }
 
     /** Writes the opaque payload in place. */
-    public static final class Encoder {
-        private MemorySegment segment;
-        private long offset;
-
+    public static final class Encoder extends Flyweight<Encoder> {
         /** Creates an unwrapped encoder. */
         public Encoder() {
-        }
-
-        /**
-         * Points this encoder at a buffer.
-         *
-         * @param segment the buffer
-         * @param offset where the payload starts
-         * @return this encoder
-         */
-        public Encoder wrap(MemorySegment segment, long offset) {
-            this.segment = segment;
-            this.offset = offset;
-            return this;
         }
 
         /**

@@ -55,26 +55,11 @@ public final class MemTable {
     }
 
     /** Reads a memory table in place. */
-    public static final class Decoder {
+    public static final class Decoder extends Flyweight<Decoder> {
         private final MemoryRegion.Decoder region = new MemoryRegion.Decoder();
-        private MemorySegment segment;
-        private long offset;
 
         /** Creates an unwrapped decoder. */
         public Decoder() {
-        }
-
-        /**
-         * Points this decoder at a payload.
-         *
-         * @param segment the buffer
-         * @param offset where the payload starts
-         * @return this decoder
-         */
-        public Decoder wrap(MemorySegment segment, long offset) {
-            this.segment = segment;
-            this.offset = offset;
-            return this;
         }
 
         /** {@return the number of regions (unsigned, as sent)} */
@@ -103,26 +88,11 @@ public final class MemTable {
     }
 
     /** Writes a memory table in place. */
-    public static final class Encoder {
+    public static final class Encoder extends Flyweight<Encoder> {
         private final MemoryRegion.Encoder region = new MemoryRegion.Encoder();
-        private MemorySegment segment;
-        private long offset;
 
         /** Creates an unwrapped encoder. */
         public Encoder() {
-        }
-
-        /**
-         * Points this encoder at a buffer.
-         *
-         * @param segment the buffer
-         * @param offset where the payload starts
-         * @return this encoder
-         */
-        public Encoder wrap(MemorySegment segment, long offset) {
-            this.segment = segment;
-            this.offset = offset;
-            return this;
         }
 
         /**

@@ -40,25 +40,9 @@ public final class ShmemConfig {
     }
 
     /** Reads the payload in place. */
-    public static final class Decoder {
-        private MemorySegment segment;
-        private long offset;
-
+    public static final class Decoder extends Flyweight<Decoder> {
         /** Creates an unwrapped decoder. */
         public Decoder() {
-        }
-
-        /**
-         * Points this decoder at a payload.
-         *
-         * @param segment the buffer
-         * @param offset where the payload starts
-         * @return this decoder
-         */
-        public Decoder wrap(MemorySegment segment, long offset) {
-            this.segment = segment;
-            this.offset = offset;
-            return this;
         }
 
         /** {@return the region count} */
@@ -85,25 +69,9 @@ public final class ShmemConfig {
     }
 
     /** Writes the payload in place. */
-    public static final class Encoder {
-        private MemorySegment segment;
-        private long offset;
-
+    public static final class Encoder extends Flyweight<Encoder> {
         /** Creates an unwrapped encoder. */
         public Encoder() {
-        }
-
-        /**
-         * Points this encoder at a buffer.
-         *
-         * @param segment the buffer
-         * @param offset where the payload starts
-         * @return this encoder
-         */
-        public Encoder wrap(MemorySegment segment, long offset) {
-            this.segment = segment;
-            this.offset = offset;
-            return this;
         }
 
         /**

@@ -32,10 +32,8 @@ public final class SingleMemRegion {
     }
 
     /** Reads the payload in place. */
-    public static final class Decoder {
+    public static final class Decoder extends Flyweight<Decoder> {
         private final MemoryRegion.Decoder region = new MemoryRegion.Decoder();
-        private MemorySegment segment;
-        private long offset;
 
         /** Creates an unwrapped decoder. */
         public Decoder() {
@@ -48,9 +46,9 @@ public final class SingleMemRegion {
          * @param offset where the payload starts
          * @return this decoder
          */
+        @Override
         public Decoder wrap(MemorySegment segment, long offset) {
-            this.segment = segment;
-            this.offset = offset;
+            super.wrap(segment, offset);
             region.wrap(segment, offset + REGION_OFFSET);
             return this;
         }
@@ -67,10 +65,8 @@ public final class SingleMemRegion {
     }
 
     /** Writes the payload in place. */
-    public static final class Encoder {
+    public static final class Encoder extends Flyweight<Encoder> {
         private final MemoryRegion.Encoder region = new MemoryRegion.Encoder();
-        private MemorySegment segment;
-        private long offset;
 
         /** Creates an unwrapped encoder. */
         public Encoder() {
@@ -83,9 +79,9 @@ public final class SingleMemRegion {
          * @param offset where the payload starts
          * @return this encoder
          */
+        @Override
         public Encoder wrap(MemorySegment segment, long offset) {
-            this.segment = segment;
-            this.offset = offset;
+            super.wrap(segment, offset);
             segment.set(NATIVE_U64, offset + PADDING_OFFSET, 0L);
             region.wrap(segment, offset + REGION_OFFSET);
             return this;

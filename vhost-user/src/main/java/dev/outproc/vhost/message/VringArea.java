@@ -38,35 +38,9 @@ public final class VringArea {
     }
 
     /** Reads a VringArea in place; holds only a segment and an offset. */
-    public static final class Decoder {
-        private MemorySegment segment;
-        private long offset;
-
+    public static final class Decoder extends Flyweight<Decoder> {
         /** Creates an unwrapped decoder. */
         public Decoder() {
-        }
-
-        /**
-         * Points this decoder at a payload.
-         *
-         * @param segment the buffer
-         * @param offset where the payload starts
-         * @return this decoder
-         */
-        public Decoder wrap(MemorySegment segment, long offset) {
-            this.segment = segment;
-            this.offset = offset;
-            return this;
-        }
-
-        /** {@return the wrapped segment} */
-        public MemorySegment segment() {
-            return segment;
-        }
-
-        /** {@return the offset of the payload in the segment} */
-        public long offset() {
-            return offset;
         }
 
         /** {@return the word holding the queue index and flags} (unsigned; compare with {@link Long#compareUnsigned}) */
@@ -97,35 +71,9 @@ public final class VringArea {
     }
 
     /** Writes a VringArea in place; holds only a segment and an offset. */
-    public static final class Encoder {
-        private MemorySegment segment;
-        private long offset;
-
+    public static final class Encoder extends Flyweight<Encoder> {
         /** Creates an unwrapped encoder. */
         public Encoder() {
-        }
-
-        /**
-         * Points this encoder at a buffer.
-         *
-         * @param segment the buffer
-         * @param offset where the payload starts
-         * @return this encoder
-         */
-        public Encoder wrap(MemorySegment segment, long offset) {
-            this.segment = segment;
-            this.offset = offset;
-            return this;
-        }
-
-        /** {@return the wrapped segment} */
-        public MemorySegment segment() {
-            return segment;
-        }
-
-        /** {@return the offset of the payload in the segment} */
-        public long offset() {
-            return offset;
         }
 
         /**
