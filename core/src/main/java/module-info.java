@@ -11,4 +11,5 @@ module dev.outproc.core {
     exports dev.outproc.core.memory;
     exports dev.outproc.core.transport;
     exports dev.outproc.core.virtqueue;
+    exports dev.outproc.core.virtio;
 }

@@ -7,9 +7,9 @@ import dev.outproc.migration.handshake.HandshakeAgreement;
 import dev.outproc.core.virtqueue.DeviceQueue;
 import dev.outproc.core.virtqueue.VirtqueueException;
 import dev.outproc.vhost.backend.VhostUserDevice;
-import dev.outproc.vhost.backend.Vring;
+import dev.outproc.core.virtio.VirtioQueue;
 import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -159,11 +159,16 @@ public class VhostUserBlkDevice implements VhostUserDevice {
     }
 
     @Override
-    public void queueStopped(Vring vring) {
+    public void queueStopped(VirtioQueue vring) {
         QueueState s = vring.queue() == null ? null : vring.queue().exportState();
         if (s != null) {
             stoppedQueues[vring.index()] = new BlkState.Queue(vring.index(), s.size(), vring.isEnabled(), s.nextAvail(), s.nextUsed());
         }
+    }
+
+    @Override
+    public boolean migratable() {
+        return true;
     }
 
     @Override
@@ -271,7 +276,7 @@ public class VhostUserBlkDevice implements VhostUserDevice {
     }
 
     @Override
-    public void processQueue(Vring vring) throws IOException {
+    public void processQueue(VirtioQueue vring) throws IOException {
         DeviceQueue queue = vring.queue();
         MemorySegment header = scratch[vring.index()];
         do {

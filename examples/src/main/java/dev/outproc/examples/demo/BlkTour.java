@@ -7,7 +7,7 @@ import dev.outproc.vhost.backend.VhostUserServer;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
 import dev.outproc.vhost.frontend.VirtioBlkDriver;
 import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 
 import java.io.IOException;
 import java.io.PrintStream;

@@ -4,8 +4,8 @@ import dev.outproc.core.virtqueue.DescriptorChain;
 import dev.outproc.core.virtqueue.DeviceQueue;
 import dev.outproc.core.virtqueue.VirtqueueException;
 import dev.outproc.vhost.backend.VhostUserDevice;
-import dev.outproc.vhost.backend.Vring;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioQueue;
+import dev.outproc.core.virtio.VirtioFeature;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -132,7 +132,7 @@ public final class VhostUserNetDevice implements VhostUserDevice {
     private final DescriptorChain[] gathered;
 
     private volatile long negotiated;
-    private volatile Vring receiveRing;
+    private volatile VirtioQueue receiveRing;
     private volatile Thread receiveWorker;
     private volatile boolean warnedForeignThread;
     /** Whether the receive ring got used entries since the last notification. */
@@ -260,7 +260,7 @@ public final class VhostUserNetDevice implements VhostUserDevice {
     }
 
     @Override
-    public void queueStarted(Vring vring) {
+    public void queueStarted(VirtioQueue vring) {
         if (vring.index() == RECEIVEQ) {
             // Runs on the receive ring's worker: loopback checks that it is also the transmit ring's.
             receiveWorker = Thread.currentThread();
@@ -270,7 +270,7 @@ public final class VhostUserNetDevice implements VhostUserDevice {
     }
 
     @Override
-    public void queueStopped(Vring vring) {
+    public void queueStopped(VirtioQueue vring) {
         if (vring.index() == RECEIVEQ) {
             receiveRing = null;
             // Held chains belong to the stopped ring; its base already counts them as consumed.
@@ -279,7 +279,7 @@ public final class VhostUserNetDevice implements VhostUserDevice {
     }
 
     @Override
-    public void processQueue(Vring vring) throws IOException {
+    public void processQueue(VirtioQueue vring) throws IOException {
         DeviceQueue queue = vring.queue();
         if (vring.index() == RECEIVEQ) {
             // Receive buffers are taken when a frame arrives, never on a kick: ask the driver not to kick.
@@ -288,7 +288,7 @@ public final class VhostUserNetDevice implements VhostUserDevice {
         }
         int headerBytes = headerBytes(negotiated);
         boolean mergeable = (negotiated & (1L << F_MRG_RXBUF)) != 0;
-        Vring rx = loopbackTarget();
+        VirtioQueue rx = loopbackTarget();
         do {
             queue.disableNotifications();
             DescriptorChain chain;
@@ -305,7 +305,7 @@ public final class VhostUserNetDevice implements VhostUserDevice {
     }
 
     /** {@return the receive ring when loopback may use it on this thread, else null (frames are then dropped)} */
-    private Vring loopbackTarget() {
+    private VirtioQueue loopbackTarget() {
         if (mode != Mode.LOOPBACK) {
             return null;
         }
@@ -321,7 +321,7 @@ public final class VhostUserNetDevice implements VhostUserDevice {
     }
 
     /** Takes one transmit chain and, in loopback, puts its frame on the receive ring. */
-    private void transmit(DescriptorChain chain, int headerBytes, boolean mergeable, Vring rx) throws VirtqueueException {
+    private void transmit(DescriptorChain chain, int headerBytes, boolean mergeable, VirtioQueue rx) throws VirtqueueException {
         long readable = chain.totalReadable();
         if (chain.writableCount() != 0 || readable < headerBytes + ETHERNET_HEADER_BYTES || readable > MAX_TX_CHAIN_BYTES) {
             counters.txDropped.incrementAndGet();
@@ -354,7 +354,7 @@ public final class VhostUserNetDevice implements VhostUserDevice {
      * chain, or with MRG_RXBUF spread over as many chains as needed with {@code num_buffers} set. The
      * chains are published together so that the driver never sees part of a frame.
      */
-    private void receive(Vring rx, int frameBytes, int headerBytes, boolean mergeable) throws VirtqueueException {
+    private void receive(VirtioQueue rx, int frameBytes, int headerBytes, boolean mergeable) throws VirtqueueException {
         long needed = (long) headerBytes + frameBytes;
         int count = 0;
         long room = 0;

@@ -1,10 +1,11 @@
 package dev.outproc.examples.probe;
 
+import dev.outproc.vhost.message.VhostUserFeature;
 import dev.outproc.vhost.frontend.FrontendException;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
 import dev.outproc.vhost.frontend.VirtioBlkDriver;
 import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -68,7 +69,7 @@ public final class VhostUserProbeCommand implements Callable<Integer> {
             out.printf("features:          0x%016x%n", features);
             out.printf("                   %s%n", String.join(" ", virtioNames(features)));
             out.printf("                   device bits: %s%n", String.join(" ", blkNames(features)));
-            if ((features & VirtioFeature.PROTOCOL_FEATURES.mask()) == 0) {
+            if ((features & VhostUserFeature.PROTOCOL_FEATURES.mask()) == 0) {
                 out.println("protocol features: none (F_PROTOCOL_FEATURES not offered)");
                 return 0;
             }

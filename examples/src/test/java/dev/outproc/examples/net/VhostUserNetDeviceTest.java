@@ -2,7 +2,7 @@ package dev.outproc.examples.net;
 
 import dev.outproc.vhost.backend.VhostUserBackend;
 import dev.outproc.vhost.backend.VhostUserServer;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,5 +1,6 @@
 package dev.outproc.vhost.backend;
 
+import dev.outproc.vhost.message.VhostUserFeature;
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.event.EventLoop;
 import dev.outproc.core.fd.FdChannel;
@@ -30,7 +31,8 @@ import dev.outproc.vhost.message.ProtocolFeature;
 import dev.outproc.vhost.message.VhostUserHeader;
 import dev.outproc.vhost.message.VhostUserProtocolException;
 import dev.outproc.vhost.message.VhostUserRequest;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioDevice;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.vhost.message.VringFdIndex;
 
 import java.io.IOException;
@@ -69,11 +71,11 @@ public final class VhostUserBackend implements AutoCloseable {
     /** Memory slots offered with CONFIGURE_MEM_SLOTS (the value libvhost-user and rust-vmm use). */
     public static final int MAX_MEM_SLOTS = 509;
     private static final int MAX_FDS = 8;
-    private static final long LOG_ALL = VirtioFeature.LOG_ALL.mask();
+    private static final long LOG_ALL = VhostUserFeature.LOG_ALL.mask();
     /** Rings are little-endian (VIRTIO 1.x), whatever the host's order. */
     private static final java.lang.foreign.ValueLayout.OfShort LE_U16 = java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED
             .withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
-    private static final long PROTOCOL_FEATURES = VirtioFeature.PROTOCOL_FEATURES.mask();
+    private static final long PROTOCOL_FEATURES = VhostUserFeature.PROTOCOL_FEATURES.mask();
     /** Protocol features this library implements for every device. */
     public static final long LIBRARY_PROTOCOL_FEATURES = ProtocolFeature.maskOf(ProtocolFeature.MQ,
             ProtocolFeature.LOG_SHMFD, ProtocolFeature.REPLY_ACK, ProtocolFeature.BACKEND_REQ,
@@ -139,8 +141,8 @@ public final class VhostUserBackend implements AutoCloseable {
      * @param options tuning
      * @throws NativeException when the worker event loops cannot be created
      */
-    public VhostUserBackend(VhostUserDevice device, Options options) throws NativeException {
-        this.device = device;
+    public VhostUserBackend(VirtioDevice device, Options options) throws NativeException {
+        this.device = VhostUserDevice.of(device);
         this.options = options;
         int queues = device.queueCount();
         if (queues < 1 || queues > 256) {
@@ -155,7 +157,7 @@ public final class VhostUserBackend implements AutoCloseable {
             throw new IllegalArgumentException("configSize must be 0..256, configSize=" + configSize);
         }
         this.offeredFeatures = device.features() | PROTOCOL_FEATURES | LOG_ALL;
-        long deviceProtocol = device.protocolFeatures() & DEVICE_PROTOCOL_FEATURES;
+        long deviceProtocol = this.device.protocolFeatures() & DEVICE_PROTOCOL_FEATURES;
         if (configSize > 0) {
             deviceProtocol |= ProtocolFeature.CONFIG.mask();
         }

@@ -1,5 +1,6 @@
 package dev.outproc.vhost.backend;
 
+import dev.outproc.core.virtio.VirtioDevice;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.core.transport.UnixListener;
@@ -38,7 +39,7 @@ public final class VhostUserServer implements AutoCloseable {
      * @return the server
      * @throws IOException when binding fails
      */
-    public static VhostUserServer listen(VhostUserDevice device, VhostUserBackend.Options options, Path socketPath)
+    public static VhostUserServer listen(VirtioDevice device, VhostUserBackend.Options options, Path socketPath)
             throws IOException {
         UnixListener listener = UnixListener.bind(socketPath);
         try {
@@ -59,7 +60,7 @@ public final class VhostUserServer implements AutoCloseable {
      * @return the server
      * @throws IOException when the fd is not a Unix socket or the back-end cannot start
      */
-    public static VhostUserServer inherited(VhostUserDevice device, VhostUserBackend.Options options, OwnedFd fd)
+    public static VhostUserServer inherited(VirtioDevice device, VhostUserBackend.Options options, OwnedFd fd)
             throws IOException {
         boolean listening;
         try {
@@ -90,7 +91,7 @@ public final class VhostUserServer implements AutoCloseable {
      * @return the server
      * @throws IOException when the back-end cannot start
      */
-    public static VhostUserServer connected(VhostUserDevice device, VhostUserBackend.Options options, OwnedFd fd)
+    public static VhostUserServer connected(VirtioDevice device, VhostUserBackend.Options options, OwnedFd fd)
             throws IOException {
         OwnedFd owned = fd.transfer();
         try {

@@ -6,17 +6,18 @@ import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.virtqueue.DescriptorChain;
 import dev.outproc.core.virtqueue.DeviceQueue;
 import dev.outproc.core.virtqueue.VirtqueueException;
+import dev.outproc.core.virtio.VirtioQueue;
 
 import java.io.IOException;
 
 /**
- * One ring of a vhost-user back-end as the device sees it: the device-side virtqueue, the guest memory
- * it reads, and the guest notification. Handed to {@link VhostUserDevice#processQueue} on the ring's
- * worker thread; use it only there.
+ * One ring of a vhost-user back-end: the {@link VirtioQueue} the device sees (the device-side virtqueue,
+ * the guest memory it reads, and the guest notification). Handed to {@link VhostUserDevice#processQueue}
+ * on the ring's worker thread; use it only there.
  *
  * <p>{@link #pop()}, {@link #complete} and {@link #notifyGuest()} allocate nothing in steady state.
  */
-public final class Vring {
+public final class Vring implements VirtioQueue {
     private final int index;
     private final VhostUserBackend backend;
     final EventLoop worker;
@@ -58,31 +59,37 @@ public final class Vring {
     }
 
     /** {@return the ring's index} */
+    @Override
     public int index() {
         return index;
     }
 
     /** {@return the device-side virtqueue (split or packed, as negotiated)} */
+    @Override
     public DeviceQueue queue() {
         return queue;
     }
 
     /** {@return the guest memory the ring's buffers live in (the snapshot current for this call)} */
+    @Override
     public GuestMemory memory() {
         return memory;
     }
 
     /** {@return whether the ring is enabled (a disabled ring may be processed but must have no side effects)} */
+    @Override
     public boolean isEnabled() {
         return enabled;
     }
 
     /** {@return whether the ring is started} */
+    @Override
     public boolean isStarted() {
         return started;
     }
 
     /** {@return the virtio features the front-end acknowledged} */
+    @Override
     public long negotiatedFeatures() {
         return backend.negotiatedFeatures();
     }
@@ -93,6 +100,7 @@ public final class Vring {
      * @return the chain (valid until completed), or {@code null} when the ring is empty, stopped or broken
      * @throws VirtqueueException when the guest's ring is malformed (the ring is then broken)
      */
+    @Override
     public DescriptorChain pop() throws VirtqueueException {
         if (!started || broken || iotlbMiss || queue == null) {
             return null;
@@ -117,6 +125,7 @@ public final class Vring {
      * @param writtenBytes how many bytes the device wrote into its writable buffers
      * @throws VirtqueueException when the chain is not in flight or the used ring is outside memory
      */
+    @Override
     public void complete(DescriptorChain chain, long writtenBytes) throws VirtqueueException {
         try {
             queue.addUsed(chain, writtenBytes);
@@ -132,6 +141,7 @@ public final class Vring {
      *
      * @throws IOException when the notification cannot be sent
      */
+    @Override
     public void notifyGuest() throws IOException {
         if (queue == null || !started) {
             return;
@@ -146,6 +156,7 @@ public final class Vring {
      *
      * @throws IOException when the notification cannot be sent
      */
+    @Override
     public void signalGuest() throws IOException {
         EventFd c = call;
         if (c != null) {

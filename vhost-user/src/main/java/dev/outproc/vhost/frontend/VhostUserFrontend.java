@@ -1,5 +1,6 @@
 package dev.outproc.vhost.frontend;
 
+import dev.outproc.vhost.message.VhostUserFeature;
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.memory.GuestMemory;
@@ -16,7 +17,7 @@ import dev.outproc.vhost.message.FrontendRequest;
 import dev.outproc.vhost.message.MessageStream;
 import dev.outproc.vhost.message.ProtocolFeature;
 import dev.outproc.vhost.message.VhostUserProtocolException;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.vhost.message.VringFdIndex;
 
 import java.io.IOException;
@@ -218,7 +219,7 @@ public final class VhostUserFrontend implements AutoCloseable {
     public long negotiate(long wantedFeatures, long wantedProtocolFeatures) throws IOException {
         long offered = getFeatures();
         setOwner();
-        long protocolBit = VirtioFeature.PROTOCOL_FEATURES.mask();
+        long protocolBit = VhostUserFeature.PROTOCOL_FEATURES.mask();
         if ((offered & protocolBit) != 0) {
             long offeredProtocol = getProtocolFeatures();
             setProtocolFeatures(offeredProtocol & wantedProtocolFeatures);
@@ -491,7 +492,7 @@ public final class VhostUserFrontend implements AutoCloseable {
             setVringBase(index, base);
             setVringCall(index, call);
             setVringKick(index, kick);
-            if ((features & VirtioFeature.PROTOCOL_FEATURES.mask()) != 0) {
+            if ((features & VhostUserFeature.PROTOCOL_FEATURES.mask()) != 0) {
                 setVringEnable(index, true);
             }
         } catch (IOException | RuntimeException e) {

@@ -8,7 +8,7 @@ import dev.outproc.core.virtqueue.PackedDriverQueue;
 import dev.outproc.core.virtqueue.QueueConfig;
 import dev.outproc.core.virtqueue.SplitDriverQueue;
 import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;

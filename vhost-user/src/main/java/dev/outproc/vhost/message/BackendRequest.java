@@ -1,5 +1,6 @@
 package dev.outproc.vhost.message;
 
+import dev.outproc.core.virtio.VirtioFeature;
 import static dev.outproc.vhost.message.PayloadType.IOTLB;
 import static dev.outproc.vhost.message.PayloadType.NONE;
 import static dev.outproc.vhost.message.PayloadType.SHARED_OBJECT;
@@ -16,28 +17,28 @@ import static dev.outproc.vhost.message.PayloadType.VRING_STATE;
  */
 public enum BackendRequest implements VhostUserRequest {
     /** IOTLB miss or access failure. */
-    IOTLB_MSG(1, IOTLB, 0, 0, U64, 0, 0, false, null, VirtioFeature.ACCESS_PLATFORM),
+    IOTLB_MSG(1, IOTLB, 0, 0, U64, 0, 0, false, null, VirtioFeature.ACCESS_PLATFORM.mask()),
     /** The config space changed. */
-    CONFIG_CHANGE_MSG(2, NONE, 0, 0, U64, 0, 0, false, ProtocolFeature.CONFIG, null),
+    CONFIG_CHANGE_MSG(2, NONE, 0, 0, U64, 0, 0, false, ProtocolFeature.CONFIG, 0),
     /** Sets or clears a queue's host notifier (vring area; an fd unless bit 8 of its u64 says none). */
-    VRING_HOST_NOTIFIER_MSG(3, VRING_AREA, 0, 1, U64, 0, 0, false, ProtocolFeature.HOST_NOTIFIER, null),
+    VRING_HOST_NOTIFIER_MSG(3, VRING_AREA, 0, 1, U64, 0, 0, false, ProtocolFeature.HOST_NOTIFIER, 0),
     /** In-band call (vring state, num reserved 0). */
-    VRING_CALL(4, VRING_STATE, 0, 0, U64, 0, 0, false, ProtocolFeature.INBAND_NOTIFICATIONS, null),
+    VRING_CALL(4, VRING_STATE, 0, 0, U64, 0, 0, false, ProtocolFeature.INBAND_NOTIFICATIONS, 0),
     /** In-band error (vring state, num reserved 0). */
-    VRING_ERR(5, VRING_STATE, 0, 0, U64, 0, 0, false, ProtocolFeature.INBAND_NOTIFICATIONS, null),
+    VRING_ERR(5, VRING_STATE, 0, 0, U64, 0, 0, false, ProtocolFeature.INBAND_NOTIFICATIONS, 0),
     /** Adds the back-end as exporter of a UUID. */
-    SHARED_OBJECT_ADD(6, SHARED_OBJECT, 0, 0, U64, 0, 0, false, ProtocolFeature.SHARED_OBJECT, null),
+    SHARED_OBJECT_ADD(6, SHARED_OBJECT, 0, 0, U64, 0, 0, false, ProtocolFeature.SHARED_OBJECT, 0),
     /** Removes the back-end as exporter of a UUID. */
-    SHARED_OBJECT_REMOVE(7, SHARED_OBJECT, 0, 0, U64, 0, 0, false, ProtocolFeature.SHARED_OBJECT, null),
+    SHARED_OBJECT_REMOVE(7, SHARED_OBJECT, 0, 0, U64, 0, 0, false, ProtocolFeature.SHARED_OBJECT, 0),
     /** Looks up a UUID; the reply u64 carries the dma-buf fd on success. */
-    SHARED_OBJECT_LOOKUP(8, SHARED_OBJECT, 0, 0, U64, 0, 1, true, ProtocolFeature.SHARED_OBJECT, null),
+    SHARED_OBJECT_LOOKUP(8, SHARED_OBJECT, 0, 0, U64, 0, 1, true, ProtocolFeature.SHARED_OBJECT, 0),
     /** Maps an fd into a VIRTIO shared memory region (exactly one fd). */
-    SHMEM_MAP(9, PayloadType.SHMEM_MAP, 1, 1, U64, 0, 0, false, ProtocolFeature.SHMEM, null),
+    SHMEM_MAP(9, PayloadType.SHMEM_MAP, 1, 1, U64, 0, 0, false, ProtocolFeature.SHMEM, 0),
     /**
      * Unmaps a range of a VIRTIO shared memory region. The specification says "a reply is generated";
      * QEMU answers only with NEED_REPLY, so this table does not mark it as always replying.
      */
-    SHMEM_UNMAP(10, PayloadType.SHMEM_MAP, 0, 0, U64, 0, 0, false, ProtocolFeature.SHMEM, null);
+    SHMEM_UNMAP(10, PayloadType.SHMEM_MAP, 0, 0, U64, 0, 0, false, ProtocolFeature.SHMEM, 0);
 
     /** The highest request number the specification defines. */
     public static final int MAX_CODE = 10;
@@ -59,10 +60,10 @@ public enum BackendRequest implements VhostUserRequest {
 
     BackendRequest(int code, PayloadType requestPayload, int minRequestFds, int maxRequestFds, PayloadType replyPayload,
                    int minReplyFds, int maxReplyFds, boolean alwaysReplies, ProtocolFeature protocolGate,
-                   VirtioFeature virtioGate) {
+                   long featureGateMask) {
         this.code = code;
         this.rules = new RequestRules(requestPayload, minRequestFds, maxRequestFds, replyPayload, minReplyFds,
-                maxReplyFds, alwaysReplies, false, protocolGate, virtioGate);
+                maxReplyFds, alwaysReplies, false, protocolGate, featureGateMask);
     }
 
     /**

@@ -2,7 +2,7 @@ package dev.outproc.vhost.message;
 
 /**
  * The vhost-user protocol feature bits ({@code VHOST_USER_PROTOCOL_F_*}, vhost-user.rst, "Protocol
- * features"), negotiated with GET/SET_PROTOCOL_FEATURES once {@link VirtioFeature#PROTOCOL_FEATURES}
+ * features"), negotiated with GET/SET_PROTOCOL_FEATURES once {@link VhostUserFeature#PROTOCOL_FEATURES}
  * is on. The enum's ordinal is not the bit; use {@link #bit()}.
  */
 public enum ProtocolFeature {

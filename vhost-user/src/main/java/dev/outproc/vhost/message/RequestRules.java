@@ -15,9 +15,10 @@ package dev.outproc.vhost.message;
  * @param alwaysReplies whether the receiver always answers, whatever NEED_REPLY says
  * @param ackReplyAllowed whether a REPLY_ACK status is valid in place of the explicit reply
  * @param protocolGate the protocol feature that must be negotiated first, or {@code null}
- * @param virtioGate the virtio feature that must be negotiated first, or {@code null}
+ * @param featureGateMask the feature bit (a virtio or vhost-user feature word mask) that must be
+ *        negotiated first, or 0
  */
 public record RequestRules(PayloadType requestPayload, int minRequestFds, int maxRequestFds, PayloadType replyPayload,
                            int minReplyFds, int maxReplyFds, boolean alwaysReplies, boolean ackReplyAllowed,
-                           ProtocolFeature protocolGate, VirtioFeature virtioGate) {
+                           ProtocolFeature protocolGate, long featureGateMask) {
 }

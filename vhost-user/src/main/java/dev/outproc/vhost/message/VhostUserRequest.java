@@ -73,9 +73,12 @@ public sealed interface VhostUserRequest permits FrontendRequest, BackendRequest
         return rules().protocolGate();
     }
 
-    /** {@return the virtio feature that must be negotiated before this request, or {@code null}} */
-    default VirtioFeature virtioGate() {
-        return rules().virtioGate();
+    /**
+     * {@return the bit of the GET/SET_FEATURES word that must be negotiated before this request, or 0}
+     * A {@link dev.outproc.core.virtio.VirtioFeature} or {@link VhostUserFeature} mask.
+     */
+    default long featureGateMask() {
+        return rules().featureGateMask();
     }
 
     /** {@return whether the back-end sends this request (on the back-end channel)} */

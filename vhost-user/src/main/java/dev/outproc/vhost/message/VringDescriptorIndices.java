@@ -10,7 +10,7 @@ package dev.outproc.vhost.message;
  *          bits 16-30 next used index         bit 31  device (used) wrap counter
  * </pre>
  *
- * <p>Which form applies depends on the negotiated {@link VirtioFeature#RING_PACKED}, so the syntax
+ * <p>Which form applies depends on the negotiated {@link dev.outproc.core.virtio.VirtioFeature#RING_PACKED}, so the syntax
  * layer cannot check it: {@link #isValidSplit(long)} is for the back-end.
  */
 public final class VringDescriptorIndices {

@@ -2,7 +2,7 @@ package dev.outproc.vhost.backend;
 
 import dev.outproc.vhost.frontend.VhostUserFrontend;
 import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;

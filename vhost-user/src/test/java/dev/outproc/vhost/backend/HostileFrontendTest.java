@@ -1,5 +1,6 @@
 package dev.outproc.vhost.backend;
 
+import dev.outproc.vhost.message.VhostUserFeature;
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.fd.Errno;
 import dev.outproc.core.fd.NativeException;
@@ -12,7 +13,7 @@ import dev.outproc.core.virtqueue.QueueConfig;
 import dev.outproc.vhost.message.FrontendRequest;
 import dev.outproc.vhost.message.ProtocolFeature;
 import dev.outproc.vhost.message.VhostUserHeader;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -298,7 +299,7 @@ class HostileFrontendTest {
     @Test
     void fdsOnARequestThatTakesNoneShouldGetAnErrorAck() throws Exception {
         try (Rig rig = hostile(); EventFd stray = EventFd.create(); OwnedFd memfd = MemFd.create("stray", 4096)) {
-            body(rig).set(NATIVE_U64, 0, VirtioFeature.VERSION_1.mask() | VirtioFeature.PROTOCOL_FEATURES.mask());
+            body(rig).set(NATIVE_U64, 0, VirtioFeature.VERSION_1.mask() | VhostUserFeature.PROTOCOL_FEATURES.mask());
             rig.fe.writer().sendUnchecked(FrontendRequest.SET_FEATURES.code(), NEED_REPLY, 8, List.of(stray.owner(), memfd));
             assertErrorAck(rig.fe.channel(), FrontendRequest.SET_FEATURES.code());
             assertStillServing(rig);

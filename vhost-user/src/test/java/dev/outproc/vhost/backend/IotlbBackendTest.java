@@ -1,5 +1,6 @@
 package dev.outproc.vhost.backend;
 
+import dev.outproc.core.virtio.VirtioQueue;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestRegion;
 import dev.outproc.core.transport.MessageChannel;
@@ -11,7 +12,7 @@ import dev.outproc.core.virtqueue.SplitDriverQueue;
 import dev.outproc.vhost.frontend.FrontendException;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
 import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -57,7 +58,7 @@ class IotlbBackendTest {
         }
 
         @Override
-        public void processQueue(Vring vring) throws IOException {
+        public void processQueue(VirtioQueue vring) throws IOException {
             DescriptorChain chain;
             while ((chain = vring.pop()) != null) {
                 chain.readReadable(0, scratch, 0, 8);

@@ -1,5 +1,6 @@
 package dev.outproc.vhost.backend;
 
+import dev.outproc.vhost.message.VhostUserFeature;
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.fd.FdChannel;
 import dev.outproc.core.fd.OwnedFd;
@@ -11,7 +12,7 @@ import dev.outproc.core.virtqueue.QueueConfig;
 import dev.outproc.vhost.frontend.FrontendException;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
 import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -159,7 +160,7 @@ class ProtocolFeatureMatrixTest {
                 | (eventIdx ? VirtioFeature.EVENT_IDX.mask() : 0) | (indirect ? VirtioFeature.INDIRECT_DESC.mask() : 0);
         try (Rig rig = Rig.connect(socket, MEMORY)) {
             long acked = rig.negotiate(features, protocolBit, replyAck ? protocol(ProtocolFeature.REPLY_ACK) : 0);
-            assertEquals(features | (protocolBit ? VirtioFeature.PROTOCOL_FEATURES.mask() : 0), acked);
+            assertEquals(features | (protocolBit ? VhostUserFeature.PROTOCOL_FEATURES.mask() : 0), acked);
             rig.fe.getFeatures(); // a round trip: without REPLY_ACK nothing else says SET_FEATURES was handled
             assertEquals(acked, backend().negotiatedFeatures());
             assertEquals(replyAck ? protocol(ProtocolFeature.REPLY_ACK) : 0, backend().negotiatedProtocolFeatures());
@@ -368,7 +369,7 @@ class ProtocolFeatureMatrixTest {
             exchange(ring, ring, 4, false);
             assertEquals(0, view.readAndClear(p -> { }), "nothing is logged before F_LOG_ALL");
 
-            rig.fe.setFeatures(acked | VirtioFeature.LOG_ALL.mask());
+            rig.fe.setFeatures(acked | VhostUserFeature.LOG_ALL.mask());
             // A write (device writes its status byte) and a read of 2.5 pages (device writes data + status).
             byte[] data = new byte[10240];
             random.nextBytes(data);

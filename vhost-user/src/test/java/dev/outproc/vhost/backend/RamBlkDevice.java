@@ -1,8 +1,9 @@
 package dev.outproc.vhost.backend;
 
+import dev.outproc.core.virtio.VirtioQueue;
 import dev.outproc.core.virtqueue.DescriptorChain;
 import dev.outproc.core.virtqueue.DeviceQueue;
-import dev.outproc.vhost.message.VirtioFeature;
+import dev.outproc.core.virtio.VirtioFeature;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -118,7 +119,7 @@ final class RamBlkDevice implements VhostUserDevice {
     }
 
     @Override
-    public void processQueue(Vring vring) throws IOException {
+    public void processQueue(VirtioQueue vring) throws IOException {
         DeviceQueue queue = vring.queue();
         // The loop of DeviceQueue's documentation: with EVENT_IDX the driver kicks only past avail_event,
         // which enableNotifications() publishes.
@@ -145,7 +146,7 @@ final class RamBlkDevice implements VhostUserDevice {
     }
 
     /** Serves the requests held so far (on the ring's worker; the test calls it through the ring's loop). */
-    void releaseHeld(Vring vring) throws IOException {
+    void releaseHeld(VirtioQueue vring) throws IOException {
         synchronized (held) {
             for (DescriptorChain c : held) {
                 vring.complete(c, handle(vring.index(), c));
@@ -206,17 +207,17 @@ final class RamBlkDevice implements VhostUserDevice {
     }
 
     @Override
-    public void queueStarted(Vring vring) {
+    public void queueStarted(VirtioQueue vring) {
         events.add("started " + vring.index());
     }
 
     @Override
-    public void queueStopped(Vring vring) {
+    public void queueStopped(VirtioQueue vring) {
         events.add("stopped " + vring.index());
     }
 
     @Override
-    public void queueEnabled(Vring vring, boolean enabled) {
+    public void queueEnabled(VirtioQueue vring, boolean enabled) {
         events.add("enabled " + vring.index() + " " + enabled);
     }
 
@@ -236,6 +237,11 @@ final class RamBlkDevice implements VhostUserDevice {
         synchronized (held) {
             held.clear();
         }
+    }
+
+    @Override
+    public boolean migratable() {
+        return true;
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.outproc.vhost.backend;
 
+import dev.outproc.vhost.message.VhostUserFeature;
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestRegion;
@@ -90,7 +91,7 @@ final class Rig implements AutoCloseable {
         }
         long offered = fe.getFeatures();
         fe.setOwner();
-        long acked = offered & features & ~dev.outproc.vhost.message.VirtioFeature.PROTOCOL_FEATURES.mask();
+        long acked = offered & features & ~dev.outproc.vhost.message.VhostUserFeature.PROTOCOL_FEATURES.mask();
         fe.setFeatures(acked);
         return acked;
     }

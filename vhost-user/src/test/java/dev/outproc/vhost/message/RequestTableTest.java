@@ -1,5 +1,6 @@
 package dev.outproc.vhost.message;
 
+import dev.outproc.core.virtio.VirtioFeature;
 import org.junit.jupiter.api.Test;
 
 import java.util.HashSet;
@@ -59,8 +60,8 @@ class RequestTableTest {
 
     @Test
     void virtioFeatureBitsShouldMatchVirtioAndVhost() {
-        assertEquals(30, VirtioFeature.PROTOCOL_FEATURES.bit());
-        assertEquals(26, VirtioFeature.LOG_ALL.bit());
+        assertEquals(30, VhostUserFeature.PROTOCOL_FEATURES.bit());
+        assertEquals(26, VhostUserFeature.LOG_ALL.bit());
         assertEquals(32, VirtioFeature.VERSION_1.bit());
         assertEquals(33, VirtioFeature.ACCESS_PLATFORM.bit());
         assertEquals(34, VirtioFeature.RING_PACKED.bit());
@@ -71,7 +72,8 @@ class RequestTableTest {
         assertEquals(27, VirtioFeature.ANY_LAYOUT.bit());
         assertEquals(38, VirtioFeature.NOTIFICATION_DATA.bit());
         assertEquals(40, VirtioFeature.RING_RESET.bit());
-        assertEquals(1L << 32 | 1L << 30, VirtioFeature.maskOf(VirtioFeature.VERSION_1, VirtioFeature.PROTOCOL_FEATURES));
+        assertEquals(1L << 32 | 1L << 30, VirtioFeature.maskOf(VirtioFeature.VERSION_1) | VhostUserFeature.PROTOCOL_FEATURES.mask());
+        assertEquals(26, VhostUserFeature.LOG_ALL.bit());
     }
 
     @Test

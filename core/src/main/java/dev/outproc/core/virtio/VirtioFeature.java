@@ -1,24 +1,20 @@
-package dev.outproc.vhost.message;
+package dev.outproc.core.virtio;
 
 /**
- * Device-independent feature bits that the vhost-user protocol cares about, as exchanged by
- * GET/SET_FEATURES. Device-type bits (below 24) belong to each device. Sources: VIRTIO 1.3 section 6
- * "Reserved Feature Bits", vhost-user.rst (bit 30 {@code VHOST_USER_F_PROTOCOL_FEATURES}) and Linux
- * {@code vhost.h} (bit 26 {@code VHOST_F_LOG_ALL}).
+ * The device-independent virtio feature bits (VIRTIO 1.3 section 6 "Reserved Feature Bits"), the same
+ * under every transport. Device-type bits (below 24) belong to each device type; transport-only bits
+ * (vhost-user's {@code VHOST_USER_F_PROTOCOL_FEATURES} at 30 and {@code VHOST_F_LOG_ALL} at 26) live with
+ * their transport. The virtqueue layer's {@code QueueConfig.F_*} constants are these masks.
  */
 public enum VirtioFeature {
     /** Bit 24: notify even when the ring is empty (legacy). */
     NOTIFY_ON_EMPTY(24),
-    /** Bit 26: {@code VHOST_F_LOG_ALL}, the back-end logs every guest write (migration). */
-    LOG_ALL(26),
     /** Bit 27: any descriptor layout (legacy). */
     ANY_LAYOUT(27),
     /** Bit 28: indirect descriptor tables. */
     INDIRECT_DESC(28),
     /** Bit 29: used_event / avail_event notification suppression. */
     EVENT_IDX(29),
-    /** Bit 30: {@code VHOST_USER_F_PROTOCOL_FEATURES}, protocol feature negotiation (vhost-user.rst). */
-    PROTOCOL_FEATURES(30),
     /** Bit 32: VIRTIO 1.0 or later. */
     VERSION_1(32),
     /** Bit 33: addresses are IOVAs behind a platform IOMMU (formerly IOMMU_PLATFORM). */
