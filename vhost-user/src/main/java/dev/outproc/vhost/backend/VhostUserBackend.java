@@ -76,17 +76,27 @@ public final class VhostUserBackend implements AutoCloseable {
     private static final java.lang.foreign.ValueLayout.OfShort LE_U16 = java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED
             .withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
     private static final long PROTOCOL_FEATURES = VhostUserFeature.PROTOCOL_FEATURES.mask();
-    /** Protocol features this library implements for every device. */
+    /**
+     * Protocol features this library implements for every device, offered whatever the device is.
+     * INFLIGHT_SHMFD is among them: the inflight log tracks descriptor chains, not device state, so every
+     * device gets crash recovery of its in-flight requests. DEVICE_STATE is not: it is offered only for a
+     * {@linkplain VirtioDevice#migratable() migratable} device.
+     */
     public static final long LIBRARY_PROTOCOL_FEATURES = ProtocolFeature.maskOf(ProtocolFeature.MQ,
             ProtocolFeature.LOG_SHMFD, ProtocolFeature.REPLY_ACK, ProtocolFeature.BACKEND_REQ,
             ProtocolFeature.INFLIGHT_SHMFD, ProtocolFeature.RESET_DEVICE, ProtocolFeature.INBAND_NOTIFICATIONS,
-            ProtocolFeature.CONFIGURE_MEM_SLOTS, ProtocolFeature.STATUS, ProtocolFeature.DEVICE_STATE,
-            ProtocolFeature.GPA_ADDRESSES);
+            ProtocolFeature.CONFIGURE_MEM_SLOTS, ProtocolFeature.STATUS, ProtocolFeature.GPA_ADDRESSES);
     /** Protocol features a device may add through {@link VhostUserDevice#protocolFeatures()}. */
     public static final long DEVICE_PROTOCOL_FEATURES = ProtocolFeature.maskOf(ProtocolFeature.RARP,
             ProtocolFeature.MTU, ProtocolFeature.CONFIG);
 
-    /** Tuning of a back-end. */
+    /**
+     * Tuning of a back-end.
+     *
+     * @param workerThreads the most worker event loops; a back-end starts {@code min(workerThreads, queueCount)}
+     *        of them and spreads its rings over them round-robin
+     * @param busyPoll whether workers spin instead of sleeping in epoll (lower latency, one busy core each)
+     */
     public record Options(int workerThreads, boolean busyPoll) {
         /** Checks the values. */
         public Options {
@@ -95,7 +105,10 @@ public final class VhostUserBackend implements AutoCloseable {
             }
         }
 
-        /** {@return one worker per queue up to the processor count, sleeping in epoll} */
+        /**
+         * {@return as many workers as processors (so a back-end runs one per queue, up to the processor
+         * count), sleeping in epoll}
+         */
         public static Options defaults() {
             return new Options(Math.max(1, Runtime.getRuntime().availableProcessors()), false);
         }
@@ -117,6 +130,7 @@ public final class VhostUserBackend implements AutoCloseable {
     private long negotiatedFeatures;
     private boolean featuresSet;
     private long protocolFeatures;
+    private boolean protocolFeaturesSet;
     private boolean owner;
     private DirtyLog log;
     private OwnedFd logEventFd;
@@ -160,6 +174,9 @@ public final class VhostUserBackend implements AutoCloseable {
         long deviceProtocol = this.device.protocolFeatures() & DEVICE_PROTOCOL_FEATURES;
         if (configSize > 0) {
             deviceProtocol |= ProtocolFeature.CONFIG.mask();
+        }
+        if (device.migratable()) {
+            deviceProtocol |= ProtocolFeature.DEVICE_STATE.mask();
         }
         this.offeredProtocolFeatures = LIBRARY_PROTOCOL_FEATURES | deviceProtocol;
         int workerCount = Math.min(queues, options.workerThreads());
@@ -340,6 +357,7 @@ public final class VhostUserBackend implements AutoCloseable {
                             + Long.toHexString(value & ~offeredProtocolFeatures));
                 }
                 protocolFeatures = value;
+                protocolFeaturesSet = true;
             }
             case GET_QUEUE_NUM -> {
                 replyU64(r, rings.length);
@@ -490,14 +508,17 @@ public final class VhostUserBackend implements AutoCloseable {
         boolean first = !featuresSet;
         negotiatedFeatures = value;
         featuresSet = true;
-        if ((value & PROTOCOL_FEATURES) == 0 && first) {
-            // Without F_PROTOCOL_FEATURES rings are enabled from the start (vhost-user.rst, "Ring states").
-            for (Vring v : rings) {
-                v.enabled = true;
-            }
-        }
+        // Without F_PROTOCOL_FEATURES rings are enabled from the start (vhost-user.rst, "Ring states").
+        boolean enableAll = (value & PROTOCOL_FEATURES) == 0 && first;
         for (Vring v : rings) {
-            applyDirtyLog(v);
+            // On the worker: once SET_FEATURES is handled, no write the device makes is logged (or left
+            // unlogged) under the old F_LOG_ALL, and the worker sees the new log state.
+            v.worker.awaitOnLoop(() -> {
+                if (enableAll) {
+                    v.enabled = true;
+                }
+                applyDirtyLog(v);
+            });
         }
         device.featuresNegotiated(value);
     }
@@ -1118,9 +1139,25 @@ public final class VhostUserBackend implements AutoCloseable {
         });
     }
 
+    /**
+     * Whether SET_VRING_ENABLE may be handled now. vhost-user.rst: it "should be sent only when
+     * VHOST_USER_F_PROTOCOL_FEATURES has been negotiated", and GET/SET_PROTOCOL_FEATURES may come before
+     * SET_FEATURES. QEMU (7.2, vhost-user-net) treats the bit as in force once the back-end offered it and
+     * the protocol features were exchanged, and sends SET_VRING_ENABLE before any SET_FEATURES; DPDK's vhost
+     * library applies SET_VRING_ENABLE without looking at the features; rust-vmm's back-end requires the bit
+     * acknowledged. Accepted here: before SET_FEATURES once SET_PROTOCOL_FEATURES came (this back-end always
+     * offers F_PROTOCOL_FEATURES), after it when SET_FEATURES kept the bit. A SET_FEATURES without the bit
+     * then enables every ring, as the specification says, whatever an earlier SET_VRING_ENABLE chose.
+     */
+    private boolean vringEnableAllowed() {
+        return featuresSet ? (negotiatedFeatures & PROTOCOL_FEATURES) != 0 : protocolFeaturesSet;
+    }
+
     private void setVringEnable(MemorySegment p) throws BackendException {
-        if ((negotiatedFeatures & PROTOCOL_FEATURES) == 0) {
-            throw new BackendException(BackendException.INVALID, "SET_VRING_ENABLE needs F_PROTOCOL_FEATURES acknowledged");
+        if (!vringEnableAllowed()) {
+            throw new BackendException(BackendException.INVALID, featuresSet
+                    ? "SET_VRING_ENABLE needs F_PROTOCOL_FEATURES, which SET_FEATURES did not acknowledge"
+                    : "SET_VRING_ENABLE before SET_FEATURES needs the protocol features exchanged (SET_PROTOCOL_FEATURES)");
         }
         Vring v = ringAt(Integer.toUnsignedLong(p.get(NATIVE_U32, 0)), FrontendRequest.SET_VRING_ENABLE);
         long num = Integer.toUnsignedLong(p.get(NATIVE_U32, 4));
@@ -1481,6 +1518,7 @@ public final class VhostUserBackend implements AutoCloseable {
         negotiatedFeatures = 0;
         featuresSet = false;
         protocolFeatures = 0;
+        protocolFeaturesSet = false;
         owner = false;
         status = 0;
         if (transfer != null) {
