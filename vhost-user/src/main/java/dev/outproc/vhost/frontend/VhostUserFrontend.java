@@ -173,7 +173,11 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     // ---- negotiation ----
 
-    /** {@return the back-end's virtio features} @throws IOException on failure */
+    /**
+     * {@return the back-end's virtio features}
+     *
+     * @throws IOException on failure
+     */
     public long getFeatures() throws IOException {
         return callU64(FrontendRequest.GET_FEATURES);
     }
@@ -189,7 +193,11 @@ public final class VhostUserFrontend implements AutoCloseable {
         features = value;
     }
 
-    /** {@return the back-end's protocol features} @throws IOException on failure */
+    /**
+     * {@return the back-end's protocol features}
+     *
+     * @throws IOException on failure
+     */
     public long getProtocolFeatures() throws IOException {
         return callU64(FrontendRequest.GET_PROTOCOL_FEATURES);
     }
@@ -229,22 +237,38 @@ public final class VhostUserFrontend implements AutoCloseable {
         return acked;
     }
 
-    /** Sends SET_OWNER. @throws IOException on failure */
+    /**
+     * Sends SET_OWNER.
+     *
+     * @throws IOException on failure
+     */
     public void setOwner() throws IOException {
         send(FrontendRequest.SET_OWNER, 0, List.of());
     }
 
-    /** Sends RESET_DEVICE. @throws IOException on failure */
+    /**
+     * Sends RESET_DEVICE.
+     *
+     * @throws IOException on failure
+     */
     public void resetDevice() throws IOException {
         send(FrontendRequest.RESET_DEVICE, 0, List.of());
     }
 
-    /** {@return the back-end's queue count (MQ)} @throws IOException on failure */
+    /**
+     * {@return the back-end's queue count (MQ)}
+     *
+     * @throws IOException on failure
+     */
     public int getQueueNum() throws IOException {
         return (int) callU64(FrontendRequest.GET_QUEUE_NUM);
     }
 
-    /** {@return the back-end's memory slot count (CONFIGURE_MEM_SLOTS)} @throws IOException on failure */
+    /**
+     * {@return the back-end's memory slot count (CONFIGURE_MEM_SLOTS)}
+     *
+     * @throws IOException on failure
+     */
     public int getMaxMemSlots() throws IOException {
         return (int) callU64(FrontendRequest.GET_MAX_MEM_SLOTS);
     }
@@ -616,7 +640,11 @@ public final class VhostUserFrontend implements AutoCloseable {
         sendU64(FrontendRequest.SET_STATUS, status);
     }
 
-    /** {@return the status (GET_STATUS)} @throws IOException on failure */
+    /**
+     * {@return the status (GET_STATUS)}
+     *
+     * @throws IOException on failure
+     */
     public int getStatus() throws IOException {
         return (int) callU64(FrontendRequest.GET_STATUS);
     }
@@ -699,7 +727,11 @@ public final class VhostUserFrontend implements AutoCloseable {
         }
     }
 
-    /** {@return CHECK_DEVICE_STATE's result, 0 when the transfer succeeded} @throws IOException on failure */
+    /**
+     * {@return CHECK_DEVICE_STATE's result, 0 when the transfer succeeded}
+     *
+     * @throws IOException on failure
+     */
     public long checkDeviceState() throws IOException {
         return callU64(FrontendRequest.CHECK_DEVICE_STATE);
     }
