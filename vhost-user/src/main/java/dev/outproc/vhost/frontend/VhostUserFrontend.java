@@ -13,6 +13,17 @@ import dev.outproc.vhost.connection.VhostUserMessage;
 import dev.outproc.vhost.connection.VhostUserMessageReader;
 import dev.outproc.vhost.connection.VhostUserMessageWriter;
 import dev.outproc.vhost.message.BackendRequest;
+import dev.outproc.vhost.message.ConfigSpace;
+import dev.outproc.vhost.message.DeviceStateTransfer;
+import dev.outproc.vhost.message.InflightDescription;
+import dev.outproc.vhost.message.IotlbMsg;
+import dev.outproc.vhost.message.LogDescription;
+import dev.outproc.vhost.message.MemTable;
+import dev.outproc.vhost.message.MemoryRegion;
+import dev.outproc.vhost.message.SingleMemRegion;
+import dev.outproc.vhost.message.U64Payload;
+import dev.outproc.vhost.message.VringAddr;
+import dev.outproc.vhost.message.VringState;
 import dev.outproc.vhost.message.FrontendRequest;
 import dev.outproc.vhost.message.MessageStream;
 import dev.outproc.vhost.message.ProtocolFeature;
@@ -27,9 +38,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntConsumer;
 
-import static dev.outproc.vhost.message.WireLayout.NATIVE_U16;
-import static dev.outproc.vhost.message.WireLayout.NATIVE_U32;
-import static dev.outproc.vhost.message.WireLayout.NATIVE_U64;
 
 /**
  * A vhost-user front-end: connects to any back-end's socket and drives it request by request, as a VMM
@@ -57,6 +65,22 @@ public final class VhostUserFrontend implements AutoCloseable {
     private long protocolFeatures;
     private MessageChannel backendChannel;
     private Thread backendThread;
+    private final U64Payload.Encoder u64 = new U64Payload.Encoder();
+    private final VringState.Encoder vringState = new VringState.Encoder();
+    private final VringState.Decoder vringStateReply = new VringState.Decoder();
+    private final VringAddr.Encoder vringAddr = new VringAddr.Encoder();
+    private final MemTable.Encoder memTable = new MemTable.Encoder();
+    private final SingleMemRegion.Encoder singleRegion = new SingleMemRegion.Encoder();
+    private final LogDescription.Encoder logDescription = new LogDescription.Encoder();
+    private final IotlbMsg.Encoder iotlbMsg = new IotlbMsg.Encoder();
+    private final ConfigSpace.Encoder configRequest = new ConfigSpace.Encoder();
+    private final ConfigSpace.Decoder configReply = new ConfigSpace.Decoder();
+    private final InflightDescription.Encoder inflightRequest = new InflightDescription.Encoder();
+    private final InflightDescription.Decoder inflightReply = new InflightDescription.Decoder();
+    private final DeviceStateTransfer.Encoder deviceState = new DeviceStateTransfer.Encoder();
+    /** Used by the back-end channel's reader thread only. */
+    private final VringState.Decoder backendState = new VringState.Decoder();
+    private final IotlbMsg.Decoder backendIotlb = new IotlbMsg.Decoder();
 
     private VhostUserFrontend(MessageChannel channel) {
         this.channel = channel;
@@ -160,15 +184,14 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     private void sendU64(FrontendRequest r, long value) throws IOException {
-        body(8).set(NATIVE_U64, 0, value);
-        send(r, 8, List.of());
+        u64.wrap(body(U64Payload.ENCODED_LENGTH), 0).value(value);
+        send(r, U64Payload.ENCODED_LENGTH, List.of());
     }
 
+    /** Sends a VringState; {@code num} is the u32 as sent (a packed vring base word may have bit 31 set). */
     private void sendState(FrontendRequest r, int index, int num) throws IOException {
-        MemorySegment b = body(8);
-        b.set(NATIVE_U32, 0, index);
-        b.set(NATIVE_U32, 4, num);
-        send(r, 8, List.of());
+        vringState.wrap(body(VringState.ENCODED_LENGTH), 0).index(index).num(Integer.toUnsignedLong(num));
+        send(r, VringState.ENCODED_LENGTH, List.of());
     }
 
     // ---- negotiation ----
@@ -210,8 +233,8 @@ public final class VhostUserFrontend implements AutoCloseable {
      */
     public void setProtocolFeatures(long value) throws IOException {
         // Sent before REPLY_ACK takes effect: the ack mode starts with the next request.
-        body(8).set(NATIVE_U64, 0, value);
-        writer.sendRequest(FrontendRequest.SET_PROTOCOL_FEATURES, false, 8, List.of());
+        u64.wrap(body(U64Payload.ENCODED_LENGTH), 0).value(value);
+        writer.sendRequest(FrontendRequest.SET_PROTOCOL_FEATURES, false, U64Payload.ENCODED_LENGTH, List.of());
         protocolFeatures = value;
     }
 
@@ -286,16 +309,15 @@ public final class VhostUserFrontend implements AutoCloseable {
         if (regions.isEmpty() || regions.size() > 8) {
             throw new IllegalArgumentException("SET_MEM_TABLE carries 1..8 regions, regions=" + regions.size());
         }
-        MemorySegment b = body(8 + 32 * regions.size());
-        b.set(NATIVE_U32, 0, regions.size());
-        b.set(NATIVE_U32, 4, 0);
+        int size = MemTable.encodedLength(regions.size());
+        memTable.wrap(body(size), 0).nregions(regions.size());
         List<OwnedFd> fds = new ArrayList<>();
         for (int i = 0; i < regions.size(); i++) {
             GuestRegion r = regions.get(i);
-            encodeRegion(b, 8 + 32L * i, r);
+            encodeRegion(memTable.region(i), r);
             fds.add(requireFd(r));
         }
-        send(FrontendRequest.SET_MEM_TABLE, (int) b.byteSize(), fds);
+        send(FrontendRequest.SET_MEM_TABLE, size, fds);
     }
 
     private static OwnedFd requireFd(GuestRegion r) {
@@ -305,11 +327,13 @@ public final class VhostUserFrontend implements AutoCloseable {
         return r.fd();
     }
 
-    private static void encodeRegion(MemorySegment b, long at, GuestRegion r) {
-        b.set(NATIVE_U64, at, r.guestPhysAddr());
-        b.set(NATIVE_U64, at + 8, r.sizeBytes());
-        b.set(NATIVE_U64, at + 16, r.userAddr());
-        b.set(NATIVE_U64, at + 24, r.mmapOffset());
+    private static void encodeRegion(MemoryRegion.Encoder region, GuestRegion r) {
+        region.guestPhysAddr(r.guestPhysAddr()).memorySize(r.sizeBytes()).userAddr(r.userAddr()).mmapOffset(r.mmapOffset());
+    }
+
+    private int encodeSingleRegion(GuestRegion region) {
+        encodeRegion(singleRegion.wrap(body(SingleMemRegion.ENCODED_LENGTH), 0).region(), region);
+        return SingleMemRegion.ENCODED_LENGTH;
     }
 
     /**
@@ -319,10 +343,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void addMemRegion(GuestRegion region) throws IOException {
-        MemorySegment b = body(40);
-        b.set(NATIVE_U64, 0, 0);
-        encodeRegion(b, 8, region);
-        send(FrontendRequest.ADD_MEM_REG, 40, List.of(requireFd(region)));
+        send(FrontendRequest.ADD_MEM_REG, encodeSingleRegion(region), List.of(requireFd(region)));
     }
 
     /**
@@ -332,10 +353,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void removeMemRegion(GuestRegion region) throws IOException {
-        MemorySegment b = body(40);
-        b.set(NATIVE_U64, 0, 0);
-        encodeRegion(b, 8, region);
-        send(FrontendRequest.REM_MEM_REG, 40, List.of());
+        send(FrontendRequest.REM_MEM_REG, encodeSingleRegion(region), List.of());
     }
 
     /**
@@ -347,10 +365,8 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setLogBase(OwnedFd fd, long sizeBytes, long offset) throws IOException {
-        MemorySegment b = body(16);
-        b.set(NATIVE_U64, 0, sizeBytes);
-        b.set(NATIVE_U64, 8, offset);
-        try (VhostUserMessage m = call(FrontendRequest.SET_LOG_BASE, 16, List.of(fd))) {
+        logDescription.wrap(body(LogDescription.ENCODED_LENGTH), 0).mmapSize(sizeBytes).mmapOffset(offset);
+        try (VhostUserMessage m = call(FrontendRequest.SET_LOG_BASE, LogDescription.ENCODED_LENGTH, List.of(fd))) {
             if (m.payloadU64() != 0) {
                 throw new FrontendException(m.payloadU64(), "SET_LOG_BASE refused");
             }
@@ -383,14 +399,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      */
     public void setVringAddr(int index, long descUserAddr, long usedUserAddr, long availUserAddr, boolean logUsed,
                              long logGuestAddr) throws IOException {
-        MemorySegment b = body(40);
-        b.set(NATIVE_U32, 0, index);
-        b.set(NATIVE_U32, 4, logUsed ? 1 : 0);
-        b.set(NATIVE_U64, 8, descUserAddr);
-        b.set(NATIVE_U64, 16, usedUserAddr);
-        b.set(NATIVE_U64, 24, availUserAddr);
-        b.set(NATIVE_U64, 32, logGuestAddr);
-        send(FrontendRequest.SET_VRING_ADDR, 40, List.of());
+        vringAddr.wrap(body(VringAddr.ENCODED_LENGTH), 0).index(index).flags(logUsed ? VringAddr.F_LOG : 0)
+                .descUserAddr(descUserAddr).usedUserAddr(usedUserAddr).availUserAddr(availUserAddr)
+                .logGuestAddr(logGuestAddr);
+        send(FrontendRequest.SET_VRING_ADDR, VringAddr.ENCODED_LENGTH, List.of());
     }
 
     /**
@@ -412,17 +424,15 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public long getVringBase(int index) throws IOException {
-        MemorySegment b = body(8);
-        b.set(NATIVE_U32, 0, index);
-        b.set(NATIVE_U32, 4, 0);
-        try (VhostUserMessage m = call(FrontendRequest.GET_VRING_BASE, 8, List.of())) {
-            return Integer.toUnsignedLong(m.payload().get(NATIVE_U32, 4));
+        vringState.wrap(body(VringState.ENCODED_LENGTH), 0).index(index).num(0);
+        try (VhostUserMessage m = call(FrontendRequest.GET_VRING_BASE, VringState.ENCODED_LENGTH, List.of())) {
+            return vringStateReply.wrap(m.payload(), 0).num();
         }
     }
 
     private void sendFd(FrontendRequest r, int index, EventFd fd) throws IOException {
-        body(8).set(NATIVE_U64, 0, VringFdIndex.encode(index, fd == null));
-        send(r, 8, fd == null ? List.of() : List.of(fd.owner()));
+        u64.wrap(body(U64Payload.ENCODED_LENGTH), 0).value(VringFdIndex.encode(index, fd == null));
+        send(r, U64Payload.ENCODED_LENGTH, fd == null ? List.of() : List.of(fd.owner()));
     }
 
     /**
@@ -555,7 +565,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure or refusal
      */
     public void iotlbUpdate(long iova, long size, long userAddr, int access) throws IOException {
-        iotlbMessage(iova, size, userAddr, access, 2);
+        iotlbMessage(iova, size, userAddr, access, IotlbMsg.TYPE_UPDATE);
     }
 
     /**
@@ -566,18 +576,13 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure or refusal
      */
     public void iotlbInvalidate(long iova, long size) throws IOException {
-        iotlbMessage(iova, size, 0, 0, 3);
+        iotlbMessage(iova, size, 0, IotlbMsg.PERM_NONE, IotlbMsg.TYPE_INVALIDATE);
     }
 
     private void iotlbMessage(long iova, long size, long userAddr, int access, int type) throws IOException {
-        MemorySegment b = body(32);
-        b.fill((byte) 0);
-        b.set(NATIVE_U64, 0, iova);
-        b.set(NATIVE_U64, 8, size);
-        b.set(NATIVE_U64, 16, userAddr);
-        b.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 24, (byte) access);
-        b.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 25, (byte) type);
-        try (VhostUserMessage m = call(FrontendRequest.IOTLB_MSG, 32, List.of())) {
+        iotlbMsg.wrap(body(IotlbMsg.ENCODED_LENGTH), 0).clear().iova(iova).size(size).userAddr(userAddr)
+                .perm(access).type(type);
+        try (VhostUserMessage m = call(FrontendRequest.IOTLB_MSG, IotlbMsg.ENCODED_LENGTH, List.of())) {
             long status = m.payloadU64();
             if (status != 0) {
                 throw new FrontendException(status, "IOTLB_MSG " + (type == 2 ? "update" : "invalidate")
@@ -597,18 +602,16 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure, or {@link FrontendException} when the back-end returned no data
      */
     public byte[] getConfig(int offset, int size) throws IOException {
-        MemorySegment b = body(12 + size);
-        b.set(NATIVE_U32, 0, offset);
-        b.set(NATIVE_U32, 4, size);
-        b.set(NATIVE_U32, 8, 0);
-        b.asSlice(12, size).fill((byte) 0);
-        try (VhostUserMessage m = call(FrontendRequest.GET_CONFIG, 12 + size, List.of())) {
+        MemorySegment b = body(ConfigSpace.encodedLength(size));
+        configRequest.wrap(b, 0).access(offset, size, ConfigSpace.FLAGS_WRITABLE);
+        b.asSlice(ConfigSpace.PAYLOAD_OFFSET, size).fill((byte) 0);
+        try (VhostUserMessage m = call(FrontendRequest.GET_CONFIG, ConfigSpace.encodedLength(size), List.of())) {
             MemorySegment p = m.payload();
-            int got = p.get(NATIVE_U32, 4);
-            if (got != size || p.byteSize() < 12 + size) {
+            long got = configReply.wrap(p, 0).configSize();
+            if (got != size || p.byteSize() < ConfigSpace.encodedLength(size)) {
                 throw new FrontendException(0, "GET_CONFIG refused: asked " + size + " bytes at " + offset + ", got " + got);
             }
-            return p.asSlice(12, size).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            return configReply.config().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
         }
     }
 
@@ -620,12 +623,9 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setConfig(int offset, byte[] data) throws IOException {
-        MemorySegment b = body(12 + data.length);
-        b.set(NATIVE_U32, 0, offset);
-        b.set(NATIVE_U32, 4, data.length);
-        b.set(NATIVE_U32, 8, 0);
-        MemorySegment.copy(data, 0, b, java.lang.foreign.ValueLayout.JAVA_BYTE, 12, data.length);
-        send(FrontendRequest.SET_CONFIG, 12 + data.length, List.of());
+        configRequest.wrap(body(ConfigSpace.encodedLength(data.length)), 0).access(offset, data.length, ConfigSpace.FLAGS_WRITABLE)
+                .copyConfigFrom(MemorySegment.ofArray(data), 0, data.length);
+        send(FrontendRequest.SET_CONFIG, ConfigSpace.encodedLength(data.length), List.of());
     }
 
     // ---- status ----
@@ -676,17 +676,13 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public Inflight getInflightFd(int numQueues, int queueSize) throws IOException {
-        MemorySegment b = body(24);
-        b.fill((byte) 0);
-        b.set(NATIVE_U16, 16, (short) numQueues);
-        b.set(NATIVE_U16, 18, (short) queueSize);
-        try (VhostUserMessage m = call(FrontendRequest.GET_INFLIGHT_FD, 24, List.of())) {
-            MemorySegment p = m.payload();
+        inflightRequest.wrap(body(InflightDescription.ENCODED_LENGTH), 0).clear().numQueues(numQueues).queueSize(queueSize);
+        try (VhostUserMessage m = call(FrontendRequest.GET_INFLIGHT_FD, InflightDescription.ENCODED_LENGTH, List.of())) {
             if (m.fdCount() != 1) {
                 throw new FrontendException(0, "GET_INFLIGHT_FD reply carried no fd");
             }
-            return new Inflight(m.takeFd(0), p.get(NATIVE_U64, 0), p.get(NATIVE_U64, 8),
-                    Short.toUnsignedInt(p.get(NATIVE_U16, 16)), Short.toUnsignedInt(p.get(NATIVE_U16, 18)));
+            InflightDescription.Decoder p = inflightReply.wrap(m.payload(), 0);
+            return new Inflight(m.takeFd(0), p.mmapSize(), p.mmapOffset(), p.numQueues(), p.queueSize());
         }
     }
 
@@ -697,13 +693,9 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setInflightFd(Inflight inflight) throws IOException {
-        MemorySegment b = body(24);
-        b.set(NATIVE_U64, 0, inflight.mmapSize());
-        b.set(NATIVE_U64, 8, inflight.mmapOffset());
-        b.set(NATIVE_U16, 16, (short) inflight.numQueues());
-        b.set(NATIVE_U16, 18, (short) inflight.queueSize());
-        b.set(NATIVE_U32, 20, 0);
-        send(FrontendRequest.SET_INFLIGHT_FD, 24, List.of(inflight.fd()));
+        inflightRequest.wrap(body(InflightDescription.ENCODED_LENGTH), 0).clear().mmapSize(inflight.mmapSize())
+                .mmapOffset(inflight.mmapOffset()).numQueues(inflight.numQueues()).queueSize(inflight.queueSize());
+        send(FrontendRequest.SET_INFLIGHT_FD, InflightDescription.ENCODED_LENGTH, List.of(inflight.fd()));
     }
 
     // ---- device state ----
@@ -716,10 +708,8 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure or a non-zero status
      */
     public void setDeviceStateFd(boolean save, OwnedFd fd) throws IOException {
-        MemorySegment b = body(8);
-        b.set(NATIVE_U32, 0, save ? 0 : 1);
-        b.set(NATIVE_U32, 4, 0);
-        try (VhostUserMessage m = call(FrontendRequest.SET_DEVICE_STATE_FD, 8, List.of(fd))) {
+        deviceState.wrap(body(DeviceStateTransfer.ENCODED_LENGTH), 0).clear().direction(save ? 0 : 1).phase(0);
+        try (VhostUserMessage m = call(FrontendRequest.SET_DEVICE_STATE_FD, DeviceStateTransfer.ENCODED_LENGTH, List.of(fd))) {
             long status = m.payloadU64();
             if ((status & 0xff) != 0) {
                 throw new FrontendException(status & 0xff, "SET_DEVICE_STATE_FD refused, status=" + (status & 0xff));
@@ -789,9 +779,9 @@ public final class VhostUserFrontend implements AutoCloseable {
                         try {
                             switch (r) {
                                 case CONFIG_CHANGE_MSG -> handler.configChanged();
-                                case VRING_CALL -> handler.vringCall(m.payload().get(NATIVE_U32, 0));
-                                case IOTLB_MSG -> handler.iotlbMiss(m.payload().get(NATIVE_U64, 0),
-                                        Byte.toUnsignedInt(m.payload().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 24)));
+                                case VRING_CALL -> handler.vringCall((int) backendState.wrap(m.payload(), 0).index());
+                                case IOTLB_MSG -> handler.iotlbMiss(backendIotlb.wrap(m.payload(), 0).iova(),
+                                        backendIotlb.perm());
                                 default -> LOG.log(System.Logger.Level.DEBUG, "ignoring back-end request {0}", r);
                             }
                         } catch (RuntimeException e) {
