@@ -85,8 +85,10 @@ final class Dispatcher {
         try (message) {
             FrontendRequest request = (FrontendRequest) message.request();
             boolean needReply = message.needReply();
-            LOG.log(TRACE, "{0} ({1} bytes, {2} fds{3})", request.specName(), message.size(), message.fdCount(),
-                    needReply ? ", NEED_REPLY" : "");
+            if (LOG.isLoggable(TRACE)) { // the arguments would be boxed on every message otherwise
+                LOG.log(TRACE, "{0} ({1} bytes, {2} fds{3})", request.specName(), message.size(), message.fdCount(),
+                        needReply ? ", NEED_REPLY" : "");
+            }
             try {
                 boolean replied = dispatch(request, message.payload(), message.fds());
                 if (needReply && !replied && replyAckNegotiated() && !request.alwaysReplies()) {

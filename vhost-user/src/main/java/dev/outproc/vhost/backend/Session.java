@@ -2,6 +2,7 @@ package dev.outproc.vhost.backend;
 
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.MessageChannel;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.vhost.connection.VhostUserMessageReader;
 import dev.outproc.vhost.connection.VhostUserMessageWriter;
 import dev.outproc.vhost.message.FrontendRequest;
@@ -126,7 +127,7 @@ final class Session implements AutoCloseable {
     }
 
     boolean packed() {
-        return (negotiatedFeatures & dev.outproc.core.virtio.VirtioFeature.RING_PACKED.mask()) != 0;
+        return (negotiatedFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
     }
 
     boolean negotiated(ProtocolFeature f) {

@@ -43,10 +43,10 @@ public final class U64Payload {
 
         /**
          * Copies the first {@code count} bytes of the payload in wire order: SEND_RARP carries the guest's
-         * MAC address in the first {@value #MAC_BYTES} bytes of its u64, not as a number.
+         * MAC address in the first {@value U64Payload#MAC_BYTES} bytes of its u64, not as a number.
          *
          * @param destination where the bytes go, from index 0
-         * @param count 0 to {@value #ENCODED_LENGTH}
+         * @param count 0 to {@value U64Payload#ENCODED_LENGTH}
          * @throws IndexOutOfBoundsException when {@code count} is out of range or does not fit
          */
         public void copyBytes(byte[] destination, int count) {
