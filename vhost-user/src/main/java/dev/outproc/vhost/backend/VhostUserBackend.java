@@ -249,4 +249,9 @@ public final class VhostUserBackend implements AutoCloseable {
     boolean isClosed() {
         return closed;
     }
+
+    /** {@return whether a connection is being served (its session is released before this turns false)} */
+    boolean isServing() {
+        return session != null;
+    }
 }

@@ -77,6 +77,12 @@ class HostileFrontendTest {
         served = Rig.serve(socket, device);
         // Warm up (class loading, lazily opened files) before taking the fd baseline.
         cleanSession(new SplittableRandom(seed));
+        // The server thread releases the connection after the front-end left: wait for it, so that the
+        // baseline does not count fds that are about to close.
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (served.server().backend().isServing() && System.nanoTime() - deadline < 0) {
+            LockSupport.parkNanos(1_000_000);
+        }
         fdBaseline = TestFds.stable();
         fdSnapshot = TestFds.snapshot();
     }
