@@ -39,9 +39,10 @@ import java.io.IOException;
  * the device never sees a change in the middle of {@link VhostUserDevice#processQueue}.
  *
  * <h2 id="logging">Logging</h2>
- * Through {@link System.Logger} under this class's name and its package: negotiation (features offered
- * and acknowledged, protocol features, memory tables, rings starting and stopping) at {@code DEBUG}, every
- * message at {@code TRACE}, refusals at {@code WARNING}. Nothing below {@code WARNING} is shown by default.
+ * Through {@link System.Logger}, under this class's name: negotiation (features acknowledged, protocol
+ * features, memory tables, rings starting, stopping, enabled) at {@code DEBUG} (java.util.logging
+ * {@code FINE}), every message at {@code TRACE} ({@code FINER}), refusals and broken rings at
+ * {@code WARNING}, inflight replays at {@code INFO}. Nothing below {@code INFO} is shown by default.
  */
 public final class VhostUserBackend implements AutoCloseable {
     /** Memory slots offered with CONFIGURE_MEM_SLOTS (the value libvhost-user and rust-vmm use). */

@@ -153,6 +153,71 @@ class VhostUserBackendTest {
         }
     }
 
+    /** Negotiation at DEBUG (JUL FINE), every message at TRACE (JUL FINER); nothing of it at the default level. */
+    @Test
+    void negotiationShouldBeLoggedAtDebugAndEveryMessageAtTrace() throws Exception {
+        java.util.logging.Logger jul = java.util.logging.Logger.getLogger(VhostUserBackend.class.getName());
+        java.util.List<java.util.logging.LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler capture = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord record) {
+                if (isLoggable(record)) {
+                    records.add(record);
+                }
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        capture.setLevel(java.util.logging.Level.ALL);
+        java.util.logging.Level before = jul.getLevel();
+        jul.addHandler(capture);
+        Path socket = dir.resolve("logging.sock");
+        try (Rig.Served served = Rig.serve(socket, RamBlkDevice.ram(1 << 20, 1))) {
+            session(socket); // at the default level
+            assertTrue(records.stream().noneMatch(r -> r.getLevel().intValue() < java.util.logging.Level.INFO.intValue()),
+                    () -> "quiet by default: " + messages(records));
+            jul.setLevel(java.util.logging.Level.FINEST);
+            session(socket);
+        } finally {
+            jul.setLevel(before);
+            jul.removeHandler(capture);
+        }
+        String fine = messages(records.stream().filter(r -> r.getLevel() == java.util.logging.Level.FINE).toList());
+        for (String expected : new String[] {"features acknowledged: 0x", "protocol features acknowledged: REPLY_ACK",
+                "memory table: 1 region(s)", "ring 0 started: split ring of 16", "ring 0 enabled",
+                "ring 0 stopped at base 0x1"}) {
+            assertTrue(fine.contains(expected), () -> "DEBUG has '" + expected + "': " + fine);
+        }
+        String finer = messages(records.stream().filter(r -> r.getLevel() == java.util.logging.Level.FINER).toList());
+        assertTrue(finer.contains("SET_MEM_TABLE (40 bytes, 1 fds, NEED_REPLY)"), () -> "TRACE has every message: " + finer);
+    }
+
+    private static void session(Path socket) throws IOException {
+        try (Rig rig = Rig.connect(socket, MEMORY)) {
+            long acked = rig.negotiate(VERSION_1, true, ProtocolFeature.REPLY_ACK.mask());
+            rig.setMemTable();
+            Rig.Ring ring = rig.ring(0, 16, acked, 2, 4096);
+            rig.program(ring, Rig.Setup.standard());
+            assertEquals(RamBlkDevice.S_OK, ring.write(0, 0, new byte[512]));
+            rig.fe.getVringBase(0);
+        }
+    }
+
+    private static String messages(java.util.List<java.util.logging.LogRecord> records) {
+        java.util.logging.SimpleFormatter format = new java.util.logging.SimpleFormatter();
+        StringBuilder all = new StringBuilder();
+        for (java.util.logging.LogRecord r : records) {
+            all.append(format.formatMessage(r)).append('\n');
+        }
+        return all.toString();
+    }
+
     private static void waitUntil(java.util.function.BooleanSupplier condition) {
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (!condition.getAsBoolean()) {
