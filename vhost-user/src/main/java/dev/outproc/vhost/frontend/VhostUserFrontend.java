@@ -12,7 +12,6 @@ import dev.outproc.core.virtqueue.QueueConfig;
 import dev.outproc.vhost.connection.VhostUserMessage;
 import dev.outproc.vhost.connection.VhostUserMessageReader;
 import dev.outproc.vhost.connection.VhostUserMessageWriter;
-import dev.outproc.vhost.message.BackendRequest;
 import dev.outproc.vhost.message.ConfigSpace;
 import dev.outproc.vhost.message.DeviceStateTransfer;
 import dev.outproc.vhost.message.InflightDescription;
@@ -25,10 +24,7 @@ import dev.outproc.vhost.message.U64Payload;
 import dev.outproc.vhost.message.VringAddr;
 import dev.outproc.vhost.message.VringState;
 import dev.outproc.vhost.message.FrontendRequest;
-import dev.outproc.vhost.message.MessageStream;
 import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.VhostUserProtocolException;
-import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.vhost.message.VringFdIndex;
 
 import java.io.IOException;
@@ -58,15 +54,10 @@ import java.util.function.IntConsumer;
 public final class VhostUserFrontend implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserFrontend.class.getName());
 
-    private final MessageChannel channel;
-    private final VhostUserMessageReader reader;
-    private final VhostUserMessageWriter writer;
+    private final RequestChannel io;
     private long features;
     private long protocolFeatures;
-    private MessageChannel backendChannel;
-    private Thread backendThread;
-    private final U64Payload.Encoder u64 = new U64Payload.Encoder();
-    private final VringState.Encoder vringState = new VringState.Encoder();
+    private BackendChannelReader backendChannel;
     private final VringState.Decoder vringStateReply = new VringState.Decoder();
     private final VringAddr.Encoder vringAddr = new VringAddr.Encoder();
     private final MemTable.Encoder memTable = new MemTable.Encoder();
@@ -78,14 +69,9 @@ public final class VhostUserFrontend implements AutoCloseable {
     private final InflightDescription.Encoder inflightRequest = new InflightDescription.Encoder();
     private final InflightDescription.Decoder inflightReply = new InflightDescription.Decoder();
     private final DeviceStateTransfer.Encoder deviceState = new DeviceStateTransfer.Encoder();
-    /** Used by the back-end channel's reader thread only. */
-    private final VringState.Decoder backendState = new VringState.Decoder();
-    private final IotlbMsg.Decoder backendIotlb = new IotlbMsg.Decoder();
 
     private VhostUserFrontend(MessageChannel channel) {
-        this.channel = channel;
-        this.reader = new VhostUserMessageReader(channel, MessageStream.BACKEND_REPLIES);
-        this.writer = new VhostUserMessageWriter(channel);
+        this.io = new RequestChannel(channel);
     }
 
     /**
@@ -116,7 +102,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException when the socket refuses
      */
     public void setReplyTimeoutMillis(int timeoutMillis) throws IOException {
-        channel.setReadTimeoutMillis(timeoutMillis);
+        io.channel().setReadTimeoutMillis(timeoutMillis);
     }
 
     /** {@return the virtio features acknowledged with {@link #setFeatures}} */
@@ -138,62 +124,6 @@ public final class VhostUserFrontend implements AutoCloseable {
         return (protocolFeatures & f.mask()) != 0;
     }
 
-    // ---- plumbing ----
-
-    private MemorySegment body(int size) {
-        return writer.buffer().asSlice(VhostUserMessageWriter.PAYLOAD_OFFSET, size);
-    }
-
-    private boolean ackMode() {
-        return has(ProtocolFeature.REPLY_ACK);
-    }
-
-    /** Sends a request whose payload is in the buffer; waits for the ack when REPLY_ACK is on. */
-    private void send(FrontendRequest r, int size, List<OwnedFd> fds) throws IOException {
-        boolean ack = ackMode() && !r.alwaysReplies();
-        writer.sendRequest(r, ack, size, fds);
-        if (ack) {
-            try (VhostUserMessage m = expectReply(r)) {
-                long status = m.payloadU64();
-                if (status != 0) {
-                    throw new FrontendException(status, r.specName() + " refused by the back-end, status=" + status);
-                }
-            }
-        }
-    }
-
-    private VhostUserMessage call(FrontendRequest r, int size, List<OwnedFd> fds) throws IOException {
-        writer.sendRequest(r, false, size, fds);
-        return expectReply(r);
-    }
-
-    private VhostUserMessage expectReply(FrontendRequest r) throws IOException {
-        VhostUserMessage m = reader.read();
-        if (m.request() != r) {
-            m.close();
-            throw new VhostUserProtocolException(VhostUserProtocolException.Reason.INVALID_FIELD,
-                    "expected a reply to " + r.specName() + ", got " + m.request());
-        }
-        return m;
-    }
-
-    private long callU64(FrontendRequest r) throws IOException {
-        try (VhostUserMessage m = call(r, 0, List.of())) {
-            return m.payloadU64();
-        }
-    }
-
-    private void sendU64(FrontendRequest r, long value) throws IOException {
-        u64.wrap(body(U64Payload.ENCODED_LENGTH), 0).value(value);
-        send(r, U64Payload.ENCODED_LENGTH, List.of());
-    }
-
-    /** Sends a VringState; {@code num} is the u32 as sent (a packed vring base word may have bit 31 set). */
-    private void sendState(FrontendRequest r, int index, int num) throws IOException {
-        vringState.wrap(body(VringState.ENCODED_LENGTH), 0).index(index).num(Integer.toUnsignedLong(num));
-        send(r, VringState.ENCODED_LENGTH, List.of());
-    }
-
     // ---- negotiation ----
 
     /**
@@ -202,7 +132,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public long getFeatures() throws IOException {
-        return callU64(FrontendRequest.GET_FEATURES);
+        return io.callU64(FrontendRequest.GET_FEATURES);
     }
 
     /**
@@ -212,7 +142,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setFeatures(long value) throws IOException {
-        sendU64(FrontendRequest.SET_FEATURES, value);
+        io.sendU64(FrontendRequest.SET_FEATURES, value);
         features = value;
     }
 
@@ -222,7 +152,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public long getProtocolFeatures() throws IOException {
-        return callU64(FrontendRequest.GET_PROTOCOL_FEATURES);
+        return io.callU64(FrontendRequest.GET_PROTOCOL_FEATURES);
     }
 
     /**
@@ -233,9 +163,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      */
     public void setProtocolFeatures(long value) throws IOException {
         // Sent before REPLY_ACK takes effect: the ack mode starts with the next request.
-        u64.wrap(body(U64Payload.ENCODED_LENGTH), 0).value(value);
-        writer.sendRequest(FrontendRequest.SET_PROTOCOL_FEATURES, false, U64Payload.ENCODED_LENGTH, List.of());
+        io.encodeU64(value);
+        io.sendWithoutAck(FrontendRequest.SET_PROTOCOL_FEATURES, U64Payload.ENCODED_LENGTH);
         protocolFeatures = value;
+        io.replyAck(has(ProtocolFeature.REPLY_ACK));
     }
 
     /**
@@ -266,7 +197,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setOwner() throws IOException {
-        send(FrontendRequest.SET_OWNER, 0, List.of());
+        io.send(FrontendRequest.SET_OWNER, 0, List.of());
     }
 
     /**
@@ -275,7 +206,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void resetDevice() throws IOException {
-        send(FrontendRequest.RESET_DEVICE, 0, List.of());
+        io.send(FrontendRequest.RESET_DEVICE, 0, List.of());
     }
 
     /**
@@ -284,7 +215,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public int getQueueNum() throws IOException {
-        return (int) callU64(FrontendRequest.GET_QUEUE_NUM);
+        return (int) io.callU64(FrontendRequest.GET_QUEUE_NUM);
     }
 
     /**
@@ -293,7 +224,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public int getMaxMemSlots() throws IOException {
-        return (int) callU64(FrontendRequest.GET_MAX_MEM_SLOTS);
+        return (int) io.callU64(FrontendRequest.GET_MAX_MEM_SLOTS);
     }
 
     // ---- memory ----
@@ -310,14 +241,14 @@ public final class VhostUserFrontend implements AutoCloseable {
             throw new IllegalArgumentException("SET_MEM_TABLE carries 1..8 regions, regions=" + regions.size());
         }
         int size = MemTable.encodedLength(regions.size());
-        memTable.wrap(body(size), 0).nregions(regions.size());
+        memTable.wrap(io.body(size), 0).nregions(regions.size());
         List<OwnedFd> fds = new ArrayList<>();
         for (int i = 0; i < regions.size(); i++) {
             GuestRegion r = regions.get(i);
             encodeRegion(memTable.region(i), r);
             fds.add(requireFd(r));
         }
-        send(FrontendRequest.SET_MEM_TABLE, size, fds);
+        io.send(FrontendRequest.SET_MEM_TABLE, size, fds);
     }
 
     private static OwnedFd requireFd(GuestRegion r) {
@@ -332,7 +263,7 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     private int encodeSingleRegion(GuestRegion region) {
-        encodeRegion(singleRegion.wrap(body(SingleMemRegion.ENCODED_LENGTH), 0).region(), region);
+        encodeRegion(singleRegion.wrap(io.body(SingleMemRegion.ENCODED_LENGTH), 0).region(), region);
         return SingleMemRegion.ENCODED_LENGTH;
     }
 
@@ -343,7 +274,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void addMemRegion(GuestRegion region) throws IOException {
-        send(FrontendRequest.ADD_MEM_REG, encodeSingleRegion(region), List.of(requireFd(region)));
+        io.send(FrontendRequest.ADD_MEM_REG, encodeSingleRegion(region), List.of(requireFd(region)));
     }
 
     /**
@@ -353,7 +284,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void removeMemRegion(GuestRegion region) throws IOException {
-        send(FrontendRequest.REM_MEM_REG, encodeSingleRegion(region), List.of());
+        io.send(FrontendRequest.REM_MEM_REG, encodeSingleRegion(region), List.of());
     }
 
     /**
@@ -365,8 +296,8 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setLogBase(OwnedFd fd, long sizeBytes, long offset) throws IOException {
-        logDescription.wrap(body(LogDescription.ENCODED_LENGTH), 0).mmapSize(sizeBytes).mmapOffset(offset);
-        try (VhostUserMessage m = call(FrontendRequest.SET_LOG_BASE, LogDescription.ENCODED_LENGTH, List.of(fd))) {
+        logDescription.wrap(io.body(LogDescription.ENCODED_LENGTH), 0).mmapSize(sizeBytes).mmapOffset(offset);
+        try (VhostUserMessage m = io.call(FrontendRequest.SET_LOG_BASE, LogDescription.ENCODED_LENGTH, List.of(fd))) {
             if (m.payloadU64() != 0) {
                 throw new FrontendException(m.payloadU64(), "SET_LOG_BASE refused");
             }
@@ -383,7 +314,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setVringNum(int index, int size) throws IOException {
-        sendState(FrontendRequest.SET_VRING_NUM, index, size);
+        io.sendState(FrontendRequest.SET_VRING_NUM, index, size);
     }
 
     /**
@@ -399,10 +330,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      */
     public void setVringAddr(int index, long descUserAddr, long usedUserAddr, long availUserAddr, boolean logUsed,
                              long logGuestAddr) throws IOException {
-        vringAddr.wrap(body(VringAddr.ENCODED_LENGTH), 0).index(index).flags(logUsed ? VringAddr.F_LOG : 0)
+        vringAddr.wrap(io.body(VringAddr.ENCODED_LENGTH), 0).index(index).flags(logUsed ? VringAddr.F_LOG : 0)
                 .descUserAddr(descUserAddr).usedUserAddr(usedUserAddr).availUserAddr(availUserAddr)
                 .logGuestAddr(logGuestAddr);
-        send(FrontendRequest.SET_VRING_ADDR, VringAddr.ENCODED_LENGTH, List.of());
+        io.send(FrontendRequest.SET_VRING_ADDR, VringAddr.ENCODED_LENGTH, List.of());
     }
 
     /**
@@ -413,7 +344,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setVringBase(int index, int base) throws IOException {
-        sendState(FrontendRequest.SET_VRING_BASE, index, base);
+        io.sendState(FrontendRequest.SET_VRING_BASE, index, base);
     }
 
     /**
@@ -424,15 +355,15 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public long getVringBase(int index) throws IOException {
-        vringState.wrap(body(VringState.ENCODED_LENGTH), 0).index(index).num(0);
-        try (VhostUserMessage m = call(FrontendRequest.GET_VRING_BASE, VringState.ENCODED_LENGTH, List.of())) {
+        io.encodeState(index, 0);
+        try (VhostUserMessage m = io.call(FrontendRequest.GET_VRING_BASE, VringState.ENCODED_LENGTH, List.of())) {
             return vringStateReply.wrap(m.payload(), 0).num();
         }
     }
 
     private void sendFd(FrontendRequest r, int index, EventFd fd) throws IOException {
-        u64.wrap(body(U64Payload.ENCODED_LENGTH), 0).value(VringFdIndex.encode(index, fd == null));
-        send(r, U64Payload.ENCODED_LENGTH, fd == null ? List.of() : List.of(fd.owner()));
+        io.encodeU64(VringFdIndex.encode(index, fd == null));
+        io.send(r, U64Payload.ENCODED_LENGTH, fd == null ? List.of() : List.of(fd.owner()));
     }
 
     /**
@@ -476,7 +407,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setVringEnable(int index, boolean enabled) throws IOException {
-        sendState(FrontendRequest.SET_VRING_ENABLE, index, enabled ? 1 : 0);
+        io.sendState(FrontendRequest.SET_VRING_ENABLE, index, enabled ? 1 : 0);
     }
 
     /**
@@ -486,7 +417,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void kickInband(int index) throws IOException {
-        sendState(FrontendRequest.VRING_KICK, index, 0);
+        io.sendState(FrontendRequest.VRING_KICK, index, 0);
     }
 
     /**
@@ -580,9 +511,9 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     private void iotlbMessage(long iova, long size, long userAddr, int access, int type) throws IOException {
-        iotlbMsg.wrap(body(IotlbMsg.ENCODED_LENGTH), 0).clear().iova(iova).size(size).userAddr(userAddr)
+        iotlbMsg.wrap(io.body(IotlbMsg.ENCODED_LENGTH), 0).clear().iova(iova).size(size).userAddr(userAddr)
                 .perm(access).type(type);
-        try (VhostUserMessage m = call(FrontendRequest.IOTLB_MSG, IotlbMsg.ENCODED_LENGTH, List.of())) {
+        try (VhostUserMessage m = io.call(FrontendRequest.IOTLB_MSG, IotlbMsg.ENCODED_LENGTH, List.of())) {
             long status = m.payloadU64();
             if (status != 0) {
                 throw new FrontendException(status, "IOTLB_MSG " + (type == 2 ? "update" : "invalidate")
@@ -602,10 +533,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure, or {@link FrontendException} when the back-end returned no data
      */
     public byte[] getConfig(int offset, int size) throws IOException {
-        MemorySegment b = body(ConfigSpace.encodedLength(size));
+        MemorySegment b = io.body(ConfigSpace.encodedLength(size));
         configRequest.wrap(b, 0).access(offset, size, ConfigSpace.FLAGS_WRITABLE);
         b.asSlice(ConfigSpace.PAYLOAD_OFFSET, size).fill((byte) 0);
-        try (VhostUserMessage m = call(FrontendRequest.GET_CONFIG, ConfigSpace.encodedLength(size), List.of())) {
+        try (VhostUserMessage m = io.call(FrontendRequest.GET_CONFIG, ConfigSpace.encodedLength(size), List.of())) {
             MemorySegment p = m.payload();
             long got = configReply.wrap(p, 0).configSize();
             if (got != size || p.byteSize() < ConfigSpace.encodedLength(size)) {
@@ -623,9 +554,9 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setConfig(int offset, byte[] data) throws IOException {
-        configRequest.wrap(body(ConfigSpace.encodedLength(data.length)), 0).access(offset, data.length, ConfigSpace.FLAGS_WRITABLE)
+        configRequest.wrap(io.body(ConfigSpace.encodedLength(data.length)), 0).access(offset, data.length, ConfigSpace.FLAGS_WRITABLE)
                 .copyConfigFrom(MemorySegment.ofArray(data), 0, data.length);
-        send(FrontendRequest.SET_CONFIG, ConfigSpace.encodedLength(data.length), List.of());
+        io.send(FrontendRequest.SET_CONFIG, ConfigSpace.encodedLength(data.length), List.of());
     }
 
     // ---- status ----
@@ -637,7 +568,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setStatus(int status) throws IOException {
-        sendU64(FrontendRequest.SET_STATUS, status);
+        io.sendU64(FrontendRequest.SET_STATUS, status);
     }
 
     /**
@@ -646,7 +577,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public int getStatus() throws IOException {
-        return (int) callU64(FrontendRequest.GET_STATUS);
+        return (int) io.callU64(FrontendRequest.GET_STATUS);
     }
 
     // ---- inflight ----
@@ -676,8 +607,8 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public Inflight getInflightFd(int numQueues, int queueSize) throws IOException {
-        inflightRequest.wrap(body(InflightDescription.ENCODED_LENGTH), 0).clear().numQueues(numQueues).queueSize(queueSize);
-        try (VhostUserMessage m = call(FrontendRequest.GET_INFLIGHT_FD, InflightDescription.ENCODED_LENGTH, List.of())) {
+        inflightRequest.wrap(io.body(InflightDescription.ENCODED_LENGTH), 0).clear().numQueues(numQueues).queueSize(queueSize);
+        try (VhostUserMessage m = io.call(FrontendRequest.GET_INFLIGHT_FD, InflightDescription.ENCODED_LENGTH, List.of())) {
             if (m.fdCount() != 1) {
                 throw new FrontendException(0, "GET_INFLIGHT_FD reply carried no fd");
             }
@@ -693,9 +624,9 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setInflightFd(Inflight inflight) throws IOException {
-        inflightRequest.wrap(body(InflightDescription.ENCODED_LENGTH), 0).clear().mmapSize(inflight.mmapSize())
+        inflightRequest.wrap(io.body(InflightDescription.ENCODED_LENGTH), 0).clear().mmapSize(inflight.mmapSize())
                 .mmapOffset(inflight.mmapOffset()).numQueues(inflight.numQueues()).queueSize(inflight.queueSize());
-        send(FrontendRequest.SET_INFLIGHT_FD, InflightDescription.ENCODED_LENGTH, List.of(inflight.fd()));
+        io.send(FrontendRequest.SET_INFLIGHT_FD, InflightDescription.ENCODED_LENGTH, List.of(inflight.fd()));
     }
 
     // ---- device state ----
@@ -708,8 +639,8 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure or a non-zero status
      */
     public void setDeviceStateFd(boolean save, OwnedFd fd) throws IOException {
-        deviceState.wrap(body(DeviceStateTransfer.ENCODED_LENGTH), 0).clear().direction(save ? 0 : 1).phase(0);
-        try (VhostUserMessage m = call(FrontendRequest.SET_DEVICE_STATE_FD, DeviceStateTransfer.ENCODED_LENGTH, List.of(fd))) {
+        deviceState.wrap(io.body(DeviceStateTransfer.ENCODED_LENGTH), 0).clear().direction(save ? 0 : 1).phase(0);
+        try (VhostUserMessage m = io.call(FrontendRequest.SET_DEVICE_STATE_FD, DeviceStateTransfer.ENCODED_LENGTH, List.of(fd))) {
             long status = m.payloadU64();
             if ((status & 0xff) != 0) {
                 throw new FrontendException(status & 0xff, "SET_DEVICE_STATE_FD refused, status=" + (status & 0xff));
@@ -723,7 +654,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public long checkDeviceState() throws IOException {
-        return callU64(FrontendRequest.CHECK_DEVICE_STATE);
+        return io.callU64(FrontendRequest.CHECK_DEVICE_STATE);
     }
 
     // ---- back-end channel ----
@@ -762,43 +693,15 @@ public final class VhostUserFrontend implements AutoCloseable {
     public void openBackendChannel(BackendRequestHandler handler) throws IOException {
         MessageChannel.Pair pair = MessageChannel.pair();
         try (OwnedFd theirs = pair.peerFd()) {
-            send(FrontendRequest.SET_BACKEND_REQ_FD, 0, List.of(theirs));
+            io.send(FrontendRequest.SET_BACKEND_REQ_FD, 0, List.of(theirs));
         } catch (IOException | RuntimeException e) {
             pair.channel().close();
             throw e;
         }
-        backendChannel = pair.channel();
-        VhostUserMessageReader backendReader = new VhostUserMessageReader(backendChannel, MessageStream.BACKEND_REQUESTS);
-        VhostUserMessageWriter backendWriter = new VhostUserMessageWriter(backendChannel);
-        backendThread = Thread.ofPlatform().daemon(true).name("vhost-user-backend-channel").start(() -> {
-            try {
-                while (true) {
-                    try (VhostUserMessage m = backendReader.read()) {
-                        BackendRequest r = (BackendRequest) m.request();
-                        long status = 0;
-                        try {
-                            switch (r) {
-                                case CONFIG_CHANGE_MSG -> handler.configChanged();
-                                case VRING_CALL -> handler.vringCall((int) backendState.wrap(m.payload(), 0).index());
-                                case IOTLB_MSG -> handler.iotlbMiss(backendIotlb.wrap(m.payload(), 0).iova(),
-                                        backendIotlb.perm());
-                                default -> LOG.log(System.Logger.Level.DEBUG, "ignoring back-end request {0}", r);
-                            }
-                        } catch (RuntimeException e) {
-                            // A failing handler must not end the channel: the back-end would wait for replies
-                            // (or fill the socket) that never come.
-                            LOG.log(System.Logger.Level.WARNING, "back-end request handler failed on " + r, e);
-                            status = 5; // EIO
-                        }
-                        if (m.needReply()) {
-                            backendWriter.sendReplyU64(r, status);
-                        }
-                    }
-                }
-            } catch (IOException e) {
-                LOG.log(System.Logger.Level.DEBUG, "back-end channel closed: {0}", e.getMessage());
-            }
-        });
+        if (backendChannel != null) {
+            backendChannel.close(); // the back-end replaced it too
+        }
+        backendChannel = new BackendChannelReader(pair.channel(), handler);
     }
 
     /**
@@ -818,32 +721,25 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     /** {@return the underlying channel (for tests that play a hostile front-end)} */
     public MessageChannel channel() {
-        return channel;
+        return io.channel();
     }
 
     /** {@return the message writer (for tests that send raw requests)} */
     public VhostUserMessageWriter writer() {
-        return writer;
+        return io.writer();
     }
 
     /** {@return the reply reader} */
     public VhostUserMessageReader reader() {
-        return reader;
+        return io.reader();
     }
 
     /** Disconnects. */
     @Override
     public void close() {
-        channel.close();
+        io.channel().close();
         if (backendChannel != null) {
             backendChannel.close();
-        }
-        if (backendThread != null) {
-            try {
-                backendThread.join(5000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
         }
     }
 }
