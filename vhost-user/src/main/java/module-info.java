@@ -1,7 +1,6 @@
 /** outproc vhost-user: codecs, back-end framework and front-end of the vhost-user protocol. */
 module dev.outproc.vhost {
     requires transitive dev.outproc.core;
-    requires transitive dev.outproc.migration;
 
     exports dev.outproc.vhost.backend;
     exports dev.outproc.vhost.frontend;
