@@ -8,6 +8,11 @@ import dev.outproc.vhost.backend.VhostUserServer;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
 
 /**
@@ -30,6 +35,11 @@ public final class BackendProgram {
     public static final int EXIT_USAGE = 2;
     /** Exit status when serving fails (the socket cannot be used, the device refuses to start). */
     public static final int EXIT_FAILURE = 1;
+
+    /** How long a shutdown hook waits for a server that is being opened. */
+    private static final long OPEN_WAIT_SECONDS = 5;
+    /** The shutdown hook of each server {@link #open} made, until {@link #serve} returns. */
+    private static final Map<VhostUserServer, Thread> HOOKS = new ConcurrentHashMap<>();
 
     private BackendProgram() {
     }
@@ -73,7 +83,9 @@ public final class BackendProgram {
 
     /**
      * Opens the server the arguments name: listens on {@code --socket-path}, or uses the inherited
-     * {@code --fd} (listening: like a path; connected: that one front-end).
+     * {@code --fd} (listening: like a path; connected: that one front-end). From before the socket
+     * exists, a shutdown hook closes the server on SIGTERM or SIGINT, which removes the socket file:
+     * a signal that arrives before {@link #serve} leaves no stale socket behind either.
      *
      * @param device the device
      * @param options back-end tuning
@@ -83,33 +95,67 @@ public final class BackendProgram {
      */
     public static VhostUserServer open(VirtioDevice device, VhostUserBackend.Options options, BackendArguments arguments)
             throws IOException {
-        if (arguments.socketPath() != null) {
-            return VhostUserServer.listen(device, options, arguments.socketPath());
-        }
-        if (arguments.fd() < 0) {
+        if (arguments.socketPath() == null && arguments.fd() < 0) {
             throw new BackendUsageException("one of --socket-path=PATH or --fd=FDNUM is required");
         }
-        return VhostUserServer.inherited(device, options, OwnedFd.of(arguments.fd()));
+        AtomicReference<VhostUserServer> opened = new AtomicReference<>();
+        CountDownLatch done = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            // The socket file exists before the server object does (the back-end starts its workers
+            // after binding): a signal in between waits for the server, then closes it.
+            try {
+                done.await(OPEN_WAIT_SECONDS, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            VhostUserServer server = opened.get();
+            if (server != null) {
+                server.close();
+            }
+        }, "vhost-user-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            VhostUserServer server = arguments.socketPath() != null
+                    ? VhostUserServer.listen(device, options, arguments.socketPath())
+                    : VhostUserServer.inherited(device, options, OwnedFd.of(arguments.fd()));
+            opened.set(server);
+            HOOKS.put(server, hook);
+            return server;
+        } catch (IOException | RuntimeException e) {
+            removeHook(hook);
+            throw e;
+        } finally {
+            done.countDown();
+        }
     }
 
     /**
      * Serves until the server is closed, the single front-end of a connected {@code --fd} leaves, or the
-     * process gets SIGTERM or SIGINT: a shutdown hook then closes the server, which stops the
-     * connection and the workers and removes the socket file it created.
+     * process gets SIGTERM or SIGINT: the shutdown hook {@link #open} installed then closes the server,
+     * which stops the connection and the workers and removes the socket file it created. A server made
+     * without {@link #open} gets the same hook here.
      *
      * @param server the server
      */
     public static void serve(VhostUserServer server) {
-        Thread hook = new Thread(server::close, "vhost-user-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
+        Thread hook = HOOKS.computeIfAbsent(server, s -> {
+            Thread h = new Thread(s::close, "vhost-user-shutdown");
+            Runtime.getRuntime().addShutdownHook(h);
+            return h;
+        });
         try {
             server.run();
         } finally {
-            try {
-                Runtime.getRuntime().removeShutdownHook(hook);
-            } catch (IllegalStateException shuttingDown) {
-                // the hook is running (SIGTERM): it closes the server
-            }
+            HOOKS.remove(server);
+            removeHook(hook);
+        }
+    }
+
+    private static void removeHook(Thread hook) {
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook is running (SIGTERM): it closes the server
         }
     }
 

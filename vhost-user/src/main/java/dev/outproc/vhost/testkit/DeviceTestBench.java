@@ -99,29 +99,48 @@ public final class DeviceTestBench implements AutoCloseable {
         Path directory = Files.createTempDirectory("outproc-testbench");
         Path socket = directory.resolve("device.sock");
         VhostUserServer server = null;
-        VhostUserFrontend frontend = null;
-        GuestRegion region = null;
         try {
             // One worker: the device sees every queue on one thread, as the simplest back-ends assume.
             server = VhostUserServer.listen(device, new VhostUserBackend.Options(1, false), socket);
             Thread serverThread = Thread.ofPlatform().daemon(true).name("testbench-server").start(server::run);
-            frontend = VhostUserFrontend.connect(socket);
+            return open(socket, wantedFeatures, directory, server, serverThread);
+        } catch (IOException | RuntimeException e) {
+            if (server != null) {
+                server.close();
+            }
+            deleteQuietly(directory, socket);
+            throw e;
+        }
+    }
+
+    /**
+     * Connects to a back-end that is already running (in another process, or written in another
+     * language) and negotiates the wanted features it offers: the same guest side, for any device.
+     *
+     * @param socket the back-end's socket
+     * @param wantedFeatures the virtio features the guest driver would take ({@code -1} for all)
+     * @return the bench, ready for {@link #startQueue}; closing it disconnects and leaves the back-end running
+     * @throws IOException when connecting or negotiating fails
+     */
+    public static DeviceTestBench connect(Path socket, long wantedFeatures) throws IOException {
+        return open(socket, wantedFeatures, null, null, null);
+    }
+
+    private static DeviceTestBench open(Path socket, long wantedFeatures, Path directory, VhostUserServer server,
+                                        Thread serverThread) throws IOException {
+        VhostUserFrontend frontend = VhostUserFrontend.connect(socket);
+        GuestRegion region = null;
+        try {
             long acked = frontend.negotiate(wantedFeatures, PROTOCOL_FEATURES);
             region = GuestRegion.allocate(GUEST_BASE, MEMORY_BYTES, USER_BASE);
             GuestMemory memory = GuestMemory.of(List.of(region));
             frontend.setMemTable(memory);
             return new DeviceTestBench(directory, server, serverThread, frontend, region, memory, acked);
         } catch (IOException | RuntimeException e) {
-            if (frontend != null) {
-                frontend.close();
-            }
+            frontend.close();
             if (region != null) {
                 region.close();
             }
-            if (server != null) {
-                server.close();
-            }
-            deleteQuietly(directory, socket);
             throw e;
         }
     }
@@ -145,7 +164,7 @@ public final class DeviceTestBench implements AutoCloseable {
         return frontend;
     }
 
-    /** {@return the server serving the device} */
+    /** {@return the server serving the device, or {@code null} for a bench that {@link #connect connected}} */
     public VhostUserServer server() {
         return server;
     }
@@ -212,21 +231,23 @@ public final class DeviceTestBench implements AutoCloseable {
         return bytes == 0 ? new byte[0] : slice(gpa, bytes).toArray(ValueLayout.JAVA_BYTE);
     }
 
-    /** Stops the rings, disconnects, stops the server and removes its socket and directory. */
+    /** Stops the rings, disconnects, and stops the server it started (removing its socket and directory). */
     @Override
     public void close() {
         for (TestQueue q : queues) {
             q.ring().close();
         }
         frontend.close();
-        server.close();
-        try {
-            serverThread.join(5_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        if (server != null) {
+            server.close();
+            try {
+                serverThread.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            deleteQuietly(directory, directory.resolve("device.sock"));
         }
         region.close();
-        deleteQuietly(directory, directory.resolve("device.sock"));
     }
 
     private static void deleteQuietly(Path directory, Path socket) {

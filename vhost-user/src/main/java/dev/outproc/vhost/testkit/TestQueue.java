@@ -98,13 +98,24 @@ public final class TestQueue {
     }
 
     /**
-     * Waits for the next used chain.
+     * Waits up to 10 s for the next used chain.
      *
      * @return it, with the bytes the device wrote
      * @throws IOException when none comes within 10 s, or the device reports what a driver must refuse
      */
     public Used await() throws IOException {
-        long deadline = System.nanoTime() + TIMEOUT_MILLIS * 1_000_000L;
+        return await(TIMEOUT_MILLIS);
+    }
+
+    /**
+     * Waits for the next used chain.
+     *
+     * @param timeoutMillis how long at most
+     * @return it, with the bytes the device wrote
+     * @throws IOException when none comes in time, or the device reports what a driver must refuse
+     */
+    public Used await(long timeoutMillis) throws IOException {
+        long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
         DriverQueue queue = ring.queue();
         while (true) {
             long used = queue.pollUsed();
@@ -118,7 +129,7 @@ public final class TestQueue {
             }
             long waitMillis = (deadline - System.nanoTime()) / 1_000_000L;
             if (waitMillis <= 0) {
-                throw new IOException("ring " + ring.index() + ": nothing used within " + TIMEOUT_MILLIS + " ms");
+                throw new IOException("ring " + ring.index() + ": nothing used within " + timeoutMillis + " ms");
             }
             if (!queue.enableUsedNotifications()) {
                 ring.awaitCall(waitMillis);
