@@ -281,10 +281,14 @@ public class VirtioBlkDevice implements VirtioDevice {
         throw new IOException("virtio-blk configuration space is read-only here, offset=" + offset);
     }
 
+    // @start region="process"
     @Override
     public void processQueue(VirtioQueue queue) throws IOException {
+        // handlers[i] = chain -> handle(chain, header): made once per queue in the constructor,
+        // so the loop allocates nothing.
         queue.drain(handlers[queue.index()]);
     }
+    // @end
 
     /** Serves one request; returns the bytes written into the chain. */
     private long handle(DescriptorChain chain, MemorySegment header) throws VirtqueueException {
@@ -344,12 +348,14 @@ public class VirtioBlkDevice implements VirtioDevice {
         }
         long position = sector * VirtioBlk.SECTOR_SIZE;
         long left = dataBytes;
+        // @start region="read"
         for (int i = chain.readableCount(); i < chain.bufferCount() && left > 0; i++) {
             long n = Math.min(chain.length(i), left);
             store.read(position, chain.regionSegment(i).asSlice(chain.regionOffset(i), n));
             position += n;
             left -= n;
         }
+        // @end
         reads.incrementAndGet();
         bytes.addAndGet(dataBytes);
         bytesReadTotal.addAndGet(dataBytes);

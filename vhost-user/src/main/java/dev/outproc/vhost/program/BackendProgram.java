@@ -14,6 +14,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * What every vhost-user back-end program does around its device, following vhost-user.rst "Backend
@@ -24,9 +25,11 @@ import java.util.function.Function;
  * <p>A program with no options of its own is one line:
  * {@snippet :
  * public static void main(String[] args) {
- *     System.exit(BackendProgram.main(args, "rng", List.of(), arguments -> new RngDevice()));
+ *     System.exit(BackendProgram.main(args, "rng", List.of(), RngDevice::new));
  * }
  * }
+ * One with options of its own reads them from {@link BackendArguments#others()} in
+ * {@link #mainWithOptions}.
  * A program with a command-line library of its own (picocli, ...) parses the conventions' options
  * itself and calls {@link #open} and {@link #serve}; {@link #printCapabilities} prints the JSON.
  */
@@ -45,6 +48,26 @@ public final class BackendProgram {
     }
 
     /**
+     * Runs a back-end program that takes no options beyond the conventions' (any other argument is a
+     * usage error); see {@link #mainWithOptions}.
+     *
+     * @param args the command line
+     * @param type the capabilities' {@code type}
+     * @param capabilityFeatures the capabilities' {@code features}
+     * @param device makes the device
+     * @return the exit status: 0, {@link #EXIT_USAGE} or {@link #EXIT_FAILURE}
+     */
+    public static int main(String[] args, String type, List<String> capabilityFeatures,
+                           Supplier<? extends VirtioDevice> device) {
+        return mainWithOptions(args, type, capabilityFeatures, arguments -> {
+            if (!arguments.others().isEmpty()) {
+                throw new BackendUsageException("unknown argument '" + arguments.others().getFirst() + "'");
+            }
+            return device.get();
+        });
+    }
+
+    /**
      * Runs a back-end program: parses the conventions' options, prints the capabilities or serves the
      * device until SIGTERM/SIGINT (or, with a connected {@code --fd}, until the front-end leaves). Errors
      * are one line on standard error, never a stack trace.
@@ -56,8 +79,8 @@ public final class BackendProgram {
      *        {@link BackendArguments#others()}); may throw {@link BackendUsageException}
      * @return the exit status: 0, {@link #EXIT_USAGE} or {@link #EXIT_FAILURE}
      */
-    public static int main(String[] args, String type, List<String> capabilityFeatures,
-                           Function<BackendArguments, ? extends VirtioDevice> device) {
+    public static int mainWithOptions(String[] args, String type, List<String> capabilityFeatures,
+                                      Function<BackendArguments, ? extends VirtioDevice> device) {
         BackendArguments arguments;
         VirtioDevice made;
         try {

@@ -74,4 +74,15 @@ class BackendArgumentsTest {
         assertThrows(IllegalArgumentException.class,
                 () -> BackendProgram.printCapabilities(new PrintStream(new ByteArrayOutputStream()), "a\"b", List.of()));
     }
+
+    @Test
+    void shouldExitWithUsageStatusOnAWrongCommandLine() {
+        assertEquals(BackendProgram.EXIT_USAGE, BackendProgram.main(new String[] {"--socket-path=/tmp/x.sock", "--verbose"},
+                "rng", List.of(), () -> {
+                    throw new AssertionError("no device is made for a wrong command line");
+                }));
+        assertEquals(BackendProgram.EXIT_USAGE, BackendProgram.main(new String[0], "rng", List.of(), () -> {
+            throw new AssertionError("no device is made for a wrong command line");
+        }));
+    }
 }
