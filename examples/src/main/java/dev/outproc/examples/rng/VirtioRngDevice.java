@@ -62,10 +62,10 @@ public final class VirtioRngDevice implements VirtioDevice {
         bytesServed.addAndGet(written);
         return written;
     }
-    // @end
 
     /** {@return the bytes given to the guest since the device was made} */
     public long bytesServed() {
         return bytesServed.get();
     }
 }
+// @end
