@@ -286,6 +286,8 @@ public final class BlkRequestDriver {
      * @throws IOException when the request cannot be run or the device answers with an error status
      */
     public String getId() throws IOException {
+        // A shorter id is NUL-terminated (§5.2.6); zeroing first also ends one from a device that forgets.
+        data(0).asSlice(0, VirtioBlk.ID_BYTES).fill((byte) 0);
         int status = run(VirtioBlk.T_GET_ID, 0, VirtioBlk.ID_BYTES, true);
         if (status != VirtioBlk.S_OK) {
             throw new IOException("GET_ID failed, status=" + status);
