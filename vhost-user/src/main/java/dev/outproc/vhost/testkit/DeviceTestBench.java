@@ -14,6 +14,7 @@ import dev.outproc.vhost.backend.VhostUserServer;
 import dev.outproc.vhost.frontend.FrontendQueue;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
 import dev.outproc.vhost.message.ProtocolFeature;
+import dev.outproc.vhost.message.VhostUserFeature;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -91,7 +92,8 @@ public final class DeviceTestBench implements AutoCloseable {
      * Serves {@code device} and negotiates the wanted features it offers.
      *
      * @param device the device under test
-     * @param wantedFeatures the virtio features the guest driver would take ({@code -1} for all)
+     * @param wantedFeatures the virtio features the guest driver would take ({@code -1} for all; LOG_ALL
+     *        is never taken)
      * @return the bench, ready for {@link #startQueue}
      * @throws IOException when serving or negotiating fails
      */
@@ -131,7 +133,8 @@ public final class DeviceTestBench implements AutoCloseable {
         VhostUserFrontend frontend = VhostUserFrontend.connect(socket);
         GuestRegion region = null;
         try {
-            long acked = frontend.negotiate(wantedFeatures, PROTOCOL_FEATURES);
+            // LOG_ALL is what a VMM sets while it migrates, not what a guest driver takes.
+            long acked = frontend.negotiate(wantedFeatures & ~VhostUserFeature.LOG_ALL.mask(), PROTOCOL_FEATURES);
             region = GuestRegion.allocate(GUEST_BASE, MEMORY_BYTES, USER_BASE);
             GuestMemory memory = GuestMemory.of(List.of(region));
             frontend.setMemTable(memory);

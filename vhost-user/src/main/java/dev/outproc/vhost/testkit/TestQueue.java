@@ -129,12 +129,23 @@ public final class TestQueue {
             }
             long waitMillis = (deadline - System.nanoTime()) / 1_000_000L;
             if (waitMillis <= 0) {
-                throw new IOException("ring " + ring.index() + ": nothing used within " + timeoutMillis + " ms");
+                throw nothingUsed(timeoutMillis, null);
             }
             if (!queue.enableUsedNotifications()) {
-                ring.awaitCall(waitMillis);
+                try {
+                    ring.awaitCall(waitMillis + 1); // past our deadline, so its timeout is ours
+                } catch (IOException e) {
+                    if (System.nanoTime() - deadline < 0) {
+                        throw e; // the eventfd failed, not the wait
+                    }
+                    throw nothingUsed(timeoutMillis, e);
+                }
             }
         }
+    }
+
+    private IOException nothingUsed(long timeoutMillis, IOException cause) {
+        return new IOException("ring " + ring.index() + ": nothing used within " + timeoutMillis + " ms", cause);
     }
 
     /**
