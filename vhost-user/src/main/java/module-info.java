@@ -6,4 +6,6 @@ module dev.outproc.vhost {
     exports dev.outproc.vhost.frontend;
     exports dev.outproc.vhost.message;
     exports dev.outproc.vhost.connection;
+    exports dev.outproc.vhost.program;
+    exports dev.outproc.vhost.testkit;
 }
