@@ -3,6 +3,7 @@ package dev.outproc.core.virtqueue;
 import dev.outproc.core.memory.DirtyLog;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestRegion;
+import dev.outproc.core.memory.Layouts;
 import dev.outproc.core.memory.Unsigned;
 import dev.outproc.core.virtqueue.VirtqueueException.Reason;
 
@@ -299,8 +300,8 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
             }
             long at = base + (long) i * Rings.DESC_SIZE;
             // Plain reads: the driver wrote the table before publishing the head that points to it.
-            long address = segment.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
-            long word = segment.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN);
+            long address = segment.get(Layouts.LE_U64, at + Rings.DESC_ADDR);
+            long word = segment.get(Layouts.LE_U64, at + Rings.DESC_LEN);
             // Split: len | flags << 32 | next << 48; packed: len | id << 32 | flags << 48.
             int flags = (int) (word >>> (packed ? 48 : 32)) & 0xffff;
             if ((flags & Rings.F_INDIRECT) != 0) {

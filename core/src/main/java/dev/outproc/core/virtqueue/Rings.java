@@ -1,8 +1,8 @@
 package dev.outproc.core.virtqueue;
 
-import java.lang.foreign.ValueLayout;
+import dev.outproc.core.memory.Layouts;
+
 import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
 
 /**
  * Layout constants and ordered accessors shared by the ring implementations.
@@ -21,15 +21,11 @@ import java.nio.ByteOrder;
  * +-------------------------------+-------------------------------+
  * </pre>
  * Index and flag fields that order the two sides use aligned layouts with acquire/release; every other
- * field is read and written plainly with unaligned layouts (an indirect table need not be aligned).
+ * field is read and written plainly with the unaligned {@link Layouts} (an indirect table need not be aligned).
  */
 final class Rings {
-    static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfShort LE_U16_UNALIGNED = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfInt LE_U32_UNALIGNED = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfLong LE_U64_UNALIGNED = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** Aligned 16-bit ring field: coordinates (MemorySegment, long offset). */
-    static final VarHandle U16 = LE_U16.varHandle();
+    /** Aligned little-endian 16-bit ring field: coordinates (MemorySegment, long offset). */
+    static final VarHandle U16 = Layouts.LE_U16_ALIGNED.varHandle();
 
     static final int DESC_SIZE = 16;
     static final int DESC_ADDR = 0;
