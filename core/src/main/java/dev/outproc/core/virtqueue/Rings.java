@@ -53,8 +53,15 @@ final class Rings {
     static final int EVENT_DISABLE = 1;
     static final int EVENT_DESC = 2;
 
-    /** The largest indirect table, in entries (the chain length must fit a 16-bit count). */
-    static final int MAX_INDIRECT_ENTRIES = 65535;
+    /**
+     * The most buffers one chain may have, indirect tables expanded. A split chain is also bounded by the
+     * queue size (a loop ends there). VIRTIO 1.3 §2.7.5.3.1 forbids drivers a chain longer than the queue
+     * size; 1024 is what real devices accept: QEMU's {@code VIRTQUEUE_MAX_SIZE} (per direction, "too
+     * many write descriptors in indirect table" beyond it), Linux vhost's {@code UIO_MAXIOV}; DPDK's vhost
+     * takes at most the queue size per indirect table and 256 buffers per chain. It bounds the heap a
+     * guest can make us hold: 24 bytes per buffer of each chain in flight.
+     */
+    static final int MAX_CHAIN_BUFFERS = 1024;
     /** The largest total chain length in bytes. */
     static final long MAX_CHAIN_BYTES = 0xffff_ffffL;
 
