@@ -23,7 +23,22 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>{@link #add}, {@link Registration#cancel()}, {@link #execute} and {@link #close()} are safe from any
  * thread. A registration cancelled from another thread has run its handler for the last time when
  * {@code cancel()} returns, so the caller may close the fd at once. Handlers run on the loop thread and
- * must not block; an exception from a handler is logged and the loop goes on.
+ * must not block.
+ *
+ * <h2 id="failures">Failures</h2>
+ * The loop serves many peers, and a peer-driven handler can fail in ways its author did not foresee; one
+ * peer must not take the loop, and with it every other peer, down. The policy:
+ * <ul>
+ * <li>an {@link Exception} from a handler is logged (WARNING) and the registration stays;</li>
+ * <li>any other {@link Throwable} from a handler (an {@link Error}: {@code OutOfMemoryError},
+ *     {@code StackOverflowError}, {@code InternalError} from a faulting memory access, an assertion) is
+ *     logged (ERROR), the registration is cancelled and {@link Handler#failed} runs, so its owner can tear
+ *     down that connection alone;</li>
+ * <li>a task given to {@link #execute} that throws anything is logged (ERROR for an {@code Error}) and the
+ *     next task runs; {@link #awaitOnLoop} hands the failure to its caller;</li>
+ * <li>a poller that throws an {@code Error} is removed and logged; one that throws an exception stays.</li>
+ * </ul>
+ * In every case the loop thread keeps running.
  *
  * <p>In {@linkplain Mode#BUSY_POLL busy-poll} mode the loop never sleeps: it polls epoll with a zero
  * timeout and runs every {@linkplain #addPoller poller} on each turn, trading a core for latency.
@@ -51,6 +66,16 @@ public final class EventLoop implements AutoCloseable {
          * @throws Exception anything; it is logged and the loop goes on
          */
         void ready(int events) throws Exception;
+
+        /**
+         * Called on the loop thread after {@link #ready} threw something other than an {@link Exception}
+         * and the registration was cancelled (see <a href="EventLoop.html#failures">Failures</a>): tear down
+         * what this fd served. Does nothing unless overridden; what it throws is logged.
+         *
+         * @param failure what {@code ready} threw
+         */
+        default void failed(Throwable failure) {
+        }
     }
 
     /** A registered fd; cancel it to stop dispatching. */
@@ -312,9 +337,7 @@ public final class EventLoop implements AutoCloseable {
                     dispatch(r, ready);
                 }
                 runTasks();
-                for (Runnable poller : pollers) {
-                    runSafely(poller);
-                }
+                runPollers();
             }
         } catch (NativeException e) {
             LOG.log(System.Logger.Level.ERROR, "event loop failed", e);
@@ -328,23 +351,46 @@ public final class EventLoop implements AutoCloseable {
     private void dispatch(Registration r, int ready) {
         try {
             r.handler.ready(ready);
-        } catch (Exception | AssertionError e) {
+        } catch (Exception e) {
             LOG.log(System.Logger.Level.WARNING, "handler for fd " + r.fd + " failed", e);
+        } catch (Throwable t) {
+            LOG.log(System.Logger.Level.ERROR, "handler for fd " + r.fd + " failed with " + t
+                    + "; its registration is cancelled, the loop goes on", t);
+            remove(r);
+            try {
+                r.handler.failed(t);
+            } catch (Throwable again) {
+                LOG.log(System.Logger.Level.ERROR, "failure callback for fd " + r.fd + " failed", again);
+            }
         }
     }
 
     private void runTasks() {
         Runnable task;
         while ((task = tasks.poll()) != null) {
-            runSafely(task);
+            runSafely(task, "event loop task");
         }
     }
 
-    private static void runSafely(Runnable task) {
+    private void runPollers() {
+        for (Runnable poller : pollers) {
+            if (!runSafely(poller, "poller")) {
+                pollers.remove(poller);
+            }
+        }
+    }
+
+    /** Runs a task; {@return false when it threw an {@code Error} (an exception is logged and forgiven)} */
+    private static boolean runSafely(Runnable task, String what) {
         try {
             task.run();
-        } catch (RuntimeException | AssertionError e) {
-            LOG.log(System.Logger.Level.WARNING, "event loop task failed", e);
+            return true;
+        } catch (Exception e) {
+            LOG.log(System.Logger.Level.WARNING, what + " failed", e);
+            return true;
+        } catch (Throwable t) {
+            LOG.log(System.Logger.Level.ERROR, what + " failed with " + t + "; the loop goes on", t);
+            return false;
         }
     }
 

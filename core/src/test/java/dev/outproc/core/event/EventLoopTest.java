@@ -118,4 +118,82 @@ class EventLoopTest {
             assertSame(Thread.currentThread(), after.get(), "a closed loop runs the task in the caller");
         }
     }
+
+    @Test
+    void anErrorFromAHandlerShouldCancelThatRegistrationOnlyAndKeepTheLoopServingOthers() throws Exception {
+        try (EventLoop loop = EventLoop.start("error-loop"); EventFd hostile = EventFd.create();
+             EventFd other = EventFd.create()) {
+            AtomicInteger hostileCalls = new AtomicInteger();
+            AtomicReference<Throwable> toldToTearDown = new AtomicReference<>();
+            CountDownLatch torn = new CountDownLatch(1);
+            loop.add(hostile.owner(), new EventLoop.Handler() {
+                @Override
+                public void ready(int events) throws Exception {
+                    hostile.drain();
+                    hostileCalls.incrementAndGet();
+                    throw new OutOfMemoryError("simulated: a peer made this handler exhaust the heap");
+                }
+
+                @Override
+                public void failed(Throwable failure) {
+                    toldToTearDown.set(failure);
+                    torn.countDown();
+                }
+            });
+            hostile.signal();
+            assertTrue(torn.await(10, TimeUnit.SECONDS), "the owner is told to tear down");
+            assertTrue(toldToTearDown.get() instanceof OutOfMemoryError);
+            assertTrue(loop.isRunning(), "the loop survives an Error from one handler");
+
+            CountDownLatch otherRan = new CountDownLatch(1);
+            loop.add(other.owner(), events -> {
+                other.drain();
+                otherRan.countDown();
+            });
+            hostile.signal(); // its registration is gone: no second call
+            other.signal();
+            assertTrue(otherRan.await(10, TimeUnit.SECONDS), "another peer's fd is still served");
+            CountDownLatch turn = new CountDownLatch(1);
+            loop.execute(turn::countDown);
+            assertTrue(turn.await(10, TimeUnit.SECONDS));
+            assertEquals(1, hostileCalls.get(), "the failed registration was cancelled");
+        }
+    }
+
+    @Test
+    void anErrorFromATaskShouldNotStopTheLoop() throws Exception {
+        try (EventLoop loop = EventLoop.start("task-error-loop")) {
+            loop.execute(() -> {
+                throw new InternalError("simulated: a fault in an unsafe memory access");
+            });
+            CountDownLatch next = new CountDownLatch(1);
+            loop.execute(next::countDown);
+            assertTrue(next.await(10, TimeUnit.SECONDS), "the next task runs");
+            assertTrue(loop.isRunning());
+            IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> loop.awaitOnLoop(() -> {
+                        throw new StackOverflowError("simulated");
+                    }));
+            assertTrue(e.getCause() instanceof StackOverflowError, "awaitOnLoop hands the failure to its caller");
+            assertTrue(loop.isRunning());
+        }
+    }
+
+    @Test
+    void aPollerThatThrowsAnErrorShouldBeRemovedAndTheLoopGoOn() throws Exception {
+        try (EventLoop loop = EventLoop.start("poller-error-loop")) {
+            AtomicInteger calls = new AtomicInteger();
+            loop.addPoller(() -> {
+                calls.incrementAndGet();
+                throw new OutOfMemoryError("simulated");
+            });
+            for (int i = 0; i < 3; i++) {
+                CountDownLatch turn = new CountDownLatch(1);
+                loop.execute(turn::countDown);
+                assertTrue(turn.await(10, TimeUnit.SECONDS));
+            }
+            assertTrue(loop.isRunning());
+            assertEquals(1, calls.get(), "the failing poller ran once and was removed");
+        }
+    }
 }
