@@ -8,13 +8,19 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Queue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -246,18 +252,45 @@ public final class EventLoop implements AutoCloseable {
     }
 
     /**
-     * Runs a task on the loop thread and waits for it.
+     * Runs a task on the loop thread and waits for it, however long it takes. Where a peer can stall the
+     * loop (a handler blocked on something the peer controls), use {@link #awaitOnLoop(Runnable, Duration)}.
      *
      * @param task the task
      */
     public void awaitOnLoop(Runnable task) {
+        try {
+            await(task, Long.MAX_VALUE);
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("unreachable: no deadline", e);
+        }
+    }
+
+    /**
+     * Runs a task on the loop thread and waits at most {@code timeout} for it. A task the loop has not
+     * started by then is withdrawn and never runs; one it started keeps running. Either way the caller
+     * gets a {@link TimeoutException} and should treat the loop's peer as stalled (tear that connection
+     * down) instead of waiting forever.
+     *
+     * @param task the task
+     * @param timeout the longest wait
+     * @throws TimeoutException when the task did not finish in time; the message says whether it started
+     */
+    public void awaitOnLoop(Runnable task, Duration timeout) throws TimeoutException {
+        await(task, Math.max(0, timeout.toNanos()));
+    }
+
+    private void await(Runnable task, long timeoutNanos) throws TimeoutException {
         if (onLoopThread() || !thread.isAlive()) {
             task.run();
             return;
         }
+        // 0: queued, 1: started, 2: withdrawn
+        AtomicInteger state = new AtomicInteger();
         CompletableFuture<Void> done = new CompletableFuture<>();
-        Runnable[] taskHolder = new Runnable[1];
-        taskHolder[0] = () -> {
+        Runnable wrapper = () -> {
+            if (!state.compareAndSet(0, 1)) {
+                return; // withdrawn after a timeout
+            }
             try {
                 task.run();
                 done.complete(null);
@@ -265,19 +298,31 @@ public final class EventLoop implements AutoCloseable {
                 done.completeExceptionally(t);
             }
         };
-        execute(taskHolder[0]);
+        execute(wrapper);
+        long start = System.nanoTime();
         try {
             while (true) {
                 try {
-                    done.get(100, java.util.concurrent.TimeUnit.MILLISECONDS);
-                    break;
-                } catch (java.util.concurrent.TimeoutException e) {
+                    done.get(100, TimeUnit.MILLISECONDS);
+                    return;
+                } catch (TimeoutException e) {
                     if (!thread.isAlive()) {
                         // The loop ended before it took the task: run it here, once.
-                        if (tasks.remove(taskHolder[0])) {
+                        if (state.compareAndSet(0, 1)) {
+                            tasks.remove(wrapper);
                             task.run();
                         }
-                        break;
+                        return;
+                    }
+                    if (System.nanoTime() - start >= timeoutNanos) {
+                        boolean withdrawn = state.compareAndSet(0, 2);
+                        if (withdrawn) {
+                            tasks.remove(wrapper);
+                        }
+                        throw new TimeoutException("event loop " + thread.getName() + " did not "
+                                + (withdrawn ? "start a task within " : "finish a task it started within ")
+                                + Duration.ofNanos(timeoutNanos).toMillis() + " ms"
+                                + (withdrawn ? "; the task was withdrawn" : "; it is still running"));
                     }
                 }
             }
@@ -285,6 +330,43 @@ public final class EventLoop implements AutoCloseable {
             Thread.currentThread().interrupt();
         } catch (ExecutionException e) {
             throw new IllegalStateException("event loop task failed", e.getCause());
+        }
+    }
+
+    /**
+     * {@return a trigger that runs {@code task} on the loop thread, coalescing requests} Any number of
+     * {@link Coalesced#trigger()} calls before the task starts queue it once: a flood of wake-ups (a peer's
+     * kicks, a poller) costs one queued task, not one per request. A trigger during the run queues it again.
+     *
+     * @param task the task
+     */
+    public Coalesced coalescing(Runnable task) {
+        return new Coalesced(task);
+    }
+
+    /** A task queued on the loop at most once at a time; see {@link #coalescing(Runnable)}. */
+    public final class Coalesced {
+        private final AtomicBoolean queued = new AtomicBoolean();
+        private final Runnable runner;
+
+        private Coalesced(Runnable task) {
+            Objects.requireNonNull(task, "task");
+            this.runner = () -> {
+                queued.set(false); // before the run: a trigger from now on runs it again
+                task.run();
+            };
+        }
+
+        /** Queues the task unless it is queued already and has not started. Allocates nothing. */
+        public void trigger() {
+            if (queued.compareAndSet(false, true)) {
+                execute(runner);
+            }
+        }
+
+        /** {@return whether the task is queued and has not started} */
+        public boolean isQueued() {
+            return queued.get();
         }
     }
 

@@ -196,4 +196,77 @@ class EventLoopTest {
             assertEquals(1, calls.get(), "the failing poller ran once and was removed");
         }
     }
+
+    @Test
+    void awaitWithATimeoutShouldWithdrawATaskAStalledLoopNeverStarted() throws Exception {
+        try (EventLoop loop = EventLoop.start("stalled-loop")) {
+            CountDownLatch release = new CountDownLatch(1);
+            CountDownLatch stalled = new CountDownLatch(1);
+            loop.execute(() -> { // a handler a peer wedged
+                stalled.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertTrue(stalled.await(10, TimeUnit.SECONDS));
+            AtomicInteger ran = new AtomicInteger();
+            java.util.concurrent.TimeoutException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    java.util.concurrent.TimeoutException.class,
+                    () -> loop.awaitOnLoop(ran::incrementAndGet, java.time.Duration.ofMillis(300)));
+            assertTrue(e.getMessage().contains("withdrawn"), e.getMessage());
+            release.countDown();
+            CountDownLatch after = new CountDownLatch(1);
+            loop.execute(after::countDown);
+            assertTrue(after.await(10, TimeUnit.SECONDS));
+            assertEquals(0, ran.get(), "a withdrawn task never runs");
+            loop.awaitOnLoop(ran::incrementAndGet, java.time.Duration.ofSeconds(10));
+            assertEquals(1, ran.get());
+        }
+    }
+
+    @Test
+    void awaitWithATimeoutShouldReportATaskThatStartedAndStalls() throws Exception {
+        try (EventLoop loop = EventLoop.start("stalling-task-loop")) {
+            CountDownLatch release = new CountDownLatch(1);
+            java.util.concurrent.TimeoutException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    java.util.concurrent.TimeoutException.class, () -> loop.awaitOnLoop(() -> {
+                        try {
+                            release.await();
+                        } catch (InterruptedException x) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }, java.time.Duration.ofMillis(300)));
+            assertTrue(e.getMessage().contains("still running"), e.getMessage());
+            release.countDown();
+        }
+    }
+
+    @Test
+    void coalescedTriggersShouldQueueTheTaskOncePerRun() throws Exception {
+        try (EventLoop loop = EventLoop.start("coalescing-loop")) {
+            CountDownLatch release = new CountDownLatch(1);
+            loop.execute(() -> {
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            AtomicInteger runs = new AtomicInteger();
+            EventLoop.Coalesced wakeUp = loop.coalescing(runs::incrementAndGet);
+            for (int i = 0; i < 100_000; i++) {
+                wakeUp.trigger(); // a flood of kicks while the loop is busy
+            }
+            assertTrue(wakeUp.isQueued());
+            release.countDown();
+            loop.awaitOnLoop(() -> { }, java.time.Duration.ofSeconds(10));
+            assertEquals(1, runs.get(), "100000 triggers while queued run the task once");
+            assertFalse(wakeUp.isQueued());
+            wakeUp.trigger();
+            loop.awaitOnLoop(() -> { }, java.time.Duration.ofSeconds(10));
+            assertEquals(2, runs.get(), "a trigger after the run queues it again");
+        }
+    }
 }
