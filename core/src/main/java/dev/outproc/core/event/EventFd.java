@@ -17,9 +17,9 @@ import java.lang.foreign.ValueLayout;
  * An eventfd that a peer also holds (one {@linkplain #adopt adopted} from it, or one whose
  * {@linkplain #owner() owner} was handed out to be sent) shares its file description, and with it the
  * {@code O_NONBLOCK} flag: the peer may clear it at any time, and may fill the counter to its maximum,
- * so that a plain {@code write(2)} would block forever. On such an eventfd every {@link #signal} and
- * {@link #drain} first checks readiness with {@code poll(2)} (timeout 0), whatever mode the fd had when
- * it arrived: a full counter makes {@code signal} return {@code false} (it is signalled already), an
+ * so that a plain {@code write(2)} would block forever. On such an eventfd every {@link #signal},
+ * {@link #trySignal} and {@link #drain} first checks readiness with {@code poll(2)} (timeout 0), whatever
+ * mode the fd had when it arrived: a full counter makes {@code trySignal} return {@code false} (it is signalled already), an
  * empty one makes {@code drain} return 0. The price is one extra system call per operation; an eventfd
  * private to this process (the event loop's wake-up) skips it.
  */
@@ -90,24 +90,44 @@ public final class EventFd implements AutoCloseable {
     }
 
     /**
-     * Adds one to the counter, waking whoever waits on it. Allocates nothing.
+     * Adds one to the counter, waking whoever waits on it; never blocks. Allocates nothing.
+     *
+     * @throws NativeException when write(2) fails
+     */
+    public void signal() throws NativeException {
+        trySignal(1);
+    }
+
+    /**
+     * Adds {@code increment} to the counter (eventfd(2) semantics: at most 2^64-2 in all); never blocks.
+     * A counter that would overflow is left as it is: it is signalled already.
+     *
+     * @param increment the amount, 1 to 2^64-2 as an unsigned value
+     * @throws NativeException when write(2) fails
+     */
+    public void signal(long increment) throws NativeException {
+        trySignal(increment);
+    }
+
+    /**
+     * Adds one to the counter and tells whether it did; never blocks. Allocates nothing.
      *
      * @return {@code true} when written, {@code false} when the counter was full (it is signalled already)
      * @throws NativeException when write(2) fails
      */
-    public boolean signal() throws NativeException {
-        return signal(1);
+    public boolean trySignal() throws NativeException {
+        return trySignal(1);
     }
 
     /**
-     * Adds {@code increment} to the counter (eventfd(2) semantics: at most 2^64-2 in all). A counter that
-     * would overflow is left as it is, never waited on: it is signalled already.
+     * Adds {@code increment} to the counter and tells whether it did; never blocks, whatever a peer did
+     * to the fd's mode (see <a href="#peer">Shared with a peer</a>).
      *
      * @param increment the amount, 1 to 2^64-2 as an unsigned value
      * @return {@code true} when written, {@code false} when the counter had no room (it is signalled already)
      * @throws NativeException when write(2) fails
      */
-    public boolean signal(long increment) throws NativeException {
+    public boolean trySignal(long increment) throws NativeException {
         int raw = fd.get();
         if (shared && !Linux.ready(raw, Linux.POLLOUT)) {
             return false; // full: a write could block, and the counter is signalled anyway

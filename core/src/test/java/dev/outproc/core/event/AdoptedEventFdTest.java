@@ -73,11 +73,11 @@ class AdoptedEventFdTest {
                 EventFd ours = EventFd.adopt(peerSide.owner().duplicate())) {
             clearNonBlock(peerCopy); // after adopt: the mode recorded at adopt is non-blocking
             fill(peerCopy);
-            assertFalse(assertTimeoutPreemptively(PROMPTLY, () -> ours.signal()),
+            assertFalse(assertTimeoutPreemptively(PROMPTLY, () -> ours.trySignal()),
                     "a full counter is reported as not written, never waited on");
             assertEquals(FULL, assertTimeoutPreemptively(PROMPTLY, ours::drain));
             assertEquals(0, assertTimeoutPreemptively(PROMPTLY, ours::drain), "empty and blocking: 0 at once");
-            assertTrue(assertTimeoutPreemptively(PROMPTLY, () -> ours.signal()));
+            assertTrue(assertTimeoutPreemptively(PROMPTLY, () -> ours.trySignal()));
         }
     }
 
@@ -87,8 +87,8 @@ class AdoptedEventFdTest {
             assertTrue(ours.isShared());
             clearNonBlock(sentToPeer);
             fill(sentToPeer);
-            assertFalse(assertTimeoutPreemptively(PROMPTLY, () -> ours.signal()));
-            assertFalse(assertTimeoutPreemptively(PROMPTLY, () -> ours.signal(5)));
+            assertFalse(assertTimeoutPreemptively(PROMPTLY, () -> ours.trySignal()));
+            assertFalse(assertTimeoutPreemptively(PROMPTLY, () -> ours.trySignal(5)));
         }
     }
 
