@@ -116,6 +116,31 @@ public final class EventLoop implements AutoCloseable {
                 awaitOnLoop(() -> remove(this));
             }
         }
+
+        /**
+         * Stops dispatching this fd, waiting at most {@code timeout} for the loop to acknowledge. When the
+         * loop is stalled (a handler blocked on something a peer controls) the fd is still removed from
+         * epoll and will not be dispatched again, but a handler running now may still be running: treat
+         * its connection as dead, and leave the fd open until the handler is known to have returned.
+         *
+         * @param timeout the longest wait for the loop
+         * @throws TimeoutException when the loop did not acknowledge in time
+         */
+        public void cancel(Duration timeout) throws TimeoutException {
+            if (cancelled) {
+                return;
+            }
+            if (onLoopThread() || !running) {
+                remove(this);
+                return;
+            }
+            try {
+                awaitOnLoop(() -> remove(this), timeout);
+            } catch (TimeoutException e) {
+                remove(this); // epoll_ctl is thread-safe; the loop skips a cancelled registration
+                throw e;
+            }
+        }
     }
 
     private final Mode mode;

@@ -269,4 +269,33 @@ class EventLoopTest {
             assertEquals(2, runs.get(), "a trigger after the run queues it again");
         }
     }
+
+    @Test
+    void cancelWithATimeoutShouldStopDispatchEvenWhenTheLoopIsStalled() throws Exception {
+        try (EventLoop loop = EventLoop.start("stalled-cancel-loop"); EventFd kick = EventFd.create()) {
+            AtomicInteger calls = new AtomicInteger();
+            EventLoop.Registration r = loop.add(kick.owner(), events -> {
+                kick.drain();
+                calls.incrementAndGet();
+            });
+            CountDownLatch release = new CountDownLatch(1);
+            CountDownLatch stalled = new CountDownLatch(1);
+            loop.execute(() -> {
+                stalled.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertTrue(stalled.await(10, TimeUnit.SECONDS));
+            org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.TimeoutException.class,
+                    () -> r.cancel(java.time.Duration.ofMillis(300)));
+            kick.signal();
+            release.countDown();
+            loop.awaitOnLoop(() -> { }, java.time.Duration.ofSeconds(10));
+            assertEquals(0, calls.get(), "a registration cancelled during a stall is never dispatched");
+            r.cancel(java.time.Duration.ofSeconds(1)); // harmless twice
+        }
+    }
 }
