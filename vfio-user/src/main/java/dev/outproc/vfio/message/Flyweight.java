@@ -32,8 +32,11 @@ abstract class Flyweight<T extends Flyweight<T>> {
         return segment;
     }
 
-    /** {@return the offset of the structure in the segment} */
-    public long offset() {
+    /**
+     * {@return where the structure starts in the segment} (named apart from the {@code offset} fields
+     * several structures have)
+     */
+    public long position() {
         return offset;
     }
 }
