@@ -4,4 +4,7 @@ module dev.outproc.vfio {
     requires com.fasterxml.jackson.core;
 
     exports dev.outproc.vfio.message;
+    exports dev.outproc.vfio.connection;
+    exports dev.outproc.vfio.server;
+    exports dev.outproc.vfio.client;
 }

@@ -6,7 +6,7 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * A device served over vfio-user: its regions, its IRQ indexes, reset and, optionally, migration. Device
- * authors usually build a {@link dev.outproc.vfio.pci.PciDevice} instead of implementing this directly.
+ * authors implement it with their PCI config space in region 7 ({@code VFIO_PCI_CONFIG_REGION_INDEX}).
  *
  * <p>Region accesses arrive on the server's connection thread; a device that runs threads of its own
  * reaches client memory and interrupts through the {@link DeviceContext} it gets in {@link #attach}.
