@@ -150,6 +150,43 @@ public final class VfioUserClient implements AutoCloseable {
     }
 
     /**
+     * Waits for commands the server sends on its own (DMA_READ/WRITE) and answers them, without sending
+     * any command meanwhile: without twin-socket mode a command of ours crossing a DMA command of the
+     * server's confuses servers such as libvfio-user (its issue #279). Returns once no message arrived
+     * for {@code quietMillis}.
+     *
+     * @param quietMillis how long the socket must stay silent
+     * @return how many server commands were answered
+     * @throws IOException on transport failures or an unexpected reply
+     */
+    public int serveServerCommands(int quietMillis) throws IOException {
+        int answered = 0;
+        while (true) {
+            channel.channel().setReadTimeoutMillis(quietMillis);
+            VfioUserChannel.Received r;
+            try {
+                r = channel.receive();
+            } catch (dev.outproc.core.transport.PeerClosedException e) {
+                throw e;
+            } catch (dev.outproc.core.transport.TransportException e) {
+                return answered; // the quiet period passed
+            } finally {
+                if (channel.isOpen()) {
+                    channel.channel().setReadTimeoutMillis(0);
+                }
+            }
+            try (ReceivedFds ignored = r.fds()) {
+                VfioUserHeader.Decoder h = new VfioUserHeader.Decoder().wrap(r.message(), 0);
+                if (h.isReply()) {
+                    throw new VfioUserProtocolException(Errno.EINVAL, "reply msg_id " + h.msgId() + " while no command was outstanding");
+                }
+                answerServerCommand(r.message());
+                answered++;
+            }
+        }
+    }
+
+    /**
      * Negotiates (VFIO_USER_VERSION 0.1 with the given capabilities).
      *
      * @param proposed the capabilities to propose
@@ -529,7 +566,9 @@ public final class VfioUserClient implements AutoCloseable {
      */
     public void writeMigrationData(MemorySegment source) throws IOException {
         long size = source.byteSize();
-        MigData.Encoder e = new MigData.Encoder().wrap(out, VfioUserHeader.ENCODED_LENGTH).argsz(MigData.ENCODED_LENGTH).size(size);
+        // The spec makes argsz the largest reply (none comes); libvfio-user refuses an argsz below 8 + size,
+        // so the client sends 8 + size, which satisfies both.
+        MigData.Encoder e = new MigData.Encoder().wrap(out, VfioUserHeader.ENCODED_LENGTH).argsz(MigData.ENCODED_LENGTH + size).size(size);
         MemorySegment.copy(source, 0, out, e.dataOffset(), size);
         call(VfioUserCommand.MIG_DATA_WRITE, MigData.ENCODED_LENGTH + size, List.of()).fds().close();
     }
