@@ -7,4 +7,5 @@ module dev.outproc.vfio {
     exports dev.outproc.vfio.connection;
     exports dev.outproc.vfio.server;
     exports dev.outproc.vfio.client;
+    exports dev.outproc.vfio.pci;
 }
