@@ -93,7 +93,7 @@ public record Capabilities(int present, int maxMsgFds, long maxDataXferSize, lon
     }
 
     /**
-     * Parses the version data of a VERSION payload: empty means defaults; otherwise UTF-8 JSON ending in
+     * Parses the version data of a VERSION payload: empty (or a lone NUL) means defaults; otherwise UTF-8 JSON ending in
      * exactly one NUL.
      *
      * @param segment the buffer
@@ -104,8 +104,8 @@ public record Capabilities(int present, int maxMsgFds, long maxDataXferSize, lon
      *         holds a known key with a wrong type or value
      */
     public static Capabilities parse(MemorySegment segment, long offset, long length) throws VfioUserProtocolException {
-        if (length == 0) {
-            return DEFAULTS;
+        if (length == 0 || length == 1 && segment.get(WireLayout.NATIVE_U8, offset) == 0) {
+            return DEFAULTS; // no data, or an empty NUL-terminated string
         }
         if (length - 1 > MAX_JSON_BYTES) {
             throw invalid("version data of " + length + " bytes exceeds " + (MAX_JSON_BYTES + 1));

@@ -118,11 +118,13 @@ public final class MessageValidator {
                 noFds(command, fds);
             }
             case DEVICE_GET_REGION_INFO -> {
-                exactly(command, payload, RegionInfo.ENCODED_LENGTH);
+                // QEMU and libvfio-user's client send the whole argsz-sized buffer, not the 32 bytes the
+                // spec shows; the bytes after the structure are ignored.
+                atLeast(command, payload, RegionInfo.ENCODED_LENGTH);
                 noFds(command, fds);
             }
             case DEVICE_GET_REGION_IO_FDS -> {
-                exactly(command, payload, RegionIoFds.ENCODED_LENGTH);
+                atLeast(command, payload, RegionIoFds.ENCODED_LENGTH);
                 noFds(command, fds);
             }
             case DEVICE_GET_IRQ_INFO -> {

@@ -349,7 +349,9 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
                 RegionCapabilities.writeType(out, p + at, 0, r.type(), r.subtype());
             }
         }
-        if (r.mmapFd() != null) {
+        if (r.mmapFd() != null && (withCaps || capsBytes == 0)) {
+            // A reply cut short for lack of argsz carries no fd: libvfio-user's client asks again with the full
+            // argsz and refuses an fd it did not expect (EFAULT) on the short one.
             replyFds = List.of(r.mmapFd());
         }
         return withCaps ? full : RegionInfo.ENCODED_LENGTH;
