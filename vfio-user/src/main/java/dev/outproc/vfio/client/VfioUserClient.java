@@ -56,6 +56,7 @@ public final class VfioUserClient implements AutoCloseable {
     private int nextMsgId = 1;
     private Capabilities server = Capabilities.DEFAULTS;
     private GuestMemory dmaMemory = GuestMemory.empty();
+    private MemorySegment dmaAnswer;
 
     private VfioUserClient(MessageChannel socket) {
         this.channel = new VfioUserChannel(socket, MAX_MESSAGE_BYTES, Capabilities.MAX_MSG_FDS_LIMIT);
@@ -125,7 +126,10 @@ public final class VfioUserClient implements AutoCloseable {
         VfioUserHeader.Decoder h = new VfioUserHeader.Decoder().wrap(m, 0);
         int id = h.msgId();
         int command = h.command();
-        MemorySegment answer = arena.allocate(VfioUserHeader.ENCODED_LENGTH + DmaAccess.ENCODED_LENGTH + server.maxDataXferSize() + 16, 8);
+        if (dmaAnswer == null) {
+            dmaAnswer = arena.allocate(VfioUserHeader.ENCODED_LENGTH + DmaAccess.ENCODED_LENGTH + Capabilities.DEFAULT_MAX_DATA_XFER_SIZE, 8);
+        }
+        MemorySegment answer = dmaAnswer;
         try {
             VfioUserCommand c = MessageValidator.checkCommand(m, 0, 0, VfioUserCommand.Direction.SERVER_TO_CLIENT,
                     Capabilities.DEFAULT_MAX_DATA_XFER_SIZE, 0);

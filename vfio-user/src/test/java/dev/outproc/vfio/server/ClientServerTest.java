@@ -357,6 +357,21 @@ class ClientServerTest {
                 ch.write(raw(9, 13, 0, new byte[0]), List.of(e1.owner(), e2.owner()));
                 assertEquals(Errno.EINVAL, readReply(ch).error(), "fds with DEVICE_RESET");
             }
+            List<EventFd> many = new ArrayList<>();
+            try {
+                for (int i = 0; i < 20; i++) {
+                    many.add(EventFd.create());
+                }
+                byte[] setIrqs = new byte[20];
+                setIrqs[0] = 20;
+                setIrqs[4] = 0x24; // DATA_EVENTFD | ACTION_TRIGGER
+                setIrqs[8] = Interrupts.MSIX;
+                setIrqs[16] = 20;
+                ch.write(raw(15, 8, 0, setIrqs), many.stream().map(EventFd::owner).toList());
+                assertEquals(Errno.EINVAL, readReply(ch).error(), "20 fds, over the server's max_msg_fds of 16");
+            } finally {
+                many.forEach(EventFd::close);
+            }
             byte[] bigRead = new byte[16];
             bigRead[8] = 0;
             bigRead[12] = 0;
