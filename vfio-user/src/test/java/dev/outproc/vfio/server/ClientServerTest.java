@@ -261,6 +261,30 @@ class ClientServerTest {
     }
 
     @Test
+    void shouldMigrateWithTheDriverThroughPreCopyAndStopCopy() throws Exception {
+        SampleDevice target = new SampleDevice();
+        Path socketB = dir.resolve("d.sock");
+        try (UnixListener listenerB = UnixListener.bind(socketB)) {
+            VfioUserServer serverB = new VfioUserServer(target, ServerOptions.DEFAULTS);
+            Thread b = Thread.ofPlatform().daemon().start(() -> serverB.serve(listenerB));
+            try (VfioUserClient source = client(); VfioUserClient dest = VfioUserClient.connect(socketB)) {
+                dest.negotiate(Capabilities.builder().build());
+                device.bar0.set(ValueLayout.JAVA_LONG_UNALIGNED, 0x40, 0x0123_4567_89AB_CDEFL);
+                dev.outproc.vfio.client.MigrationDriver.Result r = dev.outproc.vfio.client.MigrationDriver.migrate(source, dest, 64);
+                assertEquals(256, r.preCopyBytes(), "the whole register file in PRE_COPY");
+                assertEquals(256, r.stopCopyBytes(), "and again, final, in STOP_COPY");
+                assertEquals(MigrationState.STOP.code(), r.sourceState());
+                assertEquals(MigrationState.RUNNING.code(), r.destinationState());
+                assertEquals(0x0123_4567_89AB_CDEFL, target.bar0.get(ValueLayout.JAVA_LONG_UNALIGNED, 0x40));
+            } finally {
+                listenerB.close();
+                serverB.disconnectClient();
+                b.join(5000);
+            }
+        }
+    }
+
+    @Test
     void shouldReportExactlyThePagesTheDeviceWroteWhileLogging() throws Exception {
         try (VfioUserClient c = client(); GuestRegion ram = GuestRegion.allocate(0x100_0000, 0x40000, 0); Arena a = Arena.ofConfined()) {
             c.dmaMap(0x100_0000, 0x40000, DmaMap.FLAG_READ | DmaMap.FLAG_WRITE, ram.fd(), 0);

@@ -130,7 +130,10 @@ final class SampleDevice implements VfioUserDevice {
         return migration;
     }
 
-    /** Saves BAR0's 256 bytes; restores them on RESUMING -> STOP after checking the length. */
+    /**
+     * Saves BAR0's 256 bytes, once in PRE_COPY and again in STOP_COPY; the stream is a sequence of 256-byte
+     * frames and the last one wins, checked and restored on RESUMING -> STOP.
+     */
     final class Migration implements MigrationHandler {
         private final MemorySegment stream = Arena.ofAuto().allocate(256);
         private long position;
@@ -152,8 +155,9 @@ final class SampleDevice implements VfioUserDevice {
             } else if (to == MigrationState.RESUMING) {
                 received = 0;
             } else if (from == MigrationState.RESUMING && to == MigrationState.STOP) {
-                if (received != stream.byteSize()) {
-                    throw new VfioUserProtocolException(Errno.EINVAL, "incomplete device state: " + received + " of " + stream.byteSize());
+                if (received == 0 || received % stream.byteSize() != 0) {
+                    throw new VfioUserProtocolException(Errno.EINVAL, "incomplete device state: " + received + " bytes, frames of "
+                            + stream.byteSize());
                 }
                 bar0.copyFrom(stream);
             }
@@ -169,10 +173,9 @@ final class SampleDevice implements VfioUserDevice {
 
         @Override
         public void write(MemorySegment source) throws VfioUserProtocolException {
-            if (received + source.byteSize() > stream.byteSize()) {
-                throw new VfioUserProtocolException(Errno.EINVAL, "too much device state");
+            for (long i = 0; i < source.byteSize(); i++) {
+                stream.set(ValueLayout.JAVA_BYTE, (received + i) % stream.byteSize(), source.get(ValueLayout.JAVA_BYTE, i));
             }
-            MemorySegment.copy(source, 0, stream, received, source.byteSize());
             received += source.byteSize();
         }
     }
