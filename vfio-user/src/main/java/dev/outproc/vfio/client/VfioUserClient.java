@@ -329,7 +329,7 @@ public final class VfioUserClient implements AutoCloseable {
             Reply r = call(VfioUserCommand.DEVICE_GET_REGION_INFO, RegionInfo.ENCODED_LENGTH, List.of());
             RegionInfo.Decoder d = new RegionInfo.Decoder().wrap(r.message(), r.payloadOffset());
             long payload = r.message().byteSize() - r.payloadOffset();
-            if (d.argsz() > argsz && attempt == 0 && (d.flags() & RegionInfo.FLAG_CAPS) != 0 && d.argsz() < (1 << 20)) {
+            if (d.argsz() > argsz && attempt == 0 && d.argsz() < (1 << 20)) {
                 argsz = d.argsz();
                 r.fds().close();
                 continue;

@@ -332,10 +332,12 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
             capsBytes += 16;
         }
         long full = RegionInfo.ENCODED_LENGTH + capsBytes;
-        if (capsBytes > 0) {
+        boolean withCaps = capsBytes > 0 && d.argsz() >= full;
+        if (withCaps) {
+            // Only with the chain: Linux sets CAPS with cap_offset 0 in a short reply, but QEMU's vfio-user
+            // client then refuses the reply (cap_offset below 32); libvfio-user sets it only with the chain.
             flags |= RegionInfo.FLAG_CAPS;
         }
-        boolean withCaps = capsBytes > 0 && d.argsz() >= full;
         new RegionInfo.Encoder().wrap(out, p).argsz(full).flags(flags).index(index)
                 .capOffset(withCaps ? RegionInfo.ENCODED_LENGTH : 0).size(r.sizeBytes()).offset(r.mmapOffset());
         if (withCaps) {
