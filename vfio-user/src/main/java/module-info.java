@@ -1,7 +1,11 @@
-/**
- * outproc vfio-user: codecs, PCI device server framework and client of the vfio-user protocol.
- * Planned; the module has no API yet.
- */
+/** outproc vfio-user: codecs, PCI device server framework and client of the vfio-user protocol. */
 module dev.outproc.vfio {
     requires transitive dev.outproc.core;
+    requires com.fasterxml.jackson.core;
+
+    exports dev.outproc.vfio.message;
+    exports dev.outproc.vfio.connection;
+    exports dev.outproc.vfio.server;
+    exports dev.outproc.vfio.client;
+    exports dev.outproc.vfio.pci;
 }

@@ -1,0 +1,2 @@
+/** vfio-user message framing over a Unix socket with fd passing, shared by the server and the client. */
+package dev.outproc.vfio.connection;

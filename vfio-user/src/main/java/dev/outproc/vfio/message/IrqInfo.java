@@ -1,0 +1,149 @@
+package dev.outproc.vfio.message;
+
+import java.util.List;
+
+import static dev.outproc.vfio.message.WireLayout.NATIVE_U32;
+
+/**
+ * The payload of {@code VFIO_USER_DEVICE_GET_IRQ_INFO} (vfio-user.rst; Linux {@code struct vfio_irq_info}):
+ * the command names the IRQ index; the reply adds its flags and count.
+ *
+ * <pre>
+ *  0                   1                   2                   3
+ *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |                          argsz (u32)                          |
+ * +---------------------------------------------------------------+
+ * |                          flags (u32)                          |
+ * +---------------------------------------------------------------+
+ * |                          index (u32)                          |
+ * +---------------------------------------------------------------+
+ * |                          count (u32)                          |
+ * +---------------------------------------------------------------+
+ * </pre>
+ */
+public final class IrqInfo {
+    /** Offset of {@code argsz}. */
+    public static final int ARGSZ_OFFSET = 0;
+    /** Offset of {@code flags}. */
+    public static final int FLAGS_OFFSET = 4;
+    /** Offset of {@code index}. */
+    public static final int INDEX_OFFSET = 8;
+    /** Offset of {@code count}. */
+    public static final int COUNT_OFFSET = 12;
+    /** Size of the fixed part in bytes. */
+    public static final int ENCODED_LENGTH = 16;
+    /** {@code VFIO_IRQ_INFO_EVENTFD}. */
+    public static final int FLAG_EVENTFD = 1;
+    /** {@code VFIO_IRQ_INFO_MASKABLE}. */
+    public static final int FLAG_MASKABLE = 2;
+    /** {@code VFIO_IRQ_INFO_AUTOMASKED}. */
+    public static final int FLAG_AUTOMASKED = 4;
+    /** {@code VFIO_IRQ_INFO_NORESIZE}. */
+    public static final int FLAG_NORESIZE = 8;
+    /** Every field in wire order: per-field metadata for dumps and tests. */
+    public static final List<WireField> FIELDS = List.of(
+            new WireField("argsz", ARGSZ_OFFSET, 4),
+            new WireField("flags", FLAGS_OFFSET, 4),
+            new WireField("index", INDEX_OFFSET, 4),
+            new WireField("count", COUNT_OFFSET, 4));
+
+    private IrqInfo() {
+    }
+
+    /** Reads a IrqInfo in place; holds only a segment and an offset. */
+    public static final class Decoder extends Flyweight<Decoder> {
+        /** Creates an unwrapped decoder. */
+        public Decoder() {
+        }
+
+        /** {@return argsz} */
+        public long argsz() {
+            return Integer.toUnsignedLong(segment.get(NATIVE_U32, offset + ARGSZ_OFFSET));
+        }
+
+        /** {@return the IRQ flags} */
+        public long flags() {
+            return Integer.toUnsignedLong(segment.get(NATIVE_U32, offset + FLAGS_OFFSET));
+        }
+
+        /** {@return the IRQ index} */
+        public long index() {
+            return Integer.toUnsignedLong(segment.get(NATIVE_U32, offset + INDEX_OFFSET));
+        }
+
+        /** {@return the number of interrupts of this type} */
+        public long count() {
+            return Integer.toUnsignedLong(segment.get(NATIVE_U32, offset + COUNT_OFFSET));
+        }
+    }
+
+    /** Writes a IrqInfo in place; holds only a segment and an offset. */
+    public static final class Encoder extends Flyweight<Encoder> {
+        /** Creates an unwrapped encoder. */
+        public Encoder() {
+        }
+
+        /**
+         * Zeroes the fixed part (reserved fields included).
+         *
+         * @return this encoder
+         */
+        public Encoder clear() {
+            segment.asSlice(offset, ENCODED_LENGTH).fill((byte) 0);
+            return this;
+        }
+
+        /**
+         * Sets argsz.
+         *
+         * @param value the value
+         * @return this encoder
+         * @throws IllegalArgumentException when the value does not fit in 32 unsigned bits
+         */
+        public Encoder argsz(long value) {
+            WireLayout.checkU32("argsz", value);
+            segment.set(NATIVE_U32, offset + ARGSZ_OFFSET, (int) value);
+            return this;
+        }
+
+        /**
+         * Sets the IRQ flags.
+         *
+         * @param value the value
+         * @return this encoder
+         * @throws IllegalArgumentException when the value does not fit in 32 unsigned bits
+         */
+        public Encoder flags(long value) {
+            WireLayout.checkU32("flags", value);
+            segment.set(NATIVE_U32, offset + FLAGS_OFFSET, (int) value);
+            return this;
+        }
+
+        /**
+         * Sets the IRQ index.
+         *
+         * @param value the value
+         * @return this encoder
+         * @throws IllegalArgumentException when the value does not fit in 32 unsigned bits
+         */
+        public Encoder index(long value) {
+            WireLayout.checkU32("index", value);
+            segment.set(NATIVE_U32, offset + INDEX_OFFSET, (int) value);
+            return this;
+        }
+
+        /**
+         * Sets the number of interrupts of this type.
+         *
+         * @param value the value
+         * @return this encoder
+         * @throws IllegalArgumentException when the value does not fit in 32 unsigned bits
+         */
+        public Encoder count(long value) {
+            WireLayout.checkU32("count", value);
+            segment.set(NATIVE_U32, offset + COUNT_OFFSET, (int) value);
+            return this;
+        }
+    }
+}

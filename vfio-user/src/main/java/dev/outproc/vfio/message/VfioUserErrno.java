@@ -1,0 +1,15 @@
+package dev.outproc.vfio.message;
+
+/**
+ * The errno values vfio-user replies use that {@link dev.outproc.core.fd.Errno} does not name yet
+ * (Linux asm-generic/errno-base.h).
+ */
+public final class VfioUserErrno {
+    /** No such device or address: a region or IRQ index the device does not have. */
+    public static final int ENXIO = 6;
+    /** Argument list too long: a transfer over {@code max_data_xfer_size}, a message over the size cap. */
+    public static final int E2BIG = 7;
+
+    private VfioUserErrno() {
+    }
+}

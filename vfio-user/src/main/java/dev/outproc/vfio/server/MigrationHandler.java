@@ -1,0 +1,47 @@
+package dev.outproc.vfio.server;
+
+import dev.outproc.vfio.message.VfioUserProtocolException;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * What a migratable device provides ({@code VFIO_DEVICE_FEATURE_MIGRATION}): the arcs it supports and a
+ * callback per direct arc of the migration v2 state machine, plus the data stream. The server walks
+ * indirect transitions arc by arc ({@link MigrationStateMachine}) and calls {@link #arc} for each.
+ *
+ * <p>Saving: after {@code RUNNING -> PRE_COPY} or {@code STOP -> STOP_COPY} the device produces its state
+ * through {@link #read}; returning fewer bytes than asked ends the stream for now (in PRE_COPY more may
+ * come later). Resuming: after {@code STOP -> RESUMING} the bytes arrive through {@link #write}, and
+ * {@code RESUMING -> STOP} must check and apply them (refuse with an exception when incomplete or invalid).
+ */
+public interface MigrationHandler {
+    /** {@return the {@link dev.outproc.vfio.message.MigrationFeature} flags; STOP_COPY is mandatory} */
+    long migrationFlags();
+
+    /**
+     * Performs one direct arc.
+     *
+     * @param from the current state
+     * @param to the next state
+     * @throws VfioUserProtocolException when the arc fails (the device moves to ERROR unless the handler
+     *         left it in {@code from})
+     */
+    void arc(MigrationState from, MigrationState to) throws VfioUserProtocolException;
+
+    /**
+     * Produces state bytes in a saving state.
+     *
+     * @param destination where the bytes go
+     * @return how many were written; fewer than asked ends the stream
+     * @throws VfioUserProtocolException when the device cannot produce them
+     */
+    long read(MemorySegment destination) throws VfioUserProtocolException;
+
+    /**
+     * Consumes state bytes in RESUMING.
+     *
+     * @param source the bytes
+     * @throws VfioUserProtocolException when they cannot be taken (too many, malformed)
+     */
+    void write(MemorySegment source) throws VfioUserProtocolException;
+}

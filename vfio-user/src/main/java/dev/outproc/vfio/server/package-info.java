@@ -1,0 +1,2 @@
+/** The vfio-user server framework: sessions, DMA space, interrupts, migration v2 state machine. */
+package dev.outproc.vfio.server;
