@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.concurrent.locks.LockSupport;
 
 import static java.lang.System.Logger.Level.DEBUG;
+import static java.lang.System.Logger.Level.ERROR;
 import static java.lang.System.Logger.Level.WARNING;
 
 /**
@@ -442,6 +443,13 @@ final class RingControl {
             if (!ring.iotlbMiss) {
                 ring.markBroken(e);
             }
+        } catch (Throwable t) {
+            // An Error from work a peer can steer (an OutOfMemoryError, an InternalError from a faulting
+            // access to shared memory): nothing this connection set up can be trusted any more. End it
+            // alone; the worker goes on serving the next one.
+            LOG.log(ERROR, "ring " + ring.index() + ": the device failed with " + t + "; closing the connection", t);
+            ring.markBroken(new IOException("device failed: " + t, t));
+            session.shutdown();
         }
     }
 

@@ -147,6 +147,10 @@ public final class VhostUserServer implements AutoCloseable {
             LOG.log(System.Logger.Level.DEBUG, "front-end disconnected");
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "front-end connection closed: " + e.getMessage());
+        } catch (Throwable t) {
+            // Any failure a front-end provoked ends its connection only (the session released what it held
+            // on the way out); the server goes on with the next front-end.
+            LOG.log(System.Logger.Level.ERROR, "front-end connection closed after " + t, t);
         }
     }
 
