@@ -238,6 +238,11 @@ final class Session implements AutoCloseable {
                 List.of());
     }
 
+    /** Sets how long a read of the control socket may wait (0: forever). */
+    void setReadTimeoutMillis(int millis) throws IOException {
+        channel.setReadTimeoutMillis(millis);
+    }
+
     /** Wakes the connection thread and any worker blocked on a socket (from {@link VhostUserBackend#close}). */
     void shutdown() {
         channel.shutdown();
