@@ -278,10 +278,25 @@ final class RingControl {
         if (ring.started || ring.waitingStart) {
             stop(ring);
         }
+        if (ring.kick != null) {
+            // Neither started nor waiting, yet holding a kick: nothing will close it but us.
+            ring.kick.close();
+            ring.kick = null;
+        }
         EventFd kick = VringFdIndex.noFd(value) ? null : EventFd.adopt(fds.take(0));
+        startOrRelease(ring, kick);
+    }
+
+    /**
+     * Starts a ring; when that fails, the kick is closed and the ring forgets it (a ring neither started
+     * nor waiting must hold no fd: the next SET_VRING_KICK would overwrite it, and repeated, the process
+     * would run out of fds).
+     */
+    private void startOrRelease(RingState ring, EventFd kick) throws IOException {
         try {
             start(ring, kick);
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) {
+            ring.waitingStart = false;
             if (kick != null) {
                 kick.close();
             }
@@ -460,7 +475,7 @@ final class RingControl {
             if (ring.waitingStart) {
                 EventFd kick = ring.kick;
                 ring.waitingStart = false;
-                start(ring, kick);
+                startOrRelease(ring, kick);
             } else if (ring.iotlbMiss) {
                 ring.worker().execute(() -> {
                     ring.iotlbMiss = false;
