@@ -54,7 +54,7 @@ final class DirtyLogging implements AutoCloseable {
         DirtyLog old = log;
         log = next;
         for (Vring v : session.vrings()) {
-            v.worker().awaitOnLoop(() -> apply(v.state()));
+            session.onWorker(v.worker(), () -> apply(v.state()));
         }
         if (old != null) {
             old.close();

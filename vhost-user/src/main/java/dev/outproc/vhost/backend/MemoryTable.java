@@ -195,7 +195,7 @@ final class MemoryTable implements AutoCloseable {
     void switchRingMemory(GuestMemory next) {
         Vring[] vrings = session.vrings();
         for (EventLoop worker : session.backend().workers()) {
-            worker.awaitOnLoop(() -> {
+            session.onWorker(worker, () -> {
                 for (Vring v : vrings) {
                     RingState ring = v.state();
                     if (v.worker() != worker || ring == null) {

@@ -325,7 +325,14 @@ public final class VhostUserBackend implements AutoCloseable {
      *         closed all the same); a clean disconnect returns normally
      */
     public void serve(MessageChannel connection) throws IOException {
-        try (Session s = new Session(this, connection)) {
+        Session created;
+        try {
+            created = new Session(this, connection);
+        } catch (RuntimeException e) {
+            connection.close(); // a worker still stalled by the last connection: this one cannot start
+            throw e;
+        }
+        try (Session s = created) {
             session = s;
             if (closed) {
                 return;

@@ -436,9 +436,33 @@ class HostileFrontendTest {
             rig.program(ring, Rig.Setup.standard());
             assertEquals(RamBlkDevice.S_OK, ring.write(0, 1, new byte[512]));
             assertEquals(MemFd.SEAL_SHRINK, MemFd.seals(ram.fd()) & MemFd.SEAL_SHRINK, "the back-end sealed the file");
-            assertEquals(1 /* EPERM */, Truncate.ftruncate(ram.fd().get(), 0), "the front-end's ftruncate is refused");
+            assertEquals(1 /* EPERM */, PeerSyscalls.ftruncate(ram.fd().get(), 0), "the front-end's ftruncate is refused");
             assertEquals(MEMORY, MemFd.size(ram.fd().get()), "the file kept its size");
             assertEquals(RamBlkDevice.S_OK, ring.write(1, 2, new byte[512]), "the ring still serves after the attempt");
+        }
+    }
+
+    /**
+     * Finding: the back-end recorded a peer eventfd's blocking mode once, at adoption. A front-end that then
+     * clears O_NONBLOCK on its copy of the call eventfd and fills the counter made the next used-buffer
+     * notification block in write(2) forever, and with it the worker, GET_VRING_BASE, the disconnect and
+     * every later front-end. The notification must now be skipped (the counter is signalled already).
+     */
+    @Test
+    void aCallEventfdMadeBlockingAndFullShouldNotWedgeTheBackEnd() throws Exception {
+        try (Rig rig = hostile()) {
+            rig.setMemTable();
+            Rig.Ring ring = rig.ring(0, 16, rig.fe.features(), 2, 4096);
+            rig.program(ring, Rig.Setup.standard());
+            assertEquals(RamBlkDevice.S_OK, ring.write(0, 1, new byte[512]));
+            ring.call.drain();
+            ring.call.signal(0xffff_ffff_ffff_fffeL); // the most an eventfd holds: the next write would block
+            assertTrue(PeerSyscalls.clearNonBlocking(ring.call.fd()), "O_NONBLOCK cleared on the shared description");
+            for (int i = 0; i < 4; i++) {
+                assertEquals(RamBlkDevice.S_OK, ring.write(1, 2 + i, new byte[512]), "request " + i + " completes");
+            }
+            rig.fe.getVringBase(0); // the control thread reaches the worker
+            assertStillServing(rig);
         }
     }
 
