@@ -7,7 +7,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
+import dev.outproc.core.fd.FdChannel;
+import dev.outproc.core.fd.OwnedFd;
+
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
@@ -98,6 +102,66 @@ class StalledWorkerTest {
             session(socket);
             awaitIdle(server);
             assertEquals(before, TestFds.settle(before), "fds after the stalled connection and a clean one");
+        }
+    }
+
+    private static long deviceStateThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().equals("vhost-user-device-state") && t.isAlive()).count();
+    }
+
+    /**
+     * Finding: a device-state transfer that had not ended when CHECK_DEVICE_STATE gave up kept its thread and
+     * its fd, and stayed "running", so the front-end could not try again. The check now aborts it: the thread
+     * ends, the back-end's end of the pipe closes (our writes get EPIPE), and a new transfer starts.
+     */
+    @Test
+    void aDeviceStateTransferThatOutlivesTheCheckShouldBeAborted() throws Exception {
+        Path socket = dir.resolve("state.sock");
+        VhostUserServer server = VhostUserServer.listen(RamBlkDevice.ram(1 << 20, 1),
+                new VhostUserBackend.Options(1, false).withStallTimeout(Duration.ofMillis(300)), socket);
+        Thread thread = Thread.ofPlatform().daemon(true).start(server::run);
+        try (Rig.Served served = new Rig.Served(server, thread)) {
+            session(socket);
+            awaitIdle(server);
+            int before = TestFds.stable();
+            long threadsBefore = deviceStateThreads();
+            OwnedFd[] pipe = FdChannel.pipe();
+            try (Rig rig = Rig.connect(socket, 4 << 20); OwnedFd writeEnd = pipe[1]) {
+                rig.fe.negotiate(VirtioFeature.VERSION_1.mask(), ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK,
+                        ProtocolFeature.DEVICE_STATE));
+                try (OwnedFd readEnd = pipe[0]) {
+                    rig.fe.setDeviceStateFd(false, readEnd); // a load whose bytes never come
+                }
+                assertEquals(threadsBefore + 1, deviceStateThreads(), "the transfer runs");
+                assertTrue(rig.fe.checkDeviceState() != 0, "the check reports the unfinished transfer as failed");
+                assertEquals(threadsBefore, deviceStateThreads(), "the transfer thread ended with the check");
+                try (FdChannel writer = FdChannel.of(writeEnd.duplicate())) {
+                    IOException broken = assertThrows(IOException.class, () -> {
+                        for (int i = 0; i < 1000; i++) {
+                            writer.write(ByteBuffer.allocate(4096));
+                        }
+                    });
+                    assertTrue(broken.getMessage().contains("EPIPE"), broken.getMessage());
+                }
+                // A new transfer is not refused as "already running": a save that completes.
+                OwnedFd[] second = FdChannel.pipe();
+                try (OwnedFd saveRead = second[0]) {
+                    try (OwnedFd saveWrite = second[1]) {
+                        rig.fe.setDeviceStateFd(true, saveWrite);
+                    }
+                    try (FdChannel reader = FdChannel.of(saveRead.duplicate())) {
+                        ByteBuffer sink = ByteBuffer.allocate(1 << 16);
+                        while (reader.read(sink.clear()) >= 0) {
+                            // drain the saved state
+                        }
+                    }
+                    assertEquals(0, rig.fe.checkDeviceState(), "the second transfer succeeded");
+                }
+            }
+            session(socket);
+            awaitIdle(server);
+            assertEquals(before, TestFds.settle(before), "fds after the aborted transfer");
         }
     }
 
