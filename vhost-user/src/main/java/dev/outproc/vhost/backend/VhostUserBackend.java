@@ -40,6 +40,14 @@ import java.util.Set;
  * one; otherwise, or when the stream cannot be trusted any more, the connection closes. Either way every
  * fd that arrived is closed, and the device's rings stop.
  *
+ * <p>Shared memory (guest regions, the inflight log, the dirty log) is sealed against shrinking before it
+ * is mapped ({@code F_SEAL_SHRINK}, where the file allows sealing), because a file truncated under a mapping
+ * raises {@code SIGBUS} on the next access and that aborts the whole JVM. A file that cannot be sealed
+ * follows {@link Options#unsealableMemory()}. The bytes mapped for guest regions are capped by
+ * {@link Options#mappingBudgetBytes()}. A wait of the connection thread on a worker ends after
+ * {@link Options#stallTimeout()} with that connection closed; any {@link Throwable} from a device's ring
+ * work breaks the ring and closes that connection only.
+ *
  * <h2 id="threads">Threads</h2>
  * {@link #serve} reads and handles control messages on the calling thread. Ring work runs on worker
  * event loops; a control message that changes memory or a ring first waits on the ring's worker, so

@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -38,6 +39,7 @@ class StalledWorkerTest {
         final RamBlkDevice inner = RamBlkDevice.ram(1 << 20, 1);
         volatile CountDownLatch gate;
         final CountDownLatch entered = new CountDownLatch(1);
+        final AtomicInteger calls = new AtomicInteger();
 
         @Override
         public long features() {
@@ -56,6 +58,7 @@ class StalledWorkerTest {
 
         @Override
         public void processQueue(VirtioQueue vring) throws IOException {
+            calls.incrementAndGet();
             CountDownLatch g = gate;
             if (g != null) {
                 entered.countDown();
@@ -102,6 +105,43 @@ class StalledWorkerTest {
             session(socket);
             awaitIdle(server);
             assertEquals(before, TestFds.settle(before), "fds after the stalled connection and a clean one");
+        }
+    }
+
+    /**
+     * Finding: every in-band VRING_KICK (and every tick of the no-fd poller) queued a task of its own on the
+     * worker, in an unbounded queue: a front-end kicking while the worker was busy grew it without limit and
+     * made the device run once per kick afterwards. Kicks now coalesce into one queued run per ring.
+     */
+    @Test
+    void inBandKicksWhileTheWorkerIsBusyShouldQueueOneRun() throws Exception {
+        Path socket = dir.resolve("kicks.sock");
+        BlockingDevice device = new BlockingDevice();
+        VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(1, false), socket);
+        Thread thread = Thread.ofPlatform().daemon(true).start(server::run);
+        try (Rig.Served served = new Rig.Served(server, thread); Rig rig = Rig.connect(socket, 4 << 20)) {
+            rig.fe.negotiate(VirtioFeature.VERSION_1.mask(), ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK,
+                    ProtocolFeature.INBAND_NOTIFICATIONS, ProtocolFeature.BACKEND_REQ));
+            rig.setMemTable();
+            Rig.Ring ring = rig.ring(0, 16, rig.fe.features(), 2, 4096);
+            rig.program(ring, Rig.Setup.standard());
+            CountDownLatch gate = new CountDownLatch(1);
+            device.gate = gate;
+            ring.submit(0, RamBlkDevice.T_OUT, 0, 512, false, false);
+            ring.kick();
+            assertTrue(device.entered.await(10, TimeUnit.SECONDS), "the device is busy");
+            int kicks = 5_000;
+            for (int i = 0; i < kicks; i++) {
+                rig.fe.kickInband(0);
+            }
+            rig.fe.getFeatures(); // answered after every kick before it was handled
+            int before = device.calls.get();
+            device.gate = null;
+            gate.countDown();
+            Thread.sleep(500);
+            int runs = device.calls.get() - before;
+            assertTrue(runs <= 2, kicks + " kicks while busy made " + runs + " device runs afterwards");
+            assertEquals(0, ring.status(ring.await(5_000)), "the request completed");
         }
     }
 
