@@ -11,6 +11,11 @@ import java.nio.file.StandardOpenOption;
 /** A {@link BlockStore} over a file or block device, read and written in place through {@link FileChannel}. */
 public final class FileBlockStore implements BlockStore {
     private static final int ZERO_CHUNK = 1 << 20;
+    /**
+     * The most bytes one FileChannel call moves: a descriptor may describe up to 4 GiB - 1, but a
+     * {@link ByteBuffer} view of a segment holds less than 2 GiB ({@code asByteBuffer} throws beyond).
+     */
+    static final int MAX_CHUNK = 1 << 30;
 
     private final Path path;
     private final FileChannel file;
@@ -61,25 +66,40 @@ public final class FileBlockStore implements BlockStore {
 
     @Override
     public void read(long offset, MemorySegment destination) throws IOException {
-        ByteBuffer b = destination.asByteBuffer();
-        long position = offset;
-        while (b.hasRemaining()) {
-            int n = file.read(b, position);
-            if (n < 0) {
-                // Past the end of a sparse file: the rest reads as zeroes.
-                destination.asSlice(b.position()).fill((byte) 0);
-                return;
+        read(offset, destination, MAX_CHUNK);
+    }
+
+    /** {@link #read(long, MemorySegment)} in pieces of at most {@code chunk} bytes (a ByteBuffer holds < 2 GiB). */
+    void read(long offset, MemorySegment destination, int chunk) throws IOException {
+        for (long at = 0; at < destination.byteSize(); at += chunk) {
+            MemorySegment piece = destination.asSlice(at, Math.min(chunk, destination.byteSize() - at));
+            ByteBuffer b = piece.asByteBuffer();
+            long position = offset + at;
+            while (b.hasRemaining()) {
+                int n = file.read(b, position);
+                if (n < 0) {
+                    // Past the end of a sparse file: the rest reads as zeroes.
+                    destination.asSlice(at + b.position()).fill((byte) 0);
+                    return;
+                }
+                position += n;
             }
-            position += n;
         }
     }
 
     @Override
     public void write(long offset, MemorySegment source) throws IOException {
-        ByteBuffer b = source.asByteBuffer();
-        long position = offset;
-        while (b.hasRemaining()) {
-            position += file.write(b, position);
+        write(offset, source, MAX_CHUNK);
+    }
+
+    /** {@link #write(long, MemorySegment)} in pieces of at most {@code chunk} bytes. */
+    void write(long offset, MemorySegment source, int chunk) throws IOException {
+        for (long at = 0; at < source.byteSize(); at += chunk) {
+            ByteBuffer b = source.asSlice(at, Math.min(chunk, source.byteSize() - at)).asByteBuffer();
+            long position = offset + at;
+            while (b.hasRemaining()) {
+                position += file.write(b, position);
+            }
         }
     }
 

@@ -11,10 +11,15 @@ import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
 
 /**
  * The options every vhost-user back-end program takes (vhost-user.rst, "Backend program conventions"):
- * where the socket is, and the JSON capabilities, as picocli options. What they mean is the library's
+ * where the socket is, and the JSON capabilities, as picocli options; and this library's tuning and access
+ * options (workers, socket mode, peer allow-list, handshake timeout, unsealable-memory policy). What they mean is the library's
  * {@link BackendProgram}: this class only declares them for picocli's help and hands them over.
  */
 public final class BackendOptions {
@@ -42,6 +47,27 @@ public final class BackendOptions {
     @Option(names = "--busy-poll", description = "Poll the rings instead of sleeping (lowest latency, one busy core per worker).")
     boolean busyPoll;
 
+    @Option(names = "--socket-mode", paramLabel = "OCTAL", defaultValue = "0600",
+            description = "Permissions of the socket file created for --socket-path (default: ${DEFAULT-VALUE}, the owner only).")
+    String socketMode;
+
+    @Option(names = "--allow-uid", paramLabel = "UID[,UID...]", split = ",",
+            description = "Admit only front-ends running as these users (SO_PEERCRED, checked before any message; repeatable).")
+    List<Long> allowUids = new ArrayList<>();
+
+    @Option(names = "--allow-gid", paramLabel = "GID[,GID...]", split = ",",
+            description = "Admit only front-ends whose primary group is one of these (with --allow-uid: either matches; repeatable).")
+    List<Long> allowGids = new ArrayList<>();
+
+    @Option(names = "--handshake-timeout-ms", paramLabel = "MS", defaultValue = "30000",
+            description = "Disconnect a front-end that sends nothing this long after connecting (0: wait forever; default: ${DEFAULT-VALUE}).")
+    int handshakeTimeoutMs;
+
+    @Option(names = "--unsealable-memory", paramLabel = "POLICY", defaultValue = "ACCEPT_WITH_WARNING",
+            description = "Memory fds that cannot be sealed against shrinking: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}; "
+                    + "accepting them lets a front-end that truncates its memory crash this process).")
+    VhostUserBackend.UnsealableMemory unsealableMemory;
+
     /** {@return whether the capabilities were asked for} */
     public boolean printCapabilities() {
         return printCapabilities;
@@ -65,7 +91,7 @@ public final class BackendOptions {
     /** {@return the back-end options} */
     public VhostUserBackend.Options backendOptions() {
         int w = workers > 0 ? workers : Math.max(1, Runtime.getRuntime().availableProcessors());
-        return new VhostUserBackend.Options(w, busyPoll);
+        return arguments().applyTo(new VhostUserBackend.Options(w, busyPoll).withUnsealableMemory(unsealableMemory));
     }
 
     /**
@@ -81,8 +107,13 @@ public final class BackendOptions {
 
     /** {@return these options as the library's program arguments} */
     public BackendArguments arguments() {
+        if (handshakeTimeoutMs < 0) {
+            throw new BackendUsageException("--handshake-timeout-ms must be >= 0, got " + handshakeTimeoutMs);
+        }
         return new BackendArguments(socket == null ? null : socket.socketPath,
-                socket == null || socket.fd == null ? -1 : socket.fd, printCapabilities, java.util.List.of());
+                socket == null || socket.fd == null ? -1 : socket.fd, printCapabilities, List.of(),
+                BackendArguments.parseSocketMode(socketMode), Set.copyOf(allowUids), Set.copyOf(allowGids),
+                Duration.ofMillis(handshakeTimeoutMs));
     }
 
     /** {@return where the server listens, for messages} */

@@ -9,7 +9,9 @@ import dev.outproc.vhost.message.ProtocolFeature;
 
 import java.io.IOException;
 import java.util.concurrent.CompletableFuture;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 import static java.lang.System.Logger.Level.DEBUG;
 import static java.lang.System.Logger.Level.WARNING;
@@ -17,7 +19,9 @@ import static java.lang.System.Logger.Level.WARNING;
 /**
  * The device-state handler (DEVICE_STATE): SET_DEVICE_STATE_FD starts a save or load of the device's
  * state through the front-end's pipe on a thread of its own, and CHECK_DEVICE_STATE waits for its end
- * and reports it. Only a migratable device is offered the feature.
+ * and reports it. Only a migratable device is offered the feature. A transfer that has not ended when
+ * CHECK_DEVICE_STATE gives up ({@link VhostUserBackend.Options#stallTimeout()}) is aborted there: its fd is
+ * closed, which ends the thread's wait, so neither outlives the check; at most one transfer runs at a time.
  */
 final class DeviceStateTransferHandler implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserBackend.class.getName());
@@ -27,6 +31,7 @@ final class DeviceStateTransferHandler implements AutoCloseable {
     private final Session session;
     private CompletableFuture<Void> transfer;
     private FdChannel stream;
+    private Thread thread;
 
     DeviceStateTransferHandler(Session session) {
         this.session = session;
@@ -55,7 +60,7 @@ final class DeviceStateTransferHandler implements AutoCloseable {
         stream = channel;
         VhostUserDevice device = session.device();
         LOG.log(DEBUG, "device-state {0} started", save ? "save" : "load");
-        Thread.ofPlatform().daemon(true).name("vhost-user-device-state").start(() -> {
+        thread = Thread.ofPlatform().daemon(true).name("vhost-user-device-state").start(() -> {
             try (channel) {
                 if (save) {
                     device.saveState(channel);
@@ -79,13 +84,17 @@ final class DeviceStateTransferHandler implements AutoCloseable {
         if (transfer == null) {
             result = BackendException.INVALID;
         } else {
+            Duration timeout = session.backend().options().stallTimeout();
             try {
-                transfer.get(60, TimeUnit.SECONDS);
+                transfer.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
                 result = 0;
+            } catch (TimeoutException e) {
+                LOG.log(WARNING, "device-state transfer did not end within {0} ms; aborted", timeout.toMillis());
+                result = BackendException.IO_ERROR;
             } catch (Exception e) {
                 result = BackendException.IO_ERROR;
             }
-            transfer = null;
+            abort();
         }
         LOG.log(DEBUG, "device-state transfer checked: {0}", result);
         session.replyU64(FrontendRequest.CHECK_DEVICE_STATE, result);
@@ -94,11 +103,29 @@ final class DeviceStateTransferHandler implements AutoCloseable {
     /** Ends a transfer a vanished front-end left running, and frees its fd. */
     @Override
     public void close() {
+        abort();
+    }
+
+    /** Ends the transfer: closing its fd ends any wait of its thread, which is then joined (briefly). */
+    private void abort() {
         if (transfer != null) {
-            transfer.cancel(true);
+            transfer.cancel(false);
+            transfer = null;
         }
         if (stream != null) {
             stream.close();
+            stream = null;
+        }
+        if (thread != null) {
+            try {
+                // A device that ignores the closed channel (blocked elsewhere) is not waited for longer.
+                if (!thread.join(Duration.ofSeconds(1))) {
+                    LOG.log(WARNING, "device-state thread still running after its fd was closed");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            thread = null;
         }
     }
 }

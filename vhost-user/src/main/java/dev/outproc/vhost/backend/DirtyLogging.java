@@ -48,13 +48,13 @@ final class DirtyLogging implements AutoCloseable {
                 throw new BackendException(BackendException.INVALID, "SET_LOG_BASE: size and offset must be positive "
                         + "multiples of 8, size=" + Unsigned.hex(size) + ", offset=" + Unsigned.hex(offset));
             }
-            MemoryTable.requireFdCovers(fd, offset, size, "SET_LOG_BASE");
+            MemoryTable.admit(session, fd, offset, size, "SET_LOG_BASE");
             next = DirtyLog.map(fd, offset, size, DirtyLog.DEFAULT_PAGE_SIZE);
         }
         DirtyLog old = log;
         log = next;
         for (Vring v : session.vrings()) {
-            v.worker().awaitOnLoop(() -> apply(v.state()));
+            session.onWorker(v.worker(), () -> apply(v.state()));
         }
         if (old != null) {
             old.close();

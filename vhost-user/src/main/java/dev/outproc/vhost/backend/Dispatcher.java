@@ -4,6 +4,7 @@ import dev.outproc.core.fd.NativeException;
 import dev.outproc.core.memory.GuestMemoryException;
 import dev.outproc.core.transport.PeerClosedException;
 import dev.outproc.core.transport.ReceivedFds;
+import dev.outproc.core.transport.TransportException;
 import dev.outproc.core.virtqueue.VirtqueueException;
 import dev.outproc.vhost.connection.VhostUserMessage;
 import dev.outproc.vhost.message.ConfigSpace;
@@ -24,6 +25,7 @@ import dev.outproc.vhost.message.VringState;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 
 import static java.lang.System.Logger.Level.TRACE;
 import static java.lang.System.Logger.Level.WARNING;
@@ -55,6 +57,21 @@ final class Dispatcher {
 
     /** Serves until the front-end leaves (returns) or breaks the protocol (throws). */
     void run() throws IOException {
+        Duration handshake = session.backend().options().handshakeTimeout();
+        if (!handshake.isZero() && !session.backend().isClosed()) {
+            // A front-end that connects and says nothing must not hold the one-at-a-time server.
+            session.setReadTimeoutMillis((int) Math.max(1, handshake.toMillis()));
+            try {
+                if (!handleOne()) {
+                    return;
+                }
+            } catch (TransportException e) {
+                throw new TransportException("the front-end sent no complete first message within "
+                        + handshake.toMillis() + " ms (handshake timeout): " + e.getMessage(), e);
+            } finally {
+                session.setReadTimeoutMillis(0);
+            }
+        }
         while (!session.backend().isClosed()) {
             if (!handleOne()) {
                 return;

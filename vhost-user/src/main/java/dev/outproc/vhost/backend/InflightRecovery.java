@@ -63,7 +63,7 @@ final class InflightRecovery implements AutoCloseable {
         boolean packed = session.packed();
         InflightRegion next;
         try (OwnedFd fd = fds.take(0)) {
-            MemoryTable.requireFdCovers(fd, payload.mmapOffset(),
+            MemoryTable.admit(session, fd, payload.mmapOffset(),
                     InflightRegion.queueRegionBytes(queueSize, packed) * numQueues, r.specName());
             try {
                 next = InflightRegion.map(fd, payload.mmapSize(), payload.mmapOffset(), numQueues, queueSize, packed);

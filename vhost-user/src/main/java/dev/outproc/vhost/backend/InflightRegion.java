@@ -7,9 +7,11 @@ import dev.outproc.core.memory.SharedMapping;
 import dev.outproc.core.virtqueue.QueueObserver;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.Arrays;
+
+import static dev.outproc.core.memory.Layouts.NATIVE_U16;
+import static dev.outproc.core.memory.Layouts.NATIVE_U64;
+import static dev.outproc.core.memory.Layouts.U8;
 
 /**
  * The shared-memory inflight log of {@code VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD} (vhost-user.rst,
@@ -36,8 +38,6 @@ import java.util.Arrays;
 public final class InflightRegion implements AutoCloseable {
     /** The version this log writes. */
     public static final int VERSION = 1;
-    private static final ValueLayout.OfLong NATIVE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.nativeOrder());
-    private static final ValueLayout.OfShort NATIVE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
     private static final long SPLIT_HEADER = 16;
     private static final long SPLIT_DESC = 16;
     private static final long PACKED_HEADER = 32;
@@ -211,7 +211,7 @@ public final class InflightRegion implements AutoCloseable {
         if (loggedUsed != ringUsedIdx) {
             int lastBatchHead = Short.toUnsignedInt(s.get(NATIVE_U16, SPLIT_LAST_BATCH_HEAD_OFFSET));
             if (lastBatchHead < queueSize) {
-                s.set(ValueLayout.JAVA_BYTE, SPLIT_HEADER + SPLIT_DESC * lastBatchHead + DESC_INFLIGHT_OFFSET, (byte) 0);
+                s.set(U8, SPLIT_HEADER + SPLIT_DESC * lastBatchHead + DESC_INFLIGHT_OFFSET, (byte) 0);
             }
             s.set(NATIVE_U16, SPLIT_USED_IDX_OFFSET, (short) ringUsedIdx);
         }
@@ -234,7 +234,7 @@ public final class InflightRegion implements AutoCloseable {
         long[] keyed = new long[queueSize];
         for (int i = 0; i < queueSize; i++) {
             long base = header + stride * i;
-            if (s.get(ValueLayout.JAVA_BYTE, base + DESC_INFLIGHT_OFFSET) != 0) {
+            if (s.get(U8, base + DESC_INFLIGHT_OFFSET) != 0) {
                 long counter = s.get(NATIVE_U64, base + DESC_COUNTER_OFFSET);
                 // Sort by counter, then index: pack them into one long (counters stay far below 2^47).
                 keyed[count++] = (counter << 16) | i;
@@ -284,7 +284,7 @@ public final class InflightRegion implements AutoCloseable {
             s.set(NATIVE_U64, base + DESC_COUNTER_OFFSET, ++counter);
             // The counter is in place before the flag says the descriptor is in flight.
             java.lang.invoke.VarHandle.releaseFence();
-            s.set(ValueLayout.JAVA_BYTE, base + DESC_INFLIGHT_OFFSET, (byte) 1);
+            s.set(U8, base + DESC_INFLIGHT_OFFSET, (byte) 1);
         }
 
         @Override
@@ -299,7 +299,7 @@ public final class InflightRegion implements AutoCloseable {
         @Override
         public void usedIndexPublished(int nextUsed, boolean usedWrapCounter) {
             for (int i = 0; i < batchCount; i++) {
-                s.set(ValueLayout.JAVA_BYTE, SPLIT_HEADER + SPLIT_DESC * batch[i] + DESC_INFLIGHT_OFFSET, (byte) 0);
+                s.set(U8, SPLIT_HEADER + SPLIT_DESC * batch[i] + DESC_INFLIGHT_OFFSET, (byte) 0);
             }
             batchCount = 0;
             java.lang.invoke.VarHandle.releaseFence();
@@ -327,7 +327,7 @@ public final class InflightRegion implements AutoCloseable {
             s.set(NATIVE_U64, base + DESC_COUNTER_OFFSET, ++counter);
             s.set(NATIVE_U16, base + PACKED_DESC_ID_OFFSET, (short) id);
             java.lang.invoke.VarHandle.releaseFence();
-            s.set(ValueLayout.JAVA_BYTE, base + DESC_INFLIGHT_OFFSET, (byte) 1);
+            s.set(U8, base + DESC_INFLIGHT_OFFSET, (byte) 1);
         }
 
         @Override
@@ -340,12 +340,12 @@ public final class InflightRegion implements AutoCloseable {
         @Override
         public void usedIndexPublished(int nextUsed, boolean usedWrapCounter) {
             for (int i = 0; i < batchCount; i++) {
-                s.set(ValueLayout.JAVA_BYTE, PACKED_HEADER + PACKED_DESC * batch[i] + DESC_INFLIGHT_OFFSET, (byte) 0);
+                s.set(U8, PACKED_HEADER + PACKED_DESC * batch[i] + DESC_INFLIGHT_OFFSET, (byte) 0);
             }
             batchCount = 0;
             java.lang.invoke.VarHandle.releaseFence();
             s.set(NATIVE_U16, PACKED_USED_IDX_OFFSET, (short) nextUsed);
-            s.set(ValueLayout.JAVA_BYTE, PACKED_USED_WRAP_OFFSET, (byte) (usedWrapCounter ? 1 : 0));
+            s.set(U8, PACKED_USED_WRAP_OFFSET, (byte) (usedWrapCounter ? 1 : 0));
         }
     }
 

@@ -6,6 +6,7 @@ import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestMemoryHolder;
 import dev.outproc.core.memory.GuestRegion;
+import dev.outproc.core.memory.MappingBudget;
 import dev.outproc.core.memory.MemFd;
 import dev.outproc.core.memory.Unsigned;
 import dev.outproc.core.transport.ReceivedFds;
@@ -15,9 +16,12 @@ import dev.outproc.vhost.message.MemoryRegion;
 
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 
 import static java.lang.System.Logger.Level.DEBUG;
+import static java.lang.System.Logger.Level.WARNING;
 
 /**
  * The memory-table handler: SET_MEM_TABLE, ADD_MEM_REG and REM_MEM_REG map and unmap the front-end's
@@ -29,6 +33,8 @@ final class MemoryTable implements AutoCloseable {
 
     private final Session session;
     private final GuestMemoryHolder table = new GuestMemoryHolder();
+    /** The mapping-budget share of each mapped region, released when the region is unmapped. */
+    private final Map<GuestRegion, MappingBudget.Reservation> reservations = new IdentityHashMap<>();
 
     MemoryTable(Session session) {
         this.session = session;
@@ -57,6 +63,7 @@ final class MemoryTable implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             for (GuestRegion region : mapped) {
                 region.close();
+                release(region);
             }
             throw e;
         }
@@ -78,6 +85,7 @@ final class MemoryTable implements AutoCloseable {
             publish(current.with(region));
         } catch (IOException | RuntimeException e) {
             region.close();
+            release(region);
             throw e;
         }
         LOG.log(DEBUG, "memory region added at gpa {0}: {1} region(s)", Unsigned.hex(region.guestPhysAddr()),
@@ -102,18 +110,61 @@ final class MemoryTable implements AutoCloseable {
                 + " size=" + Unsigned.hex(size) + " uaddr=" + Unsigned.hex(userAddr));
     }
 
-    private static GuestRegion map(MemoryRegion.Decoder region, OwnedFd fd, String what) throws IOException {
-        requireFdCovers(fd, region.mmapOffset(), region.memorySize(), what);
-        return GuestRegion.map(region.guestPhysAddr(), region.memorySize(), region.userAddr(), region.mmapOffset(),
-                fd, false);
+    private GuestRegion map(MemoryRegion.Decoder region, OwnedFd fd, String what) throws IOException {
+        admit(session, fd, region.mmapOffset(), region.memorySize(), what);
+        try (MappingBudget.Reservation share = session.backend().mappingBudget().reserve(region.memorySize(), what)) {
+            GuestRegion mapped = GuestRegion.map(region.guestPhysAddr(), region.memorySize(), region.userAddr(),
+                    region.mmapOffset(), fd, false);
+            reservations.put(mapped, share.keep());
+            return mapped;
+        }
+    }
+
+    private void release(GuestRegion region) {
+        MappingBudget.Reservation share = reservations.remove(region);
+        if (share != null) {
+            share.release();
+        }
+    }
+
+    /**
+     * Admits a shared-memory fd a front-end sent, before it is mapped: seals it against shrinking where the
+     * file allows (a peer that shrinks a file under our mapping makes the next access raise SIGBUS, which
+     * aborts the whole JVM), applies the {@linkplain VhostUserBackend.UnsealableMemory policy} to a file that
+     * cannot be sealed, and refuses a file that is already too small for the mapping. The seal comes first,
+     * so the size checked is the size that stays.
+     *
+     * @param session the connection (for its policy)
+     * @param fd the fd
+     * @param offset where the mapping starts in the file
+     * @param size the mapping's size
+     * @param what the request, for messages
+     * @throws BackendException when the fd is refused
+     */
+    static void admit(Session session, OwnedFd fd, long offset, long size, String what) throws BackendException {
+        MemFd.ShrinkSeal seal;
+        try {
+            seal = MemFd.sealAgainstShrink(fd.get());
+        } catch (NativeException e) {
+            throw new BackendException(BackendException.INVALID, what + ": the fd is not a sealable file: " + e.getMessage(), e);
+        }
+        if (!seal.protects()) {
+            VhostUserBackend.UnsealableMemory policy = session.backend().options().unsealableMemory();
+            if (policy == VhostUserBackend.UnsealableMemory.REFUSE) {
+                throw new BackendException(BackendException.INVALID, what + ": the memory fd cannot be sealed against "
+                        + "shrinking (" + seal + ") and unsealable memory is refused");
+            }
+            LOG.log(WARNING, "{0}: the memory fd cannot be sealed against shrinking ({1}); mapped anyway: a front-end "
+                    + "that truncates it can crash this process", what, seal);
+        }
+        requireFdCovers(fd, offset, size, what);
     }
 
     /**
      * Refuses shared memory that claims more bytes than its fd holds: mmap accepts it, but touching a page
-     * past the end of the file raises SIGBUS in this process. (A front-end can still shrink its file later;
-     * the check stops the mistake and the attack at mapping time.)
+     * past the end of the file raises SIGBUS in this process.
      */
-    static void requireFdCovers(OwnedFd fd, long offset, long size, String what) throws BackendException {
+    private static void requireFdCovers(OwnedFd fd, long offset, long size, String what) throws BackendException {
         long fileSize;
         try {
             fileSize = MemFd.size(fd.get());
@@ -132,7 +183,9 @@ final class MemoryTable implements AutoCloseable {
         boolean iommu = iova.iommu();
         // With ACCESS_PLATFORM rings and buffers are addressed by IOVA: they see the IOTLB's views of the table.
         switchRingMemory(iommu ? iova.rebuild(next) : next);
+        GuestMemory previous = table.current();
         table.publish(next);
+        releaseDropped(previous, next);
         if (iommu) {
             session.rings().retryAfterIotlbChange();
         }
@@ -142,7 +195,7 @@ final class MemoryTable implements AutoCloseable {
     void switchRingMemory(GuestMemory next) {
         Vring[] vrings = session.vrings();
         for (EventLoop worker : session.backend().workers()) {
-            worker.awaitOnLoop(() -> {
+            session.onWorker(worker, () -> {
                 for (Vring v : vrings) {
                     RingState ring = v.state();
                     if (v.worker() != worker || ring == null) {
@@ -164,6 +217,16 @@ final class MemoryTable implements AutoCloseable {
     /** Unmaps the table (the rings are stopped by then). */
     @Override
     public void close() {
+        GuestMemory previous = table.current();
         table.close();
+        releaseDropped(previous, GuestMemory.empty());
+    }
+
+    private void releaseDropped(GuestMemory previous, GuestMemory next) {
+        for (GuestRegion region : previous.regions()) {
+            if (!next.regions().contains(region)) {
+                release(region);
+            }
+        }
     }
 }

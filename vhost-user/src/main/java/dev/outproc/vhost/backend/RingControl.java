@@ -4,6 +4,7 @@ import dev.outproc.core.event.EventFd;
 import dev.outproc.core.fd.NativeException;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.transport.ReceivedFds;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtqueue.DeviceQueue;
 import dev.outproc.core.virtqueue.PackedQueue;
 import dev.outproc.core.virtqueue.QueueConfig;
@@ -21,6 +22,7 @@ import java.util.List;
 import java.util.concurrent.locks.LockSupport;
 
 import static java.lang.System.Logger.Level.DEBUG;
+import static java.lang.System.Logger.Level.ERROR;
 import static java.lang.System.Logger.Level.WARNING;
 
 /**
@@ -35,6 +37,9 @@ final class RingControl {
     private static final System.Logger LOG = System.getLogger(VhostUserBackend.class.getName());
     /** Bytes of the packed ring's driver and device event suppression areas. */
     private static final int PACKED_EVENT_BYTES = 4;
+    /** The negotiated features the virtqueue layer reads. */
+    private static final long QUEUE_FEATURES = VirtioFeature.maskOf(VirtioFeature.EVENT_IDX, VirtioFeature.INDIRECT_DESC,
+            VirtioFeature.IN_ORDER, VirtioFeature.RING_PACKED);
 
     private final Session session;
     private final VringState.Encoder baseReply = new VringState.Encoder();
@@ -50,7 +55,7 @@ final class RingControl {
         for (Vring v : session.vrings()) {
             RingState fresh = new RingState(v, session);
             fresh.enabled = enabled;
-            v.worker().awaitOnLoop(() -> v.attach(fresh));
+            session.onWorker(v.worker(), () -> v.attach(fresh));
         }
     }
 
@@ -76,7 +81,7 @@ final class RingControl {
         if (old != null && (old.started || old.waitingStart)) {
             stop(old);
         }
-        v.worker().awaitOnLoop(() -> {
+        session.onWorker(v.worker(), () -> {
             v.attach(next);
             if (old != null) {
                 if (old.kick != null) {
@@ -110,7 +115,7 @@ final class RingControl {
         for (Vring v : session.vrings()) {
             // On the worker: once SET_FEATURES is handled, no write the device makes is logged (or left
             // unlogged) under the old F_LOG_ALL, and the worker sees the new log state.
-            v.worker().awaitOnLoop(() -> {
+            session.onWorker(v.worker(), () -> {
                 RingState ring = v.state();
                 if (enableAll) {
                     ring.enabled = true;
@@ -227,7 +232,7 @@ final class RingControl {
         RingState ring = ring(VringFdIndex.index(value), r);
         EventFd next = VringFdIndex.noFd(value) ? null : EventFd.adopt(fds.take(0));
         boolean inband = next == null && session.negotiated(ProtocolFeature.INBAND_NOTIFICATIONS);
-        ring.worker().awaitOnLoop(() -> {
+        session.onWorker(ring.worker(), () -> {
             EventFd old = errorFd ? ring.err : ring.call;
             if (errorFd) {
                 ring.err = next;
@@ -250,7 +255,7 @@ final class RingControl {
             throw new BackendException(BackendException.INVALID, "SET_VRING_ENABLE takes 0 or 1, num=" + num);
         }
         boolean enable = num == 1;
-        ring.worker().awaitOnLoop(() -> {
+        session.onWorker(ring.worker(), () -> {
             boolean changed = ring.enabled != enable;
             ring.enabled = enable;
             if (changed) {
@@ -266,7 +271,7 @@ final class RingControl {
     /** VRING_KICK (in-band). */
     void kickInband(VringState.Decoder payload) throws BackendException {
         RingState ring = ring(payload.index(), FrontendRequest.VRING_KICK);
-        ring.worker().execute(() -> run(ring));
+        ring.wake.trigger();
     }
 
     // ---- life cycle ----
@@ -277,10 +282,25 @@ final class RingControl {
         if (ring.started || ring.waitingStart) {
             stop(ring);
         }
+        if (ring.kick != null) {
+            // Neither started nor waiting, yet holding a kick: nothing will close it but us.
+            ring.kick.close();
+            ring.kick = null;
+        }
         EventFd kick = VringFdIndex.noFd(value) ? null : EventFd.adopt(fds.take(0));
+        startOrRelease(ring, kick);
+    }
+
+    /**
+     * Starts a ring; when that fails, the kick is closed and the ring forgets it (a ring neither started
+     * nor waiting must hold no fd: the next SET_VRING_KICK would overwrite it, and repeated, the process
+     * would run out of fds).
+     */
+    private void startOrRelease(RingState ring, EventFd kick) throws IOException {
         try {
             start(ring, kick);
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) {
+            ring.waitingStart = false;
             if (kick != null) {
                 kick.close();
             }
@@ -309,8 +329,7 @@ final class RingControl {
             }
         }
         long features = session.negotiatedFeatures();
-        long queueFeatures = features & (QueueConfig.F_EVENT_IDX | QueueConfig.F_INDIRECT_DESC
-                | QueueConfig.F_IN_ORDER | QueueConfig.F_RING_PACKED);
+        long queueFeatures = features & QUEUE_FEATURES;
         QueueConfig config = new QueueConfig("vring " + ring.index(), ring.size, ring.descAddr, ring.availAddr,
                 ring.usedAddr, queueFeatures);
         DeviceQueue queue = packed ? new PackedQueue(config.name()) : new SplitQueue(config.name());
@@ -322,7 +341,7 @@ final class RingControl {
         ring.kick = kick;
         session.dirtyLog().apply(ring);
         VhostUserDevice device = session.device();
-        ring.worker().awaitOnLoop(() -> {
+        session.onWorker(ring.worker(), () -> {
             ring.started = true;
             device.queueStarted(ring.vring);
         });
@@ -337,7 +356,7 @@ final class RingControl {
         LOG.log(DEBUG, "ring {0} started: {1} ring of {2}, {3}", ring.index(), packed ? "packed" : "split", ring.size,
                 kick != null ? "kick eventfd" : "polled");
         // Work queued before the ring started (or a kick that came before enable) is not lost.
-        ring.worker().execute(() -> run(ring));
+        ring.wake.trigger();
     }
 
     /** {@return the first IOVA of a ring area the space does not hold, or -1 when all are there} */
@@ -363,7 +382,7 @@ final class RingControl {
         long[] base = new long[1];
         boolean packed = session.packed();
         VhostUserDevice device = session.device();
-        ring.worker().awaitOnLoop(() -> {
+        session.onWorker(ring.worker(), () -> {
             if (ring.kickRegistration != null) {
                 ring.kickRegistration.cancel();
                 ring.kickRegistration = null;
@@ -401,12 +420,12 @@ final class RingControl {
             ring.worker().addPoller(ring.busyPoller);
             return;
         }
-        // The front-end will not kick this ring: poll it every 50 microseconds.
-        Runnable task = () -> run(ring);
+        // The front-end will not kick this ring: poll it every 50 microseconds. A worker that is busy (or
+        // stalled) gets one queued run, not one per tick.
         VhostUserBackend backend = session.backend();
         ring.pollThread = Thread.ofPlatform().daemon(true).name("vhost-user-poll-" + ring.index()).start(() -> {
             while (!Thread.currentThread().isInterrupted() && ring.started && !backend.isClosed()) {
-                ring.worker().execute(task);
+                ring.wake.trigger();
                 LockSupport.parkNanos(50_000);
             }
         });
@@ -442,6 +461,13 @@ final class RingControl {
             if (!ring.iotlbMiss) {
                 ring.markBroken(e);
             }
+        } catch (Throwable t) {
+            // An Error from work a peer can steer (an OutOfMemoryError, an InternalError from a faulting
+            // access to shared memory): nothing this connection set up can be trusted any more. End it
+            // alone; the worker goes on serving the next one.
+            LOG.log(ERROR, "ring " + ring.index() + ": the device failed with " + t + "; closing the connection", t);
+            ring.markBroken(new IOException("device failed: " + t, t));
+            session.shutdown();
         }
     }
 
@@ -452,7 +478,7 @@ final class RingControl {
             if (ring.waitingStart) {
                 EventFd kick = ring.kick;
                 ring.waitingStart = false;
-                start(ring, kick);
+                startOrRelease(ring, kick);
             } else if (ring.iotlbMiss) {
                 ring.worker().execute(() -> {
                     ring.iotlbMiss = false;

@@ -49,9 +49,16 @@ final class RingState {
     /** A kick that came while the ring was disabled, served on enable. */
     boolean pendingKick;
 
+    /**
+     * Runs the device on this ring on its worker, queued at most once at a time: a flood of in-band kicks or
+     * poller ticks costs one queued task, not one each.
+     */
+    final EventLoop.Coalesced wake;
+
     RingState(Vring vring, Session session) {
         this.vring = vring;
         this.session = session;
+        this.wake = vring.worker().coalescing(() -> session.rings().run(this));
     }
 
     /** {@return the ring's index} */

@@ -1,5 +1,6 @@
 package dev.outproc.vhost.backend;
 
+import dev.outproc.core.event.EventLoop;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.core.virtio.VirtioFeature;
@@ -15,9 +16,13 @@ import dev.outproc.vhost.message.VhostUserRequest;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import static java.lang.System.Logger.Level.DEBUG;
+import static java.lang.System.Logger.Level.WARNING;
 
 /**
  * Everything one front-end connection set up: the negotiated features, the handlers and their state
@@ -30,6 +35,8 @@ import static java.lang.System.Logger.Level.DEBUG;
 final class Session implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserBackend.class.getName());
     private static final long PROTOCOL_FEATURES = VhostUserFeature.PROTOCOL_FEATURES.mask();
+    /** How long each teardown step waits for a worker that already missed the stall timeout. */
+    private static final Duration TEARDOWN_WAIT = Duration.ofMillis(100);
 
     private final VhostUserBackend backend;
     private final MessageChannel channel;
@@ -51,6 +58,8 @@ final class Session implements AutoCloseable {
     private long protocolFeatures;
     private boolean protocolFeaturesSet;
     private int status;
+    /** A worker missed the stall timeout: the connection is ending, and teardown waits only briefly. */
+    private volatile boolean stalled;
 
     Session(VhostUserBackend backend, MessageChannel channel) {
         this.backend = backend;
@@ -236,6 +245,48 @@ final class Session implements AutoCloseable {
         u64.wrap(writer.buffer(), VhostUserMessageWriter.PAYLOAD_OFFSET).value(ackStatus);
         writer.sendUnchecked(requestCode, VhostUserHeader.VERSION | VhostUserHeader.REPLY_FLAG, U64Payload.ENCODED_LENGTH,
                 List.of());
+    }
+
+    /**
+     * Runs a task on a worker and waits for it, at most the back-end's stall timeout. A worker that does not
+     * answer in time ends the connection (its socket is shut down and {@link WorkerStalledException} thrown):
+     * the control thread, the disconnect and the shutdown must not hang on something a peer or a blocking
+     * device holds. Once stalled, teardown tasks wait {@link #TEARDOWN_WAIT}; one the worker still does not
+     * take is left queued (logged) and runs once when the worker comes back.
+     *
+     * @param worker the worker
+     * @param task the task
+     * @throws WorkerStalledException when the worker did not answer in time
+     */
+    void onWorker(EventLoop worker, Runnable task) {
+        boolean tearingDown = stalled;
+        Duration timeout = tearingDown ? TEARDOWN_WAIT : backend.options().stallTimeout();
+        AtomicBoolean ran = new AtomicBoolean();
+        Runnable once = () -> {
+            if (ran.compareAndSet(false, true)) {
+                task.run();
+            }
+        };
+        try {
+            worker.awaitOnLoop(once, timeout);
+        } catch (TimeoutException e) {
+            if (tearingDown) {
+                // Queued again: it runs (once) when the worker is free, before anything a later connection queues.
+                LOG.log(WARNING, "worker still stalled during teardown, the step runs when it is free: {0}", e.getMessage());
+                worker.execute(once);
+                return;
+            }
+            stalled = true;
+            LOG.log(WARNING, "a worker did not answer within {0} ms, closing the connection: {1}",
+                    timeout.toMillis(), e.getMessage());
+            channel.shutdown();
+            throw new WorkerStalledException(timeout, e);
+        }
+    }
+
+    /** Sets how long a read of the control socket may wait (0: forever). */
+    void setReadTimeoutMillis(int millis) throws IOException {
+        channel.setReadTimeoutMillis(millis);
     }
 
     /** Wakes the connection thread and any worker blocked on a socket (from {@link VhostUserBackend#close}). */

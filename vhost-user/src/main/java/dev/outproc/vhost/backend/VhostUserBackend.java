@@ -3,6 +3,8 @@ package dev.outproc.vhost.backend;
 import dev.outproc.core.event.EventLoop;
 import dev.outproc.core.fd.NativeException;
 import dev.outproc.core.memory.GuestMemory;
+import dev.outproc.core.memory.MappingBudget;
+import dev.outproc.core.transport.PeerAllowList;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.core.virtio.VirtioDevice;
 import dev.outproc.core.virtqueue.QueueConfig;
@@ -11,6 +13,11 @@ import dev.outproc.vhost.message.ProtocolFeature;
 import dev.outproc.vhost.message.VhostUserFeature;
 
 import java.io.IOException;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.Set;
 
 /**
  * Runs the vhost-user protocol for one {@link VhostUserDevice} over one front-end connection at a time:
@@ -32,6 +39,14 @@ import java.io.IOException;
  * state, value ranges). A refused request gets a non-zero REPLY_ACK status when the front-end asked for
  * one; otherwise, or when the stream cannot be trusted any more, the connection closes. Either way every
  * fd that arrived is closed, and the device's rings stop.
+ *
+ * <p>Shared memory (guest regions, the inflight log, the dirty log) is sealed against shrinking before it
+ * is mapped ({@code F_SEAL_SHRINK}, where the file allows sealing), because a file truncated under a mapping
+ * raises {@code SIGBUS} on the next access and that aborts the whole JVM. A file that cannot be sealed
+ * follows {@link Options#unsealableMemory()}. The bytes mapped for guest regions are capped by
+ * {@link Options#mappingBudgetBytes()}. A wait of the connection thread on a worker ends after
+ * {@link Options#stallTimeout()} with that connection closed; any {@link Throwable} from a device's ring
+ * work breaks the ring and closes that connection only.
  *
  * <h2 id="threads">Threads</h2>
  * {@link #serve} reads and handles control messages on the calling thread. Ring work runs on worker
@@ -61,27 +76,149 @@ public final class VhostUserBackend implements AutoCloseable {
     public static final long DEVICE_PROTOCOL_FEATURES = ProtocolFeature.maskOf(ProtocolFeature.RARP,
             ProtocolFeature.MTU, ProtocolFeature.CONFIG);
 
+    /** What a back-end does with a shared-memory fd that cannot be sealed against shrinking. */
+    public enum UnsealableMemory {
+        /**
+         * Refuse the request that brought it (an error reply or a closed connection). Safe: no peer can
+         * crash the process by truncating the file under our mapping. DPDK's virtio-user sends memfds
+         * without sealing allowed ({@code F_SEAL_SEAL} only), so it is refused too.
+         */
+        REFUSE,
+        /**
+         * Map it and log a warning naming the request. Residual risk: the peer that holds the file can
+         * shrink it later, and the next access to a page past its new end raises {@code SIGBUS}, which
+         * aborts the whole JVM (every connection of the process). Trust the peer, or choose {@link #REFUSE}.
+         */
+        ACCEPT_WITH_WARNING
+    }
+
     /**
-     * Tuning of a back-end.
+     * Tuning and limits of a back-end; start from {@link #defaults()} and change what you need with the
+     * {@code with...} methods.
      *
      * @param workerThreads the most worker event loops; a back-end starts {@code min(workerThreads, queueCount)}
      *        of them and spreads its rings over them round-robin
      * @param busyPoll whether workers spin instead of sleeping in epoll (lower latency, one busy core each)
+     * @param unsealableMemory what to do with a memory fd that cannot be sealed against shrinking
+     * @param mappingBudgetBytes the most bytes of front-end files mapped at once (guest regions, inflight
+     *        log, dirty log), across connections; a request that would exceed it is refused
+     * @param stallTimeout the longest the connection thread waits for a worker (a ring change, a stop) or a
+     *        device-state transfer; a worker that does not answer in time ends the connection
+     * @param handshakeTimeout how long a connected front-end may stay silent before its first message
+     *        ({@link Duration#ZERO}: forever)
+     * @param socketMode the permissions of a socket file the server creates
+     * @param peers who may connect (checked with {@code SO_PEERCRED} before any message is read)
      */
-    public record Options(int workerThreads, boolean busyPoll) {
+    public record Options(int workerThreads, boolean busyPoll, UnsealableMemory unsealableMemory,
+                          long mappingBudgetBytes, Duration stallTimeout, Duration handshakeTimeout,
+                          Set<PosixFilePermission> socketMode, PeerAllowList peers) {
+        /** Default {@link #mappingBudgetBytes}: 64 TiB, far above any guest and far below the 128 TiB user address space. */
+        public static final long DEFAULT_MAPPING_BUDGET = 64L << 40;
+        /** Default {@link #stallTimeout}. */
+        public static final Duration DEFAULT_STALL_TIMEOUT = Duration.ofSeconds(10);
+        /** Default {@link #handshakeTimeout}. */
+        public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(30);
+        /** Default {@link #socketMode}: 0600, the owner only. */
+        public static final Set<PosixFilePermission> DEFAULT_SOCKET_MODE = PosixFilePermissions.fromString("rw-------");
+
         /** Checks the values. */
         public Options {
             if (workerThreads < 1) {
                 throw new IllegalArgumentException("workerThreads must be >= 1, workerThreads=" + workerThreads);
             }
+            Objects.requireNonNull(unsealableMemory, "unsealableMemory");
+            if (mappingBudgetBytes <= 0) {
+                throw new IllegalArgumentException("mappingBudgetBytes must be > 0, mappingBudgetBytes=" + mappingBudgetBytes);
+            }
+            if (stallTimeout.isNegative() || stallTimeout.isZero()) {
+                throw new IllegalArgumentException("stallTimeout must be > 0, stallTimeout=" + stallTimeout);
+            }
+            if (handshakeTimeout.isNegative() || handshakeTimeout.toMillis() > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("handshakeTimeout must be 0.." + Integer.MAX_VALUE
+                        + " ms, handshakeTimeout=" + handshakeTimeout);
+            }
+            socketMode = Set.copyOf(socketMode);
+            Objects.requireNonNull(peers, "peers");
+        }
+
+        /**
+         * Tuning with every limit at its default.
+         *
+         * @param workerThreads the most worker event loops
+         * @param busyPoll whether workers spin
+         */
+        public Options(int workerThreads, boolean busyPoll) {
+            this(workerThreads, busyPoll, UnsealableMemory.ACCEPT_WITH_WARNING, DEFAULT_MAPPING_BUDGET,
+                    DEFAULT_STALL_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SOCKET_MODE, PeerAllowList.anyone());
         }
 
         /**
          * {@return as many workers as processors (so a back-end runs one per queue, up to the processor
-         * count), sleeping in epoll}
+         * count), sleeping in epoll; memory that cannot be sealed accepted with a warning; sockets 0600,
+         * any peer the mode admits}
          */
         public static Options defaults() {
             return new Options(Math.max(1, Runtime.getRuntime().availableProcessors()), false);
+        }
+
+        /**
+         * {@return these options with another policy for unsealable memory}
+         *
+         * @param policy the policy
+         */
+        public Options withUnsealableMemory(UnsealableMemory policy) {
+            return new Options(workerThreads, busyPoll, policy, mappingBudgetBytes, stallTimeout, handshakeTimeout,
+                    socketMode, peers);
+        }
+
+        /**
+         * {@return these options with another mapping budget}
+         *
+         * @param bytes the most bytes mapped at once
+         */
+        public Options withMappingBudgetBytes(long bytes) {
+            return new Options(workerThreads, busyPoll, unsealableMemory, bytes, stallTimeout, handshakeTimeout,
+                    socketMode, peers);
+        }
+
+        /**
+         * {@return these options with another stall timeout}
+         *
+         * @param timeout the longest wait for a worker
+         */
+        public Options withStallTimeout(Duration timeout) {
+            return new Options(workerThreads, busyPoll, unsealableMemory, mappingBudgetBytes, timeout, handshakeTimeout,
+                    socketMode, peers);
+        }
+
+        /**
+         * {@return these options with another handshake timeout}
+         *
+         * @param timeout how long a new front-end may stay silent ({@link Duration#ZERO}: forever)
+         */
+        public Options withHandshakeTimeout(Duration timeout) {
+            return new Options(workerThreads, busyPoll, unsealableMemory, mappingBudgetBytes, stallTimeout, timeout,
+                    socketMode, peers);
+        }
+
+        /**
+         * {@return these options with another socket file mode}
+         *
+         * @param mode the permissions
+         */
+        public Options withSocketMode(Set<PosixFilePermission> mode) {
+            return new Options(workerThreads, busyPoll, unsealableMemory, mappingBudgetBytes, stallTimeout,
+                    handshakeTimeout, mode, peers);
+        }
+
+        /**
+         * {@return these options with another allow-list}
+         *
+         * @param allowList who may connect
+         */
+        public Options withPeers(PeerAllowList allowList) {
+            return new Options(workerThreads, busyPoll, unsealableMemory, mappingBudgetBytes, stallTimeout,
+                    handshakeTimeout, socketMode, allowList);
         }
     }
 
@@ -91,6 +228,7 @@ public final class VhostUserBackend implements AutoCloseable {
     private final Vring[] rings;
     private final long offeredFeatures;
     private final long offeredProtocolFeatures;
+    private final MappingBudget mappingBudget;
     private volatile Session session;
     private volatile boolean closed;
 
@@ -104,6 +242,7 @@ public final class VhostUserBackend implements AutoCloseable {
     public VhostUserBackend(VirtioDevice device, Options options) throws NativeException {
         this.device = VhostUserDevice.of(device);
         this.options = options;
+        this.mappingBudget = MappingBudget.of(options.mappingBudgetBytes());
         int queues = device.queueCount();
         if (queues < 1 || queues > 256) {
             throw new IllegalArgumentException("queueCount must be 1..256, queueCount=" + queues);
@@ -194,7 +333,14 @@ public final class VhostUserBackend implements AutoCloseable {
      *         closed all the same); a clean disconnect returns normally
      */
     public void serve(MessageChannel connection) throws IOException {
-        try (Session s = new Session(this, connection)) {
+        Session created;
+        try {
+            created = new Session(this, connection);
+        } catch (RuntimeException e) {
+            connection.close(); // a worker still stalled by the last connection: this one cannot start
+            throw e;
+        }
+        try (Session s = created) {
             session = s;
             if (closed) {
                 return;
@@ -237,6 +383,10 @@ public final class VhostUserBackend implements AutoCloseable {
 
     Options options() {
         return options;
+    }
+
+    MappingBudget mappingBudget() {
+        return mappingBudget;
     }
 
     Vring[] rings() {

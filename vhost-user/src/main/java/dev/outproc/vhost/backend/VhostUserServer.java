@@ -3,6 +3,7 @@ package dev.outproc.vhost.backend;
 import dev.outproc.core.virtio.VirtioDevice;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.MessageChannel;
+import dev.outproc.core.transport.PeerRefusedException;
 import dev.outproc.core.transport.UnixListener;
 
 import java.io.IOException;
@@ -14,6 +15,14 @@ import java.nio.file.Path;
  * {@code --fd}. When a front-end disconnects (or breaks the protocol), the back-end releases everything
  * the connection held and waits for the next one; a reconnecting front-end brings the inflight log back
  * with SET_INFLIGHT_FD.
+ *
+ * <h2 id="access">Access</h2>
+ * A socket file the server creates gets {@link VhostUserBackend.Options#socketMode()} (0600 by default,
+ * whatever the umask). Every connection, accepted or inherited, is checked against
+ * {@link VhostUserBackend.Options#peers()} with {@code SO_PEERCRED} before a byte is read; a refused peer
+ * is logged (WARNING, with its pid, uid and gid) and its connection closed. A front-end that connects and
+ * sends nothing within {@link VhostUserBackend.Options#handshakeTimeout()} is disconnected, so a silent
+ * peer cannot hold the one-at-a-time server.
  */
 public final class VhostUserServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserServer.class.getName());
@@ -41,7 +50,7 @@ public final class VhostUserServer implements AutoCloseable {
      */
     public static VhostUserServer listen(VirtioDevice device, VhostUserBackend.Options options, Path socketPath)
             throws IOException {
-        UnixListener listener = UnixListener.bind(socketPath);
+        UnixListener listener = UnixListener.bind(socketPath, options.socketMode()).requirePeers(options.peers());
         try {
             return new VhostUserServer(new VhostUserBackend(device, options), listener, null);
         } catch (IOException | RuntimeException e) {
@@ -72,7 +81,7 @@ public final class VhostUserServer implements AutoCloseable {
         if (!listening) {
             return connected(device, options, fd);
         }
-        UnixListener listener = UnixListener.adopt(fd);
+        UnixListener listener = UnixListener.adopt(fd).requirePeers(options.peers());
         try {
             return new VhostUserServer(new VhostUserBackend(device, options), listener, null);
         } catch (IOException | RuntimeException e) {
@@ -118,11 +127,26 @@ public final class VhostUserServer implements AutoCloseable {
      */
     public void run() {
         if (connectedFd != null) {
+            MessageChannel channel;
             try {
-                serveOne(MessageChannel.adopt(connectedFd));
+                channel = MessageChannel.adopt(connectedFd);
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.WARNING, "cannot use the inherited fd: " + e.getMessage());
+                return;
             }
+            try {
+                backend.options().peers().check(channel);
+            } catch (PeerRefusedException e) {
+                LOG.log(System.Logger.Level.WARNING, "inherited fd: {0}; connection closed", e.getMessage());
+                channel.close();
+                return;
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "inherited fd: cannot read the peer's credentials: "
+                        + e.getMessage() + "; connection closed");
+                channel.close();
+                return;
+            }
+            serveOne(channel);
             return;
         }
         while (!closed) {
@@ -147,6 +171,10 @@ public final class VhostUserServer implements AutoCloseable {
             LOG.log(System.Logger.Level.DEBUG, "front-end disconnected");
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "front-end connection closed: " + e.getMessage());
+        } catch (Throwable t) {
+            // Any failure a front-end provoked ends its connection only (the session released what it held
+            // on the way out); the server goes on with the next front-end.
+            LOG.log(System.Logger.Level.ERROR, "front-end connection closed after " + t, t);
         }
     }
 

@@ -94,7 +94,7 @@ public final class BackendProgram {
             System.err.println(type + ": " + e.getMessage());
             return EXIT_USAGE;
         }
-        try (VhostUserServer server = open(made, VhostUserBackend.Options.defaults(), arguments)) {
+        try (VhostUserServer server = open(made, arguments.applyTo(VhostUserBackend.Options.defaults()), arguments)) {
             System.err.println(type + ": serving on " + arguments.where());
             serve(server);
             return 0;

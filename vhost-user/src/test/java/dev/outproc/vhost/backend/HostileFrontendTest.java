@@ -5,6 +5,8 @@ import dev.outproc.core.event.EventFd;
 import dev.outproc.core.fd.Errno;
 import dev.outproc.core.fd.NativeException;
 import dev.outproc.core.fd.OwnedFd;
+import dev.outproc.core.memory.GuestMemory;
+import dev.outproc.core.memory.GuestRegion;
 import dev.outproc.core.memory.MemFd;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.core.transport.PeerClosedException;
@@ -404,6 +406,134 @@ class HostileFrontendTest {
             rig.fe.writer().sendUnchecked(FrontendRequest.SET_INFLIGHT_FD.code(), NEED_REPLY, 24, List.of(small));
             assertErrorAck(rig.fe.channel(), FrontendRequest.SET_INFLIGHT_FD.code());
             assertStillServing(rig);
+        }
+    }
+
+    /** Replaces the rig's guest RAM by a memfd of the same place and size made with {@code allowSealing} and no seal. */
+    private static GuestRegion unsealedRam(Rig rig, boolean allowSealing) throws IOException {
+        GuestRegion region;
+        try (OwnedFd fd = MemFd.create("unsealed-guest-ram", MEMORY, allowSealing)) {
+            region = GuestRegion.map(Rig.GUEST_BASE, MEMORY, Rig.USER_BASE, 0, fd, true);
+        }
+        rig.regions.get(0).close();
+        rig.regions.set(0, region);
+        rig.memory = GuestMemory.of(rig.regions);
+        return region;
+    }
+
+    /**
+     * Finding: a front-end that shrinks its guest RAM under a running ring made the back-end's next access
+     * raise SIGBUS, which aborted the whole JVM. The back-end now seals every memory fd it maps against
+     * shrinking when the file allows it, so the attacker's ftruncate fails and the ring goes on.
+     */
+    @Test
+    void truncatingSharedMemoryUnderARunningRingShouldFailForTheFrontEnd() throws Exception {
+        try (Rig rig = hostile()) {
+            GuestRegion ram = unsealedRam(rig, true);
+            assertEquals(0, MemFd.seals(ram.fd()) & MemFd.SEAL_SHRINK, "the front-end's file starts unsealed");
+            rig.setMemTable();
+            Rig.Ring ring = rig.ring(0, 16, rig.fe.features(), 2, 4096);
+            rig.program(ring, Rig.Setup.standard());
+            assertEquals(RamBlkDevice.S_OK, ring.write(0, 1, new byte[512]));
+            assertEquals(MemFd.SEAL_SHRINK, MemFd.seals(ram.fd()) & MemFd.SEAL_SHRINK, "the back-end sealed the file");
+            assertEquals(1 /* EPERM */, PeerSyscalls.ftruncate(ram.fd().get(), 0), "the front-end's ftruncate is refused");
+            assertEquals(MEMORY, MemFd.size(ram.fd().get()), "the file kept its size");
+            assertEquals(RamBlkDevice.S_OK, ring.write(1, 2, new byte[512]), "the ring still serves after the attempt");
+        }
+    }
+
+    /**
+     * Finding: the back-end recorded a peer eventfd's blocking mode once, at adoption. A front-end that then
+     * clears O_NONBLOCK on its copy of the call eventfd and fills the counter made the next used-buffer
+     * notification block in write(2) forever, and with it the worker, GET_VRING_BASE, the disconnect and
+     * every later front-end. The notification must now be skipped (the counter is signalled already).
+     */
+    @Test
+    void aCallEventfdMadeBlockingAndFullShouldNotWedgeTheBackEnd() throws Exception {
+        try (Rig rig = hostile()) {
+            rig.setMemTable();
+            Rig.Ring ring = rig.ring(0, 16, rig.fe.features(), 2, 4096);
+            rig.program(ring, Rig.Setup.standard());
+            assertEquals(RamBlkDevice.S_OK, ring.write(0, 1, new byte[512]));
+            ring.call.drain();
+            ring.call.signal(0xffff_ffff_ffff_fffeL); // the most an eventfd holds: the next write would block
+            assertTrue(PeerSyscalls.clearNonBlocking(ring.call.fd()), "O_NONBLOCK cleared on the shared description");
+            for (int i = 0; i < 4; i++) {
+                assertEquals(RamBlkDevice.S_OK, ring.write(1, 2 + i, new byte[512]), "request " + i + " completes");
+            }
+            rig.fe.getVringBase(0); // the control thread reaches the worker
+            assertStillServing(rig);
+        }
+    }
+
+    /**
+     * A memory fd that cannot be sealed (a memfd made without MFD_ALLOW_SEALING, as DPDK's virtio-user sends):
+     * by default it is mapped with a warning (the residual risk documented on
+     * {@link VhostUserBackend.UnsealableMemory#ACCEPT_WITH_WARNING}); a back-end configured with
+     * {@link VhostUserBackend.UnsealableMemory#REFUSE} refuses the request and maps nothing, so a later
+     * truncation cannot reach it.
+     */
+    @Test
+    void unsealableMemoryShouldFollowThePolicy() throws Exception {
+        try (Rig rig = hostile()) {
+            unsealedRam(rig, false);
+            rig.setMemTable(); // default policy: accepted (with a warning)
+            assertEquals(1, served.server().backend().memory().regionCount(), "mapped under ACCEPT_WITH_WARNING");
+        }
+        Path refusing = dir.resolve("refusing.sock");
+        RamBlkDevice other = RamBlkDevice.ram(1 << 20, 1);
+        VhostUserServer server = VhostUserServer.listen(other, new VhostUserBackend.Options(1, false)
+                .withUnsealableMemory(VhostUserBackend.UnsealableMemory.REFUSE), refusing);
+        Thread thread = Thread.ofPlatform().daemon(true).start(server::run);
+        try (Rig.Served strict = new Rig.Served(server, thread); Rig rig = Rig.connect(refusing, MEMORY)) {
+            rig.fe.negotiate(VirtioFeature.VERSION_1.mask(), ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK));
+            GuestRegion ram = unsealedRam(rig, false);
+            MemorySegment b = body(rig);
+            b.set(NATIVE_U32, 0, 1);
+            b.set(NATIVE_U32, 4, 0);
+            b.set(NATIVE_U64, 8, Rig.GUEST_BASE);
+            b.set(NATIVE_U64, 16, MEMORY);
+            b.set(NATIVE_U64, 24, Rig.USER_BASE);
+            b.set(NATIVE_U64, 32, 0);
+            rig.fe.writer().sendUnchecked(FrontendRequest.SET_MEM_TABLE.code(), NEED_REPLY, 40, List.of(ram.fd()));
+            assertErrorAck(rig.fe.channel(), FrontendRequest.SET_MEM_TABLE.code());
+            assertEquals(0, server.backend().memory().regionCount(), "nothing mapped under REFUSE");
+            // A sealable file is still welcome on the same connection.
+            unsealedRam(rig, true);
+            rig.setMemTable();
+            assertEquals(1, server.backend().memory().regionCount());
+        }
+    }
+
+    /**
+     * Finding: nothing bounded the address space a front-end could make us map (509 sparse memfds of many
+     * TiB each). The back-end's mapping budget refuses the region that would exceed it, and gives every
+     * byte back when the connection ends.
+     */
+    @Test
+    void regionsBeyondTheMappingBudgetShouldBeRefused() throws Exception {
+        Path capped = dir.resolve("capped.sock");
+        VhostUserServer server = VhostUserServer.listen(RamBlkDevice.ram(1 << 20, 1),
+                new VhostUserBackend.Options(1, false).withMappingBudgetBytes(MEMORY + (1 << 20)), capped);
+        Thread thread = Thread.ofPlatform().daemon(true).start(server::run);
+        try (Rig.Served strict = new Rig.Served(server, thread)) {
+            try (Rig rig = Rig.connect(capped, MEMORY)) {
+                rig.fe.negotiate(VirtioFeature.VERSION_1.mask(), ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK,
+                        ProtocolFeature.CONFIGURE_MEM_SLOTS));
+                rig.setMemTable();
+                assertEquals(MEMORY, server.backend().mappingBudget().reservedBytes());
+                GuestRegion second = rig.addRegion(2 << 20);
+                IOException refused = assertThrows(IOException.class, () -> rig.fe.addMemRegion(second));
+                assertTrue(refused.getMessage() != null, "refusal reported");
+                assertEquals(1, server.backend().memory().regionCount(), "the region over budget was not mapped");
+                assertEquals(MEMORY, server.backend().mappingBudget().reservedBytes());
+                assertStillServing(rig);
+            }
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (server.backend().isServing() && System.nanoTime() - deadline < 0) {
+                LockSupport.parkNanos(1_000_000);
+            }
+            assertEquals(0, server.backend().mappingBudget().reservedBytes(), "the budget is whole again");
         }
     }
 

@@ -161,6 +161,44 @@ class IotlbBackendTest {
         return DriverQueue.NONE;
     }
 
+    /**
+     * Finding: a ring whose start waited for its IOVA mapping and then failed (here a descriptor table at a
+     * misaligned IOVA) kept its kick eventfd while neither started nor waiting; the next SET_VRING_KICK
+     * overwrote it. Repeated, the process ran out of fds and accept4 failed for good. Every round must now
+     * leave the fd count where it was, and the ring must still start once its addresses are right.
+     */
+    @Test
+    void aRingStartThatFailsAfterTheIotlbUpdateShouldNotLeakItsKick() throws Exception {
+        GpaAllocator allocator = new GpaAllocator(IOVA, IOVA + SIZE / 2);
+        DriverQueue dq = SplitDriverQueue.allocate("iotlb", iovaView(), allocator, 16, 0, 0);
+        QueueConfig c = dq.config();
+        fe.setVringNum(0, c.size());
+        fe.setVringAddr(0, c.descAddr() + 8, c.deviceAddr(), c.driverAddr(), false, 0); // misaligned table
+        fe.setVringBase(0, 0);
+        int rounds = 64;
+        int before = TestFds.stable();
+        for (int i = 0; i < rounds; i++) {
+            try (dev.outproc.core.event.EventFd kick = dev.outproc.core.event.EventFd.create()) {
+                fe.setVringKick(0, kick); // waits: nothing mapped
+                assertNotNull(misses.poll(5, TimeUnit.SECONDS), "round " + i + ": the ring areas were asked for");
+                assertThrows(IOException.class, () -> fe.iotlbUpdate(IOVA, SIZE, UADDR, Iotlb.ACCESS_RW),
+                        "round " + i + ": the start after the update fails");
+                fe.iotlbInvalidate(IOVA, SIZE);
+            }
+            misses.clear();
+        }
+        int after = TestFds.settle(before);
+        assertEquals(before, after, "open fds after " + rounds + " failed starts");
+        assertTrue(!backend.ring(0).isStarted());
+        // The connection still works: with the addresses right the ring starts and serves.
+        fe.iotlbUpdate(IOVA, SIZE, UADDR, Iotlb.ACCESS_RW);
+        Ring ring = startRing(iovaView());
+        long out = request(ring, 0, 99);
+        ring.kickNow();
+        assertTrue(awaitUsed(ring, 5000) != DriverQueue.NONE);
+        assertEquals(100, ring.view().slice(out, 8).get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+    }
+
     @Test
     void mappedRingsAndBuffersShouldWorkThroughIovas() throws Exception {
         fe.iotlbUpdate(IOVA, SIZE, UADDR, Iotlb.ACCESS_RW);

@@ -45,6 +45,38 @@ class BackendArgumentsTest {
     }
 
     @Test
+    void shouldTakeTheAccessOptions() {
+        BackendArguments a = BackendArguments.parse("--socket-path=/s", "--socket-mode", "0660", "--allow-uid=1000,1001",
+                "--allow-uid", "7", "--allow-gid=50", "--handshake-timeout-ms=2500");
+        assertEquals(java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw----"), a.socketMode());
+        assertEquals(java.util.Set.of(1000L, 1001L, 7L), a.allowUids());
+        assertEquals(java.util.Set.of(50L), a.allowGids());
+        dev.outproc.vhost.backend.VhostUserBackend.Options o = a.applyTo(dev.outproc.vhost.backend.VhostUserBackend.Options.defaults());
+        assertEquals(a.socketMode(), o.socketMode());
+        assertEquals(java.time.Duration.ofMillis(2500), o.handshakeTimeout());
+        assertTrue(!o.peers().admitsAnyone() && o.peers().uids().contains(7L) && o.peers().gids().contains(50L));
+        assertEquals(List.of(), a.others());
+    }
+
+    @Test
+    void theAccessDefaultsShouldBeOwnerOnlyAndAnyPeerTheModeAdmits() {
+        dev.outproc.vhost.backend.VhostUserBackend.Options o = BackendArguments.parse("--socket-path=/s")
+                .applyTo(dev.outproc.vhost.backend.VhostUserBackend.Options.defaults());
+        assertEquals(java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"), o.socketMode());
+        assertTrue(o.peers().admitsAnyone());
+    }
+
+    @Test
+    void shouldRefuseBadAccessOptions() {
+        assertThrows(BackendUsageException.class, () -> BackendArguments.parse("--socket-path=/s", "--socket-mode=0999"));
+        assertThrows(BackendUsageException.class, () -> BackendArguments.parse("--socket-path=/s", "--socket-mode=01777"));
+        assertThrows(BackendUsageException.class, () -> BackendArguments.parse("--socket-path=/s", "--allow-uid=root"));
+        assertThrows(BackendUsageException.class, () -> BackendArguments.parse("--socket-path=/s", "--allow-gid=-1"));
+        assertThrows(BackendUsageException.class, () -> BackendArguments.parse("--socket-path=/s", "--handshake-timeout-ms=-5"));
+        assertThrows(BackendUsageException.class, () -> BackendArguments.parse("--socket-path=/s", "--allow-uid"));
+    }
+
+    @Test
     void shouldRefuseWhatTheConventionsRefuse() {
         assertEquals("one of --socket-path=PATH or --fd=FDNUM is required",
                 assertThrows(BackendUsageException.class, BackendArguments::parse).getMessage());
