@@ -2,9 +2,9 @@ package dev.outproc.examples.net;
 
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestRegion;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtqueue.DriverQueue;
 import dev.outproc.core.virtqueue.GpaAllocator;
-import dev.outproc.core.virtqueue.QueueConfig;
 import dev.outproc.core.virtqueue.SplitDriverQueue;
 import dev.outproc.vhost.frontend.FrontendQueue;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
@@ -64,7 +64,7 @@ final class NetTestDriver implements AutoCloseable {
             GuestMemory memory = GuestMemory.of(java.util.List.of(region));
             frontend.setMemTable(memory);
             GpaAllocator allocator = new GpaAllocator(GUEST_BASE, GUEST_BASE + bytes);
-            long queueFeatures = acked & (QueueConfig.F_EVENT_IDX | QueueConfig.F_INDIRECT_DESC);
+            long queueFeatures = acked & VirtioFeature.maskOf(VirtioFeature.EVENT_IDX, VirtioFeature.INDIRECT_DESC);
             SplitDriverQueue rxq = SplitDriverQueue.allocate("net-rx", memory, allocator, QUEUE_SIZE, queueFeatures, 0);
             SplitDriverQueue txq = SplitDriverQueue.allocate("net-tx", memory, allocator, QUEUE_SIZE, queueFeatures, 0);
             long rxSlots = allocator.allocate((long) QUEUE_SIZE * SLOT_BYTES, 4096);

@@ -8,15 +8,14 @@ import dev.outproc.core.virtio.blk.VirtioBlk;
 import dev.outproc.core.virtqueue.DriverQueue;
 import dev.outproc.core.virtqueue.GpaAllocator;
 import dev.outproc.core.virtqueue.PackedDriverQueue;
-import dev.outproc.core.virtqueue.QueueConfig;
 import dev.outproc.core.virtqueue.SplitDriverQueue;
 import dev.outproc.vhost.message.ProtocolFeature;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.List;
+
+import static dev.outproc.core.memory.Layouts.LE_U64;
 
 /**
  * A virtio-blk driver over a {@link VhostUserFrontend}: the guest's side of a vhost-user-blk back-end,
@@ -44,7 +43,6 @@ public final class VirtioBlkDriver implements AutoCloseable {
     /** Status: success ({@link VirtioBlk#S_OK}). */
     public static final int S_OK = VirtioBlk.S_OK;
 
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final long GUEST_BASE = 0x1_0000_0000L;
     private static final long USER_BASE = 0x7e00_0000_0000L;
     private static final int QUEUE_SIZE = 256;
@@ -102,8 +100,8 @@ public final class VirtioBlkDriver implements AutoCloseable {
             GuestMemory memory = GuestMemory.of(List.of(region));
             frontend.setMemTable(memory);
             GpaAllocator allocator = new GpaAllocator(GUEST_BASE, GUEST_BASE + memoryBytes);
-            long queueFeatures = acked & (QueueConfig.F_EVENT_IDX | QueueConfig.F_INDIRECT_DESC | QueueConfig.F_RING_PACKED);
-            DriverQueue dq = (acked & QueueConfig.F_RING_PACKED) != 0
+            long queueFeatures = acked & VirtioFeature.maskOf(VirtioFeature.EVENT_IDX, VirtioFeature.INDIRECT_DESC, VirtioFeature.RING_PACKED);
+            DriverQueue dq = (acked & VirtioFeature.RING_PACKED.mask()) != 0
                     ? PackedDriverQueue.allocate("blk-req-0", memory, allocator, QUEUE_SIZE, queueFeatures, 0)
                     : SplitDriverQueue.allocate("blk-req-0", memory, allocator, QUEUE_SIZE, queueFeatures, 0);
             FrontendQueue fq = frontend.startQueue(0, dq, memory);
