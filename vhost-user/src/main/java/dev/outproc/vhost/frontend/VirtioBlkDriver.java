@@ -214,7 +214,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * Waits for one completion.
      *
      * @return the completed slot
-     * @throws IOException on timeout or failure
+     * @throws IOException when no completion comes within 10 s or the call eventfd fails
      */
     public int awaitCompletion() throws IOException {
         return requests.awaitCompletion();
@@ -235,7 +235,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * @param sector first sector
      * @param data a multiple of 512 bytes, at most {@link #maxRequestBytes()}
      * @return the status
-     * @throws IOException on failure
+     * @throws IOException when the request cannot be posted or kicked, or no completion comes within 10 s
      */
     public int write(long sector, byte[] data) throws IOException {
         return requests.write(sector, data);
@@ -247,7 +247,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * @param sector first sector
      * @param into where the bytes go (its length is the transfer size)
      * @return the status
-     * @throws IOException on failure
+     * @throws IOException when the request cannot be posted or kicked, or no completion comes within 10 s
      */
     public int read(long sector, byte[] into) throws IOException {
         return requests.read(sector, into);
@@ -257,7 +257,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * Runs a FLUSH.
      *
      * @return the status
-     * @throws IOException on failure
+     * @throws IOException when the request cannot be posted or kicked, or no completion comes within 10 s
      */
     public int flush() throws IOException {
         return requests.flush();
@@ -267,7 +267,8 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * Runs GET_ID.
      *
      * @return the device id, trailing NULs removed
-     * @throws IOException on failure or an error status
+     * @throws IOException when the request cannot be posted or kicked, no completion comes within 10 s, or
+     *         the device answers an error status
      */
     public String getId() throws IOException {
         return requests.getId();
@@ -280,7 +281,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * @param sector first sector
      * @param sectors count
      * @return the status
-     * @throws IOException on failure
+     * @throws IOException when the request cannot be posted or kicked, or no completion comes within 10 s
      */
     public int zeroRange(int type, long sector, int sectors) throws IOException {
         return requests.zeroRange(type, sector, sectors);
