@@ -3,6 +3,7 @@ package dev.outproc.benchmarks.migration;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
+import java.nio.channels.Channel;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 
@@ -10,8 +11,20 @@ import java.nio.channels.WritableByteChannel;
 final class SegmentChannels {
     private SegmentChannels() {}
 
+    /** Always open; closing does nothing, as the segment belongs to the benchmark state. */
+    private abstract static class OverSegment implements Channel {
+        @Override
+        public final boolean isOpen() {
+            return true;
+        }
+
+        @Override
+        public final void close() {
+        }
+    }
+
     /** Writes into a preallocated segment; {@link #reset()} rewinds. */
-    static final class Sink implements WritableByteChannel {
+    static final class Sink extends OverSegment implements WritableByteChannel {
         private final MemorySegment target;
         private long position;
 
@@ -40,20 +53,10 @@ final class SegmentChannels {
             position += n;
             return n;
         }
-
-        @Override
-        public boolean isOpen() {
-            return true;
-        }
-
-        @Override
-        public void close() {
-            // the segment belongs to the benchmark state
-        }
     }
 
     /** Reads a segment's first {@code length} bytes; {@link #reset()} rewinds. */
-    static final class Source implements ReadableByteChannel {
+    static final class Source extends OverSegment implements ReadableByteChannel {
         private final MemorySegment source;
         private final long length;
         private long position;
@@ -81,16 +84,6 @@ final class SegmentChannels {
             dst.position(dst.position() + n);
             position += n;
             return n;
-        }
-
-        @Override
-        public boolean isOpen() {
-            return true;
-        }
-
-        @Override
-        public void close() {
-            // the segment belongs to the benchmark state
         }
     }
 }

@@ -7,7 +7,7 @@ package dev.outproc.core.virtio;
  * their transport. The virtqueue layer reads the ring bits ({@link #INDIRECT_DESC}, {@link #EVENT_IDX},
  * {@link #IN_ORDER}) from a queue's negotiated feature word.
  */
-public enum VirtioFeature {
+public enum VirtioFeature implements FeatureBit {
     /** Bit 24: notify even when the ring is empty (legacy). */
     NOTIFY_ON_EMPTY(24),
     /** Bit 27: any descriptor layout (legacy). */
@@ -43,23 +43,9 @@ public enum VirtioFeature {
         this.bit = bit;
     }
 
-    /** {@return the bit number} */
+    @Override
     public int bit() {
         return bit;
-    }
-
-    /** {@return {@code 1L << bit()}} */
-    public long mask() {
-        return 1L << bit;
-    }
-
-    /**
-     * {@return whether this feature's bit is set in {@code features}}
-     *
-     * @param features a feature bit set
-     */
-    public boolean isSetIn(long features) {
-        return (features & mask()) != 0;
     }
 
     /**
@@ -68,10 +54,6 @@ public enum VirtioFeature {
      * @param features the features
      */
     public static long maskOf(VirtioFeature... features) {
-        long mask = 0;
-        for (VirtioFeature f : features) {
-            mask |= f.mask();
-        }
-        return mask;
+        return FeatureBit.maskOf(features);
     }
 }

@@ -16,7 +16,7 @@ public interface BlockStore extends AutoCloseable {
      *
      * @param offset byte offset
      * @param destination where the bytes go (guest memory, zero-copy)
-     * @throws IOException on failure
+     * @throws IOException when the underlying storage fails
      */
     void read(long offset, MemorySegment destination) throws IOException;
 
@@ -25,11 +25,15 @@ public interface BlockStore extends AutoCloseable {
      *
      * @param offset byte offset
      * @param source the bytes (guest memory, zero-copy)
-     * @throws IOException on failure
+     * @throws IOException when the underlying storage fails
      */
     void write(long offset, MemorySegment source) throws IOException;
 
-    /** Makes written data durable. @throws IOException on failure */
+    /**
+     * Makes written data durable (FLUSH).
+     *
+     * @throws IOException when the store cannot make the data durable
+     */
     void flush() throws IOException;
 
     /**
@@ -37,7 +41,7 @@ public interface BlockStore extends AutoCloseable {
      *
      * @param offset byte offset
      * @param length byte count
-     * @throws IOException on failure
+     * @throws IOException when the underlying storage fails
      */
     void writeZeroes(long offset, long length) throws IOException;
 

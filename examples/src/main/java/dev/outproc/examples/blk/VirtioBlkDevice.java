@@ -15,7 +15,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
@@ -24,6 +23,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
+
+import static dev.outproc.core.memory.Layouts.LE_U16;
+import static dev.outproc.core.memory.Layouts.LE_U32;
+import static dev.outproc.core.memory.Layouts.LE_U64;
 
 /**
  * A virtio-blk device (VIRTIO 1.2 §5.2): IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES on a
@@ -37,9 +40,6 @@ import java.util.concurrent.atomic.AtomicLong;
  * space) and a virtio-pci transport can serve the same class.
  */
 public class VirtioBlkDevice implements VirtioDevice {
-    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final long MAX_ZEROES_SECTORS = 1L << 22; // 2 GiB per request
     /** Bytes 0, 1, 2: the status values, copied from here so that answering allocates nothing. */
     private static final MemorySegment STATUS_BYTES = statusBytes();

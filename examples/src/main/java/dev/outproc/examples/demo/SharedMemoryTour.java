@@ -22,6 +22,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
+import static dev.outproc.core.memory.Layouts.LE_U64;
+
 /**
  * Part one of the demo: the core layer alone. A "driver" thread owns memfd guest RAM and shares it,
  * with a kick and a call eventfd, over a real Unix socket with a "device" thread; the device maps the
@@ -29,7 +31,6 @@ import java.util.zip.CRC32C;
  * the answer into guest memory and signals the call eventfd.
  */
 final class SharedMemoryTour {
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
     private static final long GUEST_PHYS_BASE = 0x4000_0000L;
     private static final long FRONTEND_USER_BASE = 0x7f12_0000_0000L;
     private static final long MAILBOX_OFFSET = 0; // request: u64 offset, u64 length; answer: u64 crc at +16

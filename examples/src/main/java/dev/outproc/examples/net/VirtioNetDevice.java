@@ -11,10 +11,10 @@ import dev.outproc.core.virtio.VirtioFeature;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.HexFormat;
 import java.util.concurrent.atomic.AtomicLong;
+
+import static dev.outproc.core.memory.Layouts.LE_U16;
 
 /**
  * A virtio-net device (VIRTIO 1.2 §5.1) with one queue pair: receiveq 0 and transmitq 1.
@@ -93,7 +93,6 @@ public final class VirtioNetDevice implements VirtioDevice {
      */
     public static final int CONFIG_SIZE = 10;
 
-    private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final System.Logger LOG = System.getLogger(VirtioNetDevice.class.getName());
 
     /** The packet and byte counters; read from any thread. */

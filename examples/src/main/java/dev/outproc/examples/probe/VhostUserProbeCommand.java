@@ -18,7 +18,6 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -26,6 +25,10 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.zip.CRC32C;
+
+import static dev.outproc.core.memory.Layouts.LE_U16;
+import static dev.outproc.core.memory.Layouts.LE_U32;
+import static dev.outproc.core.memory.Layouts.LE_U64;
 
 /** {@code vhost-user-probe}: what a vhost-user back-end offers, and an optional block I/O check. */
 @Command(name = "vhost-user-probe", mixinStandardHelpOptions = true,
@@ -43,9 +46,6 @@ import java.util.zip.CRC32C;
                 "This OVERWRITES the first N*4 KiB of the disk."
         })
 public final class VhostUserProbeCommand implements Callable<Integer> {
-    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     @Option(names = "--socket-path", paramLabel = "PATH", required = true, description = "The back-end's socket.")
     Path socketPath;

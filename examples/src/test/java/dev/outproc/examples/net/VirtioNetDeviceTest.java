@@ -1,8 +1,9 @@
 package dev.outproc.examples.net;
 
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.vhost.backend.VhostUserBackend;
 import dev.outproc.vhost.backend.VhostUserServer;
-import dev.outproc.core.virtio.VirtioFeature;
+import dev.outproc.vhost.testkit.TestQueue;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -56,10 +57,10 @@ class VirtioNetDeviceTest {
 
     /** Reads one received frame: the chains {@code num_buffers} says, the header stripped. */
     private static byte[] receiveFrame(NetTestDriver d, int headerBytes, String context) throws Exception {
-        NetTestDriver.Used first = d.pollRx(10_000);
+        TestQueue.Used first = d.pollRx(10_000);
         assertNotNull(first, "no frame received; " + context);
-        assertTrue(first.length() >= headerBytes, "used length " + first.length() + " below the header; " + context);
-        byte[] head = d.read(first.gpa(), first.length());
+        assertTrue(first.writtenBytes() >= headerBytes, "used length " + first.writtenBytes() + " below the header; " + context);
+        byte[] head = first.written();
         int numBuffers = headerBytes == 12 ? (head[10] & 0xff) | (head[11] & 0xff) << 8 : 1;
         assertTrue(numBuffers >= 1, "num_buffers=" + numBuffers + "; " + context);
         for (int i = 0; i < 10; i++) {
@@ -68,9 +69,9 @@ class VirtioNetDeviceTest {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.write(head, headerBytes, head.length - headerBytes);
         for (int i = 1; i < numBuffers; i++) {
-            NetTestDriver.Used next = d.pollRx(10_000);
+            TestQueue.Used next = d.pollRx(10_000);
             assertNotNull(next, "buffer " + i + " of num_buffers=" + numBuffers + " missing; " + context);
-            out.write(d.read(next.gpa(), next.length()));
+            out.write(next.written());
         }
         return out.toByteArray();
     }
@@ -117,14 +118,14 @@ class VirtioNetDeviceTest {
             byte[] f = frame(new SplittableRandom(7), 4000);
             d.send(packet(12, f), 1, 0);
             // 12 + 4000 bytes in 1000-byte buffers: 5 chains, the first four full, the last 12 bytes.
-            NetTestDriver.Used first = d.pollRx(10_000);
+            TestQueue.Used first = d.pollRx(10_000);
             assertNotNull(first);
-            byte[] head = d.read(first.gpa(), first.length());
+            byte[] head = first.written();
             assertEquals(5, (head[10] & 0xff) | (head[11] & 0xff) << 8, "num_buffers");
-            assertEquals(1000, first.length());
+            assertEquals(1000, first.writtenBytes());
             long[] lengths = new long[4];
             for (int i = 0; i < 4; i++) {
-                lengths[i] = d.pollRx(10_000).length();
+                lengths[i] = d.pollRx(10_000).writtenBytes();
             }
             assertArrayEquals(new long[] {1000, 1000, 1000, 12}, lengths);
             assertNull(d.pollRx(50), "three buffers stay posted");
@@ -172,9 +173,9 @@ class VirtioNetDeviceTest {
             d.postRx(1, 2048);
             byte[] f = frame(new SplittableRandom(13), 1514);
             d.send(packet(12, f), 2, 0);
-            NetTestDriver.Used skipped = d.pollRx(10_000);
+            TestQueue.Used skipped = d.pollRx(10_000);
             assertNotNull(skipped);
-            assertEquals(0, skipped.length(), "read-only receive chain returned with length 0");
+            assertEquals(0, skipped.writtenBytes(), "read-only receive chain returned with length 0");
             assertArrayEquals(f, receiveFrame(d, 12, "after hostile chains"));
             byte[] largest = frame(new SplittableRandom(17), VirtioNetDevice.MAX_TX_CHAIN_BYTES - 12);
             d.postRx(40, 2048);

@@ -1,39 +1,24 @@
 package dev.outproc.vhost.frontend;
 
-import dev.outproc.vhost.message.VhostUserFeature;
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestMemoryException;
 import dev.outproc.core.memory.GuestRegion;
 import dev.outproc.core.transport.MessageChannel;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtqueue.DriverQueue;
-import dev.outproc.core.virtqueue.QueueConfig;
-import dev.outproc.vhost.connection.VhostUserMessage;
 import dev.outproc.vhost.connection.VhostUserMessageReader;
 import dev.outproc.vhost.connection.VhostUserMessageWriter;
-import dev.outproc.vhost.message.ConfigSpace;
-import dev.outproc.vhost.message.DeviceStateTransfer;
-import dev.outproc.vhost.message.InflightDescription;
-import dev.outproc.vhost.message.IotlbMsg;
-import dev.outproc.vhost.message.LogDescription;
-import dev.outproc.vhost.message.MemTable;
-import dev.outproc.vhost.message.MemoryRegion;
-import dev.outproc.vhost.message.SingleMemRegion;
-import dev.outproc.vhost.message.U64Payload;
-import dev.outproc.vhost.message.VringAddr;
-import dev.outproc.vhost.message.VringState;
 import dev.outproc.vhost.message.FrontendRequest;
 import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.VringFdIndex;
+import dev.outproc.vhost.message.U64Payload;
+import dev.outproc.vhost.message.VhostUserFeature;
 
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntConsumer;
-
 
 /**
  * A vhost-user front-end: connects to any back-end's socket and drives it request by request, as a VMM
@@ -42,36 +27,43 @@ import java.util.function.IntConsumer;
  * <p>Requests that have no reply of their own are sent with NEED_REPLY once REPLY_ACK is negotiated,
  * and a non-zero status becomes a {@link FrontendException}. One thread at a time drives a front-end.
  *
+ * <h2 id="errors">Errors</h2>
+ * Every request throws {@link IOException} when the socket fails or the reply does not come within
+ * {@linkplain #setReplyTimeoutMillis the reply timeout}, a
+ * {@link dev.outproc.vhost.message.VhostUserProtocolException} when the reply is malformed or answers
+ * another request, and a {@link FrontendException} (an {@code IOException} too) with the back-end's
+ * status when the back-end refuses the request.
+ *
  * {@snippet :
  * try (VhostUserFrontend fe = VhostUserFrontend.connect(Path.of("/run/vhost-blk.sock"))) {
- *     long features = fe.getFeatures();
- *     fe.setOwner();
- *     fe.negotiate(features, fe.getProtocolFeatures());
- *     // ... setMemTable, startQueue, I/O ...
+ *     long acked = fe.negotiate(VirtioFeature.VERSION_1.mask(), ProtocolFeature.REPLY_ACK.mask());
+ *     fe.setMemTable(memory);
+ *     FrontendQueue queue = fe.startQueue(0, driverQueue, memory);
+ *     // post chains on queue.queue(), then queue.publishAndKick() and queue.awaitCall(timeoutMillis)
  * }
  * }
  */
 public final class VhostUserFrontend implements AutoCloseable {
-    private static final System.Logger LOG = System.getLogger(VhostUserFrontend.class.getName());
+    /** A fresh packed ring's vring base: slot 0 with the wrap counter (bit 15) set. */
+    private static final int PACKED_RING_START = 1 << 15;
 
     private final RequestChannel io;
+    private final MemoryTableRequests memoryTable;
+    private final RingRequests rings;
+    private final IotlbRequests iotlb;
+    private final ConfigRequests config;
+    private final StateRequests state;
     private long features;
     private long protocolFeatures;
     private BackendChannelReader backendChannel;
-    private final VringState.Decoder vringStateReply = new VringState.Decoder();
-    private final VringAddr.Encoder vringAddr = new VringAddr.Encoder();
-    private final MemTable.Encoder memTable = new MemTable.Encoder();
-    private final SingleMemRegion.Encoder singleRegion = new SingleMemRegion.Encoder();
-    private final LogDescription.Encoder logDescription = new LogDescription.Encoder();
-    private final IotlbMsg.Encoder iotlbMsg = new IotlbMsg.Encoder();
-    private final ConfigSpace.Encoder configRequest = new ConfigSpace.Encoder();
-    private final ConfigSpace.Decoder configReply = new ConfigSpace.Decoder();
-    private final InflightDescription.Encoder inflightRequest = new InflightDescription.Encoder();
-    private final InflightDescription.Decoder inflightReply = new InflightDescription.Decoder();
-    private final DeviceStateTransfer.Encoder deviceState = new DeviceStateTransfer.Encoder();
 
     private VhostUserFrontend(MessageChannel channel) {
         this.io = new RequestChannel(channel);
+        this.memoryTable = new MemoryTableRequests(io);
+        this.rings = new RingRequests(io);
+        this.iotlb = new IotlbRequests(io);
+        this.config = new ConfigRequests(io);
+        this.state = new StateRequests(io);
     }
 
     /**
@@ -99,7 +91,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * Sets how long to wait for any reply; 0 waits forever.
      *
      * @param timeoutMillis the timeout
-     * @throws IOException when the socket refuses
+     * @throws IOException when the socket refuses the option
      */
     public void setReplyTimeoutMillis(int timeoutMillis) throws IOException {
         io.channel().setReadTimeoutMillis(timeoutMillis);
@@ -118,28 +110,28 @@ public final class VhostUserFrontend implements AutoCloseable {
     /**
      * {@return whether a protocol feature was acknowledged}
      *
-     * @param f the feature
+     * @param feature the feature
      */
-    public boolean has(ProtocolFeature f) {
-        return (protocolFeatures & f.mask()) != 0;
+    public boolean has(ProtocolFeature feature) {
+        return (protocolFeatures & feature.mask()) != 0;
     }
 
     // ---- negotiation ----
 
     /**
-     * {@return the back-end's virtio features}
+     * {@return the back-end's virtio features (GET_FEATURES)}
      *
-     * @throws IOException on failure
+     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
      */
     public long getFeatures() throws IOException {
         return io.callU64(FrontendRequest.GET_FEATURES);
     }
 
     /**
-     * Acknowledges virtio features.
+     * Acknowledges virtio features (SET_FEATURES).
      *
      * @param value the features
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setFeatures(long value) throws IOException {
         io.sendU64(FrontendRequest.SET_FEATURES, value);
@@ -147,22 +139,22 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     /**
-     * {@return the back-end's protocol features}
+     * {@return the back-end's protocol features (GET_PROTOCOL_FEATURES)}
      *
-     * @throws IOException on failure
+     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
      */
     public long getProtocolFeatures() throws IOException {
         return io.callU64(FrontendRequest.GET_PROTOCOL_FEATURES);
     }
 
     /**
-     * Acknowledges protocol features.
+     * Acknowledges protocol features (SET_PROTOCOL_FEATURES); REPLY_ACK, when acknowledged, applies from the
+     * next request on.
      *
      * @param value the features
-     * @throws IOException on failure
+     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
      */
     public void setProtocolFeatures(long value) throws IOException {
-        // Sent before REPLY_ACK takes effect: the ack mode starts with the next request.
         io.encodeU64(value);
         io.sendWithoutAck(FrontendRequest.SET_PROTOCOL_FEATURES, U64Payload.ENCODED_LENGTH);
         protocolFeatures = value;
@@ -170,21 +162,20 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     /**
-     * The usual opening: SET_OWNER, then the protocol features (when the back-end offers
+     * The usual opening: GET_FEATURES, SET_OWNER, then the protocol features (when the back-end offers
      * F_PROTOCOL_FEATURES) and the virtio features, each the intersection of what is wanted and offered.
      *
      * @param wantedFeatures virtio features to use (F_PROTOCOL_FEATURES is added when offered)
      * @param wantedProtocolFeatures protocol features to use
      * @return the virtio features acknowledged
-     * @throws IOException on failure
+     * @throws IOException when a request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public long negotiate(long wantedFeatures, long wantedProtocolFeatures) throws IOException {
         long offered = getFeatures();
         setOwner();
         long protocolBit = VhostUserFeature.PROTOCOL_FEATURES.mask();
         if ((offered & protocolBit) != 0) {
-            long offeredProtocol = getProtocolFeatures();
-            setProtocolFeatures(offeredProtocol & wantedProtocolFeatures);
+            setProtocolFeatures(getProtocolFeatures() & wantedProtocolFeatures);
         }
         long acked = offered & (wantedFeatures | protocolBit);
         setFeatures(acked);
@@ -194,7 +185,7 @@ public final class VhostUserFrontend implements AutoCloseable {
     /**
      * Sends SET_OWNER.
      *
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setOwner() throws IOException {
         io.send(FrontendRequest.SET_OWNER, 0, List.of());
@@ -203,25 +194,25 @@ public final class VhostUserFrontend implements AutoCloseable {
     /**
      * Sends RESET_DEVICE.
      *
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void resetDevice() throws IOException {
         io.send(FrontendRequest.RESET_DEVICE, 0, List.of());
     }
 
     /**
-     * {@return the back-end's queue count (MQ)}
+     * {@return the back-end's queue count (GET_QUEUE_NUM, MQ)}
      *
-     * @throws IOException on failure
+     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
      */
     public int getQueueNum() throws IOException {
         return (int) io.callU64(FrontendRequest.GET_QUEUE_NUM);
     }
 
     /**
-     * {@return the back-end's memory slot count (CONFIGURE_MEM_SLOTS)}
+     * {@return the back-end's memory slot count (GET_MAX_MEM_SLOTS, CONFIGURE_MEM_SLOTS)}
      *
-     * @throws IOException on failure
+     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
      */
     public int getMaxMemSlots() throws IOException {
         return (int) io.callU64(FrontendRequest.GET_MAX_MEM_SLOTS);
@@ -232,59 +223,31 @@ public final class VhostUserFrontend implements AutoCloseable {
     /**
      * Shares guest memory with SET_MEM_TABLE; every region must keep its fd.
      *
-     * @param memory up to 8 regions
-     * @throws IOException on failure
+     * @param memory 1 to 8 regions
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setMemTable(GuestMemory memory) throws IOException {
-        List<GuestRegion> regions = memory.regions();
-        if (regions.isEmpty() || regions.size() > 8) {
-            throw new IllegalArgumentException("SET_MEM_TABLE carries 1..8 regions, regions=" + regions.size());
-        }
-        int size = MemTable.encodedLength(regions.size());
-        memTable.wrap(io.body(size), 0).nregions(regions.size());
-        List<OwnedFd> fds = new ArrayList<>();
-        for (int i = 0; i < regions.size(); i++) {
-            GuestRegion r = regions.get(i);
-            encodeRegion(memTable.region(i), r);
-            fds.add(requireFd(r));
-        }
-        io.send(FrontendRequest.SET_MEM_TABLE, size, fds);
-    }
-
-    private static OwnedFd requireFd(GuestRegion r) {
-        if (r.fd() == null) {
-            throw new IllegalArgumentException("region has no fd to share: " + r);
-        }
-        return r.fd();
-    }
-
-    private static void encodeRegion(MemoryRegion.Encoder region, GuestRegion r) {
-        region.guestPhysAddr(r.guestPhysAddr()).memorySize(r.sizeBytes()).userAddr(r.userAddr()).mmapOffset(r.mmapOffset());
-    }
-
-    private int encodeSingleRegion(GuestRegion region) {
-        encodeRegion(singleRegion.wrap(io.body(SingleMemRegion.ENCODED_LENGTH), 0).region(), region);
-        return SingleMemRegion.ENCODED_LENGTH;
+        memoryTable.setMemTable(memory);
     }
 
     /**
      * Adds one region (ADD_MEM_REG, CONFIGURE_MEM_SLOTS).
      *
      * @param region the region, with its fd
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void addMemRegion(GuestRegion region) throws IOException {
-        io.send(FrontendRequest.ADD_MEM_REG, encodeSingleRegion(region), List.of(requireFd(region)));
+        memoryTable.addMemRegion(region);
     }
 
     /**
      * Removes one region (REM_MEM_REG).
      *
      * @param region the region
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void removeMemRegion(GuestRegion region) throws IOException {
-        io.send(FrontendRequest.REM_MEM_REG, encodeSingleRegion(region), List.of());
+        memoryTable.removeMemRegion(region);
     }
 
     /**
@@ -293,15 +256,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @param fd the log's shared memory
      * @param sizeBytes the log's size
      * @param offset where it starts in the fd
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setLogBase(OwnedFd fd, long sizeBytes, long offset) throws IOException {
-        logDescription.wrap(io.body(LogDescription.ENCODED_LENGTH), 0).mmapSize(sizeBytes).mmapOffset(offset);
-        try (VhostUserMessage m = io.call(FrontendRequest.SET_LOG_BASE, LogDescription.ENCODED_LENGTH, List.of(fd))) {
-            if (m.payloadU64() != 0) {
-                throw new FrontendException(m.payloadU64(), "SET_LOG_BASE refused");
-            }
-        }
+        memoryTable.setLogBase(fd, sizeBytes, offset);
     }
 
     // ---- rings ----
@@ -311,10 +269,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      *
      * @param index ring
      * @param size descriptors
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setVringNum(int index, int size) throws IOException {
-        io.sendState(FrontendRequest.SET_VRING_NUM, index, size);
+        rings.setVringNum(index, size);
     }
 
     /**
@@ -326,14 +284,11 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @param availUserAddr available ring / driver area
      * @param logUsed whether the back-end logs used-ring writes at {@code logGuestAddr}
      * @param logGuestAddr guest-physical address of the used ring, for the dirty log
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setVringAddr(int index, long descUserAddr, long usedUserAddr, long availUserAddr, boolean logUsed,
                              long logGuestAddr) throws IOException {
-        vringAddr.wrap(io.body(VringAddr.ENCODED_LENGTH), 0).index(index).flags(logUsed ? VringAddr.F_LOG : 0)
-                .descUserAddr(descUserAddr).usedUserAddr(usedUserAddr).availUserAddr(availUserAddr)
-                .logGuestAddr(logGuestAddr);
-        io.send(FrontendRequest.SET_VRING_ADDR, VringAddr.ENCODED_LENGTH, List.of());
+        rings.setVringAddr(index, descUserAddr, usedUserAddr, availUserAddr, logUsed, logGuestAddr);
     }
 
     /**
@@ -341,10 +296,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      *
      * @param index ring
      * @param base next avail index (packed: the vring base word)
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setVringBase(int index, int base) throws IOException {
-        io.sendState(FrontendRequest.SET_VRING_BASE, index, base);
+        rings.setVringBase(index, base);
     }
 
     /**
@@ -352,18 +307,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      *
      * @param index ring
      * @return the vring base (split: next avail index; packed: the encoded word)
-     * @throws IOException on failure
+     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
      */
     public long getVringBase(int index) throws IOException {
-        io.encodeState(index, 0);
-        try (VhostUserMessage m = io.call(FrontendRequest.GET_VRING_BASE, VringState.ENCODED_LENGTH, List.of())) {
-            return vringStateReply.wrap(m.payload(), 0).num();
-        }
-    }
-
-    private void sendFd(FrontendRequest r, int index, EventFd fd) throws IOException {
-        io.encodeU64(VringFdIndex.encode(index, fd == null));
-        io.send(r, U64Payload.ENCODED_LENGTH, fd == null ? List.of() : List.of(fd.owner()));
+        return rings.getVringBase(index);
     }
 
     /**
@@ -371,10 +318,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      *
      * @param index ring
      * @param kick the eventfd, or {@code null} to have the back-end poll
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setVringKick(int index, EventFd kick) throws IOException {
-        sendFd(FrontendRequest.SET_VRING_KICK, index, kick);
+        rings.setVringFd(FrontendRequest.SET_VRING_KICK, index, kick);
     }
 
     /**
@@ -382,10 +329,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      *
      * @param index ring
      * @param call the eventfd, or {@code null} (in-band VRING_CALL when negotiated)
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setVringCall(int index, EventFd call) throws IOException {
-        sendFd(FrontendRequest.SET_VRING_CALL, index, call);
+        rings.setVringFd(FrontendRequest.SET_VRING_CALL, index, call);
     }
 
     /**
@@ -393,10 +340,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      *
      * @param index ring
      * @param err the eventfd, or {@code null}
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setVringErr(int index, EventFd err) throws IOException {
-        sendFd(FrontendRequest.SET_VRING_ERR, index, err);
+        rings.setVringFd(FrontendRequest.SET_VRING_ERR, index, err);
     }
 
     /**
@@ -404,68 +351,52 @@ public final class VhostUserFrontend implements AutoCloseable {
      *
      * @param index ring
      * @param enabled the state
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setVringEnable(int index, boolean enabled) throws IOException {
-        io.sendState(FrontendRequest.SET_VRING_ENABLE, index, enabled ? 1 : 0);
+        rings.setVringEnable(index, enabled);
     }
 
     /**
      * Kicks a ring in-band (VRING_KICK, INBAND_NOTIFICATIONS).
      *
      * @param index ring
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void kickInband(int index) throws IOException {
-        io.sendState(FrontendRequest.VRING_KICK, index, 0);
+        rings.kickInband(index);
     }
 
     /**
      * Programs a new ring from a driver-side queue and starts it at its beginning (split: index 0;
-     * packed: slot 0 with both wrap counters set, as a fresh packed ring starts).
+     * packed: slot 0 with the wrap counter set, as a fresh packed ring starts).
      *
      * @param index ring
      * @param queue the driver-side queue (its rings in {@code memory})
      * @param memory the memory shared with the back-end
      * @return the running ring with its kick and call eventfds
-     * @throws IOException on failure
+     * @throws IOException when a request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public FrontendQueue startQueue(int index, DriverQueue queue, GuestMemory memory) throws IOException {
-        boolean packed = (queue.config().features() & QueueConfig.F_RING_PACKED) != 0;
-        return startQueue(index, queue, memory, packed ? 1 << 15 : 0);
+        boolean packed = (queue.config().features() & VirtioFeature.RING_PACKED.mask()) != 0;
+        return startQueue(index, queue, memory, packed ? PACKED_RING_START : 0);
     }
 
     /**
      * Programs a ring from a driver-side queue in {@code memory} and starts it: NUM, ADDR, BASE, CALL,
-     * KICK and, with F_PROTOCOL_FEATURES, ENABLE.
+     * KICK and, with F_PROTOCOL_FEATURES acknowledged, ENABLE. The eventfds are closed again when a request
+     * fails.
      *
      * @param index ring
      * @param queue the driver-side queue (its rings in {@code memory})
      * @param memory the memory shared with the back-end
      * @param base the starting vring base (0 for a new ring)
      * @return the running ring with its kick and call eventfds
-     * @throws IOException on failure
+     * @throws IOException when a request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public FrontendQueue startQueue(int index, DriverQueue queue, GuestMemory memory, int base) throws IOException {
-        QueueConfig c = queue.config();
-        EventFd kick = EventFd.create();
-        EventFd call = EventFd.create();
-        try {
-            setVringNum(index, c.size());
-            setVringAddr(index, userAddr(memory, c.descAddr()), userAddr(memory, c.deviceAddr()),
-                    userAddr(memory, c.driverAddr()), false, c.deviceAddr());
-            setVringBase(index, base);
-            setVringCall(index, call);
-            setVringKick(index, kick);
-            if ((features & VhostUserFeature.PROTOCOL_FEATURES.mask()) != 0) {
-                setVringEnable(index, true);
-            }
-        } catch (IOException | RuntimeException e) {
-            kick.close();
-            call.close();
-            throw e;
-        }
-        return new FrontendQueue(this, index, queue, kick, call);
+        boolean enable = (features & VhostUserFeature.PROTOCOL_FEATURES.mask()) != 0;
+        return rings.start(this, index, queue, memory, base, enable);
     }
 
     /**
@@ -476,12 +407,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws GuestMemoryException when no region holds it
      */
     public static long userAddr(GuestMemory memory, long gpa) throws GuestMemoryException {
-        int i = memory.regionIndexOfGpa(gpa, 1);
-        if (i < 0) {
-            throw new GuestMemoryException("address outside guest memory, gpa=0x" + Long.toHexString(gpa));
-        }
-        GuestRegion r = memory.region(i);
-        return r.userAddr() + (gpa - r.guestPhysAddr());
+        return RingRequests.userAddr(memory, gpa);
     }
 
     // ---- IOTLB (VIRTIO_F_ACCESS_PLATFORM) ----
@@ -493,10 +419,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @param size bytes
      * @param userAddr the front-end address it maps to
      * @param access 1 read, 2 write, 3 both
-     * @throws IOException on failure or refusal
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void iotlbUpdate(long iova, long size, long userAddr, int access) throws IOException {
-        iotlbMessage(iova, size, userAddr, access, IotlbMsg.TYPE_UPDATE);
+        iotlb.update(iova, size, userAddr, access);
     }
 
     /**
@@ -504,25 +430,13 @@ public final class VhostUserFrontend implements AutoCloseable {
      *
      * @param iova start
      * @param size bytes
-     * @throws IOException on failure or refusal
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void iotlbInvalidate(long iova, long size) throws IOException {
-        iotlbMessage(iova, size, 0, IotlbMsg.PERM_NONE, IotlbMsg.TYPE_INVALIDATE);
+        iotlb.invalidate(iova, size);
     }
 
-    private void iotlbMessage(long iova, long size, long userAddr, int access, int type) throws IOException {
-        iotlbMsg.wrap(io.body(IotlbMsg.ENCODED_LENGTH), 0).clear().iova(iova).size(size).userAddr(userAddr)
-                .perm(access).type(type);
-        try (VhostUserMessage m = io.call(FrontendRequest.IOTLB_MSG, IotlbMsg.ENCODED_LENGTH, List.of())) {
-            long status = m.payloadU64();
-            if (status != 0) {
-                throw new FrontendException(status, "IOTLB_MSG " + (type == 2 ? "update" : "invalidate")
-                        + " refused, status=" + status);
-            }
-        }
-    }
-
-    // ---- config ----
+    // ---- config and status ----
 
     /**
      * Reads the configuration space (GET_CONFIG).
@@ -530,20 +444,11 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @param offset first byte
      * @param size byte count (at most 256)
      * @return the bytes
-     * @throws IOException on failure, or {@link FrontendException} when the back-end returned no data
+     * @throws IOException when the request fails, or {@link FrontendException} when the back-end returned
+     *         no data
      */
     public byte[] getConfig(int offset, int size) throws IOException {
-        MemorySegment b = io.body(ConfigSpace.encodedLength(size));
-        configRequest.wrap(b, 0).access(offset, size, ConfigSpace.FLAGS_WRITABLE);
-        b.asSlice(ConfigSpace.PAYLOAD_OFFSET, size).fill((byte) 0);
-        try (VhostUserMessage m = io.call(FrontendRequest.GET_CONFIG, ConfigSpace.encodedLength(size), List.of())) {
-            MemorySegment p = m.payload();
-            long got = configReply.wrap(p, 0).configSize();
-            if (got != size || p.byteSize() < ConfigSpace.encodedLength(size)) {
-                throw new FrontendException(0, "GET_CONFIG refused: asked " + size + " bytes at " + offset + ", got " + got);
-            }
-            return configReply.config().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
-        }
+        return config.getConfig(offset, size);
     }
 
     /**
@@ -551,21 +456,17 @@ public final class VhostUserFrontend implements AutoCloseable {
      *
      * @param offset first byte
      * @param data the bytes
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setConfig(int offset, byte[] data) throws IOException {
-        configRequest.wrap(io.body(ConfigSpace.encodedLength(data.length)), 0).access(offset, data.length, ConfigSpace.FLAGS_WRITABLE)
-                .copyConfigFrom(MemorySegment.ofArray(data), 0, data.length);
-        io.send(FrontendRequest.SET_CONFIG, ConfigSpace.encodedLength(data.length), List.of());
+        config.setConfig(offset, data);
     }
-
-    // ---- status ----
 
     /**
      * Sends SET_STATUS.
      *
      * @param status the virtio status byte
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setStatus(int status) throws IOException {
         io.sendU64(FrontendRequest.SET_STATUS, status);
@@ -574,16 +475,16 @@ public final class VhostUserFrontend implements AutoCloseable {
     /**
      * {@return the status (GET_STATUS)}
      *
-     * @throws IOException on failure
+     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
      */
     public int getStatus() throws IOException {
         return (int) io.callU64(FrontendRequest.GET_STATUS);
     }
 
-    // ---- inflight ----
+    // ---- inflight and device state ----
 
     /**
-     * An inflight log as GET_INFLIGHT_FD returns it.
+     * An inflight log as GET_INFLIGHT_FD returns it; closing it closes the fd.
      *
      * @param fd the shared memory (owned by the caller)
      * @param mmapSize its size
@@ -604,54 +505,37 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @param numQueues queues
      * @param queueSize descriptors per queue
      * @return the log, whose fd the caller keeps and hands back after a reconnect
-     * @throws IOException on failure
+     * @throws IOException when the request fails or the reply carries no fd (see <a href="#errors">Errors</a>)
      */
     public Inflight getInflightFd(int numQueues, int queueSize) throws IOException {
-        inflightRequest.wrap(io.body(InflightDescription.ENCODED_LENGTH), 0).clear().numQueues(numQueues).queueSize(queueSize);
-        try (VhostUserMessage m = io.call(FrontendRequest.GET_INFLIGHT_FD, InflightDescription.ENCODED_LENGTH, List.of())) {
-            if (m.fdCount() != 1) {
-                throw new FrontendException(0, "GET_INFLIGHT_FD reply carried no fd");
-            }
-            InflightDescription.Decoder p = inflightReply.wrap(m.payload(), 0);
-            return new Inflight(m.takeFd(0), p.mmapSize(), p.mmapOffset(), p.numQueues(), p.queueSize());
-        }
+        return state.getInflightFd(numQueues, queueSize);
     }
 
     /**
      * Hands an inflight log to the back-end (SET_INFLIGHT_FD), as after a reconnect.
      *
      * @param inflight the log
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void setInflightFd(Inflight inflight) throws IOException {
-        inflightRequest.wrap(io.body(InflightDescription.ENCODED_LENGTH), 0).clear().mmapSize(inflight.mmapSize())
-                .mmapOffset(inflight.mmapOffset()).numQueues(inflight.numQueues()).queueSize(inflight.queueSize());
-        io.send(FrontendRequest.SET_INFLIGHT_FD, InflightDescription.ENCODED_LENGTH, List.of(inflight.fd()));
+        state.setInflightFd(inflight);
     }
-
-    // ---- device state ----
 
     /**
      * Starts a device-state transfer (SET_DEVICE_STATE_FD, phase stopped).
      *
      * @param save true to save (the back-end writes into {@code fd}), false to load (it reads)
      * @param fd one end of a pipe
-     * @throws IOException on failure or a non-zero status
+     * @throws IOException when the request fails or the back-end answers a non-zero status
      */
     public void setDeviceStateFd(boolean save, OwnedFd fd) throws IOException {
-        deviceState.wrap(io.body(DeviceStateTransfer.ENCODED_LENGTH), 0).clear().direction(save ? 0 : 1).phase(0);
-        try (VhostUserMessage m = io.call(FrontendRequest.SET_DEVICE_STATE_FD, DeviceStateTransfer.ENCODED_LENGTH, List.of(fd))) {
-            long status = m.payloadU64();
-            if ((status & 0xff) != 0) {
-                throw new FrontendException(status & 0xff, "SET_DEVICE_STATE_FD refused, status=" + (status & 0xff));
-            }
-        }
+        state.setDeviceStateFd(save, fd);
     }
 
     /**
      * {@return CHECK_DEVICE_STATE's result, 0 when the transfer succeeded}
      *
-     * @throws IOException on failure
+     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
      */
     public long checkDeviceState() throws IOException {
         return io.callU64(FrontendRequest.CHECK_DEVICE_STATE);
@@ -685,10 +569,11 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     /**
-     * Opens the back-end channel (SET_BACKEND_REQ_FD) and handles its requests on a thread of its own.
+     * Opens the back-end channel (SET_BACKEND_REQ_FD) and handles its requests on a thread of its own; a
+     * channel opened before is closed, as the back-end replaces it too.
      *
      * @param handler receives the requests
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void openBackendChannel(BackendRequestHandler handler) throws IOException {
         MessageChannel.Pair pair = MessageChannel.pair();
@@ -699,16 +584,16 @@ public final class VhostUserFrontend implements AutoCloseable {
             throw e;
         }
         if (backendChannel != null) {
-            backendChannel.close(); // the back-end replaced it too
+            backendChannel.close();
         }
         backendChannel = new BackendChannelReader(pair.channel(), handler);
     }
 
     /**
-     * Runs a callback for each in-band VRING_CALL (shortcut for {@link #openBackendChannel}).
+     * Runs a callback for each in-band VRING_CALL (shortcut for {@link #openBackendChannel(BackendRequestHandler)}).
      *
      * @param onCall receives the ring index
-     * @throws IOException on failure
+     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void openBackendChannel(IntConsumer onCall) throws IOException {
         openBackendChannel(new BackendRequestHandler() {
@@ -734,7 +619,7 @@ public final class VhostUserFrontend implements AutoCloseable {
         return io.reader();
     }
 
-    /** Disconnects. */
+    /** Disconnects, and closes the back-end channel if one is open. */
     @Override
     public void close() {
         io.channel().close();

@@ -8,15 +8,14 @@ import dev.outproc.core.virtio.blk.VirtioBlk;
 import dev.outproc.core.virtqueue.DriverQueue;
 import dev.outproc.core.virtqueue.GpaAllocator;
 import dev.outproc.core.virtqueue.PackedDriverQueue;
-import dev.outproc.core.virtqueue.QueueConfig;
 import dev.outproc.core.virtqueue.SplitDriverQueue;
 import dev.outproc.vhost.message.ProtocolFeature;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.List;
+
+import static dev.outproc.core.memory.Layouts.LE_U64;
 
 /**
  * A virtio-blk driver over a {@link VhostUserFrontend}: the guest's side of a vhost-user-blk back-end,
@@ -44,7 +43,6 @@ public final class VirtioBlkDriver implements AutoCloseable {
     /** Status: success ({@link VirtioBlk#S_OK}). */
     public static final int S_OK = VirtioBlk.S_OK;
 
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final long GUEST_BASE = 0x1_0000_0000L;
     private static final long USER_BASE = 0x7e00_0000_0000L;
     private static final int QUEUE_SIZE = 256;
@@ -102,8 +100,8 @@ public final class VirtioBlkDriver implements AutoCloseable {
             GuestMemory memory = GuestMemory.of(List.of(region));
             frontend.setMemTable(memory);
             GpaAllocator allocator = new GpaAllocator(GUEST_BASE, GUEST_BASE + memoryBytes);
-            long queueFeatures = acked & (QueueConfig.F_EVENT_IDX | QueueConfig.F_INDIRECT_DESC | QueueConfig.F_RING_PACKED);
-            DriverQueue dq = (acked & QueueConfig.F_RING_PACKED) != 0
+            long queueFeatures = acked & VirtioFeature.maskOf(VirtioFeature.EVENT_IDX, VirtioFeature.INDIRECT_DESC, VirtioFeature.RING_PACKED);
+            DriverQueue dq = (acked & VirtioFeature.RING_PACKED.mask()) != 0
                     ? PackedDriverQueue.allocate("blk-req-0", memory, allocator, QUEUE_SIZE, queueFeatures, 0)
                     : SplitDriverQueue.allocate("blk-req-0", memory, allocator, QUEUE_SIZE, queueFeatures, 0);
             FrontendQueue fq = frontend.startQueue(0, dq, memory);
@@ -216,7 +214,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * Waits for one completion.
      *
      * @return the completed slot
-     * @throws IOException on timeout or failure
+     * @throws IOException when no completion comes within 10 s or the call eventfd fails
      */
     public int awaitCompletion() throws IOException {
         return requests.awaitCompletion();
@@ -237,7 +235,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * @param sector first sector
      * @param data a multiple of 512 bytes, at most {@link #maxRequestBytes()}
      * @return the status
-     * @throws IOException on failure
+     * @throws IOException when the request cannot be posted or kicked, or no completion comes within 10 s
      */
     public int write(long sector, byte[] data) throws IOException {
         return requests.write(sector, data);
@@ -249,7 +247,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * @param sector first sector
      * @param into where the bytes go (its length is the transfer size)
      * @return the status
-     * @throws IOException on failure
+     * @throws IOException when the request cannot be posted or kicked, or no completion comes within 10 s
      */
     public int read(long sector, byte[] into) throws IOException {
         return requests.read(sector, into);
@@ -259,7 +257,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * Runs a FLUSH.
      *
      * @return the status
-     * @throws IOException on failure
+     * @throws IOException when the request cannot be posted or kicked, or no completion comes within 10 s
      */
     public int flush() throws IOException {
         return requests.flush();
@@ -269,7 +267,8 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * Runs GET_ID.
      *
      * @return the device id, trailing NULs removed
-     * @throws IOException on failure or an error status
+     * @throws IOException when the request cannot be posted or kicked, no completion comes within 10 s, or
+     *         the device answers an error status
      */
     public String getId() throws IOException {
         return requests.getId();
@@ -282,7 +281,7 @@ public final class VirtioBlkDriver implements AutoCloseable {
      * @param sector first sector
      * @param sectors count
      * @return the status
-     * @throws IOException on failure
+     * @throws IOException when the request cannot be posted or kicked, or no completion comes within 10 s
      */
     public int zeroRange(int type, long sector, int sectors) throws IOException {
         return requests.zeroRange(type, sector, sectors);

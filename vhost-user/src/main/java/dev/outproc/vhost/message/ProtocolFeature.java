@@ -1,11 +1,13 @@
 package dev.outproc.vhost.message;
 
+import dev.outproc.core.virtio.FeatureBit;
+
 /**
  * The vhost-user protocol feature bits ({@code VHOST_USER_PROTOCOL_F_*}, vhost-user.rst, "Protocol
  * features"), negotiated with GET/SET_PROTOCOL_FEATURES once {@link VhostUserFeature#PROTOCOL_FEATURES}
  * is on. The enum's ordinal is not the bit; use {@link #bit()}.
  */
-public enum ProtocolFeature {
+public enum ProtocolFeature implements FeatureBit {
     /** Bit 0: the back-end reports its queue count (GET_QUEUE_NUM). */
     MQ(0),
     /** Bit 1: the dirty log is shared memory passed with SET_LOG_BASE. */
@@ -63,23 +65,9 @@ public enum ProtocolFeature {
         this.bit = bit;
     }
 
-    /** {@return the bit number} */
+    @Override
     public int bit() {
         return bit;
-    }
-
-    /** {@return {@code 1L << bit()}} */
-    public long mask() {
-        return 1L << bit;
-    }
-
-    /**
-     * {@return whether this feature's bit is set in {@code features}}
-     *
-     * @param features a protocol feature bit set
-     */
-    public boolean isSetIn(long features) {
-        return (features & mask()) != 0;
     }
 
     /**
@@ -102,11 +90,7 @@ public enum ProtocolFeature {
      * @param features the features
      */
     public static long maskOf(ProtocolFeature... features) {
-        long mask = 0;
-        for (ProtocolFeature f : features) {
-            mask |= f.mask();
-        }
-        return mask;
+        return FeatureBit.maskOf(features);
     }
 
     /**

@@ -1,11 +1,13 @@
 package dev.outproc.vhost.message;
 
+import dev.outproc.core.virtio.FeatureBit;
+
 /**
  * The feature bits that vhost-user adds to the virtio feature word of GET/SET_FEATURES; the virtio bits
  * themselves are {@link dev.outproc.core.virtio.VirtioFeature}. Sources: vhost-user.rst (bit 30
  * {@code VHOST_USER_F_PROTOCOL_FEATURES}) and Linux {@code vhost.h} (bit 26 {@code VHOST_F_LOG_ALL}).
  */
-public enum VhostUserFeature {
+public enum VhostUserFeature implements FeatureBit {
     /** Bit 26: {@code VHOST_F_LOG_ALL}, the back-end logs every guest write (migration). */
     LOG_ALL(26),
     /** Bit 30: {@code VHOST_USER_F_PROTOCOL_FEATURES}, protocol feature negotiation. */
@@ -17,22 +19,8 @@ public enum VhostUserFeature {
         this.bit = bit;
     }
 
-    /** {@return the bit number} */
+    @Override
     public int bit() {
         return bit;
-    }
-
-    /** {@return {@code 1L << bit()}} */
-    public long mask() {
-        return 1L << bit;
-    }
-
-    /**
-     * {@return whether this feature's bit is set in {@code features}}
-     *
-     * @param features a feature bit set
-     */
-    public boolean isSetIn(long features) {
-        return (features & mask()) != 0;
     }
 }

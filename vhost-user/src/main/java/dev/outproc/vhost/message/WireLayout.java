@@ -1,7 +1,7 @@
 package dev.outproc.vhost.message;
 
+import dev.outproc.core.memory.Layouts;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 /**
  * The value layouts of vhost-user messages: unaligned, in the machine's native byte order, as the
@@ -11,16 +11,19 @@ import java.nio.ByteOrder;
  *
  * <p>On the platforms outproc targets (x86-64, aarch64, riscv64 in their Linux ABIs) the native order is
  * little-endian; golden test vectors are written in that order.
+ *
+ * <p>The layouts are core's {@link Layouts} under the names the message codecs use; this class adds the
+ * range checks of the encoders.
  */
 public final class WireLayout {
     /** Unsigned 8-bit field. */
-    public static final ValueLayout.OfByte NATIVE_U8 = ValueLayout.JAVA_BYTE;
+    public static final ValueLayout.OfByte NATIVE_U8 = Layouts.U8;
     /** Unsigned 16-bit field, native order, unaligned. */
-    public static final ValueLayout.OfShort NATIVE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
+    public static final ValueLayout.OfShort NATIVE_U16 = Layouts.NATIVE_U16;
     /** Unsigned 32-bit field, native order, unaligned. */
-    public static final ValueLayout.OfInt NATIVE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
+    public static final ValueLayout.OfInt NATIVE_U32 = Layouts.NATIVE_U32;
     /** Unsigned 64-bit field, native order, unaligned. */
-    public static final ValueLayout.OfLong NATIVE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.nativeOrder());
+    public static final ValueLayout.OfLong NATIVE_U64 = Layouts.NATIVE_U64;
 
     /** The largest value a u32 field can hold. */
     public static final long U32_MAX = 0xFFFF_FFFFL;

@@ -6,7 +6,6 @@ import dev.outproc.core.virtio.VirtioDevice;
 import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtqueue.GpaAllocator;
 import dev.outproc.core.virtqueue.PackedDriverQueue;
-import dev.outproc.core.virtqueue.QueueConfig;
 import dev.outproc.core.virtqueue.SplitDriverQueue;
 import dev.outproc.core.virtqueue.DriverQueue;
 import dev.outproc.vhost.backend.VhostUserBackend;
@@ -210,9 +209,9 @@ public final class DeviceTestBench implements AutoCloseable {
      * @throws IOException when the back-end refuses
      */
     public TestQueue startQueue(int index, int size, int bufferBytes) throws IOException {
-        long queueFeatures = features & (QueueConfig.F_EVENT_IDX | QueueConfig.F_INDIRECT_DESC | QueueConfig.F_RING_PACKED);
+        long queueFeatures = features & VirtioFeature.maskOf(VirtioFeature.EVENT_IDX, VirtioFeature.INDIRECT_DESC, VirtioFeature.RING_PACKED);
         String name = "testbench-" + index;
-        DriverQueue driver = (features & QueueConfig.F_RING_PACKED) != 0
+        DriverQueue driver = (features & VirtioFeature.RING_PACKED.mask()) != 0
                 ? PackedDriverQueue.allocate(name, memory, allocator, size, queueFeatures, 0)
                 : SplitDriverQueue.allocate(name, memory, allocator, size, queueFeatures, 0);
         long buffers = allocator.allocate((long) size * bufferBytes, 4096);

@@ -60,18 +60,44 @@ public final class TestQueue {
      * @throws IOException when the ring is full
      */
     public int post(byte[] readable, int writableBytes) throws IOException {
+        return post(readable, readable.length == 0 ? 0 : 1, writableBytes);
+    }
+
+    /**
+     * Posts one chain (not yet published) whose device-readable part is {@code readable} split into
+     * {@code readableParts} buffers of about equal size (the last takes the rest), followed by one
+     * device-writable buffer of {@code writableBytes} (none when 0): the shape to test how a device
+     * gathers a request that spans descriptors. More parts than bytes give zero-length buffers, which a
+     * device must survive.
+     *
+     * @param readable what the device reads
+     * @param readableParts how many buffers carry it (0 only when {@code readable} is empty)
+     * @param writableBytes room for the device to write
+     * @return the chain's id
+     * @throws IOException when the ring is full
+     */
+    public int post(byte[] readable, int readableParts, int writableBytes) throws IOException {
         if (readable.length + (long) writableBytes > bufferBytes || writableBytes < 0) {
             throw new IllegalArgumentException("a chain holds at most " + bufferBytes + " bytes, readable="
                     + readable.length + " writable=" + writableBytes);
         }
-        if (readable.length == 0 && writableBytes == 0) {
+        if (readableParts < 0 || (readableParts == 0 && readable.length > 0)) {
+            throw new IllegalArgumentException("readable bytes need at least one part, readable="
+                    + readable.length + " parts=" + readableParts);
+        }
+        if (readableParts == 0 && writableBytes == 0) {
             throw new IllegalArgumentException("a chain needs at least one buffer");
         }
         long gpa = buffers + (long) (nextSlot++ % writableGpa.length) * bufferBytes;
         DriverQueue queue = ring.queue();
         if (readable.length > 0) {
             MemorySegment.copy(readable, 0, bench.slice(gpa, readable.length), ValueLayout.JAVA_BYTE, 0, readable.length);
-            queue.add(gpa, readable.length, false);
+        }
+        int at = 0;
+        for (int part = 0; part < readableParts; part++) {
+            int length = part + 1 == readableParts ? readable.length - at : readable.length / readableParts;
+            queue.add(gpa + at, length, false);
+            at += length;
         }
         long writable = gpa + readable.length;
         if (writableBytes > 0) {
@@ -115,6 +141,21 @@ public final class TestQueue {
      * @throws IOException when none comes in time, or the device reports what a driver must refuse
      */
     public Used await(long timeoutMillis) throws IOException {
+        Used used = poll(timeoutMillis);
+        if (used == null) {
+            throw new IOException("ring " + ring.index() + ": nothing used within " + timeoutMillis + " ms");
+        }
+        return used;
+    }
+
+    /**
+     * Waits for the next used chain, for tests that check that none comes.
+     *
+     * @param timeoutMillis how long at most
+     * @return it, with the bytes the device wrote, or {@code null} when none came in time
+     * @throws IOException when the call eventfd fails, or the device reports what a driver must refuse
+     */
+    public Used poll(long timeoutMillis) throws IOException {
         long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
         DriverQueue queue = ring.queue();
         while (true) {
@@ -129,7 +170,7 @@ public final class TestQueue {
             }
             long waitMillis = (deadline - System.nanoTime()) / 1_000_000L;
             if (waitMillis <= 0) {
-                throw nothingUsed(timeoutMillis, null);
+                return null;
             }
             if (!queue.enableUsedNotifications()) {
                 try {
@@ -138,14 +179,10 @@ public final class TestQueue {
                     if (System.nanoTime() - deadline < 0) {
                         throw e; // the eventfd failed, not the wait
                     }
-                    throw nothingUsed(timeoutMillis, e);
+                    return null;
                 }
             }
         }
-    }
-
-    private IOException nothingUsed(long timeoutMillis, IOException cause) {
-        return new IOException("ring " + ring.index() + ": nothing used within " + timeoutMillis + " ms", cause);
     }
 
     /**

@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -29,6 +30,8 @@ class DeviceTestBenchTest {
     static final class ReverseDevice implements VirtioDevice {
         private final MemorySegment scratch = Arena.ofAuto().allocate(4096);
         private final VirtioQueue.ChainHandler reverse = this::reverse;
+        /** How many device-readable buffers the last chain had. */
+        volatile int lastReadableBuffers;
 
         @Override
         public long features() {
@@ -48,6 +51,7 @@ class DeviceTestBenchTest {
         }
 
         private long reverse(DescriptorChain chain) throws IOException {
+            lastReadableBuffers = chain.readableCount();
             int n = (int) Math.min(Math.min(chain.totalReadable(), chain.totalWritable()), scratch.byteSize());
             chain.readReadable(0, scratch, 0, n);
             byte[] b = scratch.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
@@ -96,6 +100,22 @@ class DeviceTestBenchTest {
             IOException e = assertThrows(IOException.class, () -> silent.await(100));
             assertEquals("ring 1: nothing used within 100 ms", e.getMessage());
             assertThrows(IllegalArgumentException.class, () -> silent.post(new byte[0], 0), "an empty chain");
+            assertNull(silent.poll(50), "poll answers null where await throws");
+        }
+    }
+
+    @Test
+    void shouldGatherAReadablePartSplitOverSeveralBuffers() throws Exception {
+        ReverseDevice device = new ReverseDevice();
+        try (DeviceTestBench bench = DeviceTestBench.start(device)) {
+            TestQueue queue = bench.startQueue(0);
+            byte[] request = "split-in-three".getBytes(StandardCharsets.US_ASCII);
+            int id = queue.post(request, 3, request.length);
+            TestQueue.Used used = queue.kickAndAwait();
+            assertEquals(id, used.id());
+            assertEquals(3, device.lastReadableBuffers, "the readable part in three buffers");
+            assertArrayEquals("eerht-ni-tilps".getBytes(StandardCharsets.US_ASCII), used.written());
+            assertThrows(IllegalArgumentException.class, () -> queue.post(request, 0, 4), "bytes without a buffer");
         }
     }
 

@@ -7,9 +7,11 @@ import dev.outproc.core.virtqueue.GpaAllocator;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+
+import static dev.outproc.core.memory.Layouts.LE_U32;
+import static dev.outproc.core.memory.Layouts.LE_U64;
 
 /**
  * The driver side of one virtio-blk request queue (VIRTIO 1.2 §5.2.6), whatever transport carries it:
@@ -28,8 +30,6 @@ import java.util.Arrays;
  * an id that is not in flight is an {@link IOException}.
  */
 public final class BlkRequestDriver {
-    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Status byte value before the device answers, so that an unanswered request is visible. */
     private static final byte STATUS_UNANSWERED = (byte) 0xff;
 
