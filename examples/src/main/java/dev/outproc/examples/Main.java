@@ -4,7 +4,7 @@ import dev.outproc.examples.blk.VhostUserBlkCommand;
 import dev.outproc.examples.demo.DemoCommand;
 import dev.outproc.examples.net.VhostUserNetCommand;
 import dev.outproc.examples.probe.VhostUserProbeCommand;
-import dev.outproc.migration.cli.MigrationCommand;
+import dev.outproc.examples.migration.MigrationCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 

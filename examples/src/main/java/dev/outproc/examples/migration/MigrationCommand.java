@@ -1,4 +1,4 @@
-package dev.outproc.migration.cli;
+package dev.outproc.examples.migration;
 
 import dev.outproc.migration.handshake.CompatibilityChecker;
 import dev.outproc.migration.handshake.CompatibilityReport;
@@ -6,7 +6,6 @@ import dev.outproc.migration.handshake.DeviceDescriptor;
 import dev.outproc.migration.handshake.Incompatibility;
 import dev.outproc.migration.integrity.SigningKey;
 import dev.outproc.migration.integrity.VerifyingKey;
-import dev.outproc.migration.internal.Le;
 import dev.outproc.migration.model.DeviceModel;
 import dev.outproc.migration.model.Registry;
 import dev.outproc.migration.model.SchemaChange;
@@ -173,7 +172,7 @@ public final class MigrationCommand implements Callable<Integer> {
                 boolean digests = r.header().hasDigests();
                 out.println("sections:   " + t.sectionCount() + ", " + t.streamBytes() + " bytes");
                 out.println("digests:    " + (digests ? "verified" : "ABSENT"));
-                out.println("transcript: " + (t.transcript() == null ? "absent" : Le.hex(t.transcript())));
+                out.println("transcript: " + (t.transcript() == null ? "absent" : HexFormat.of().formatHex(t.transcript())));
                 out.println("mac:        " + (t.macVerified() ? "verified" : t.macPresent() ? "present, not verified (no --mac-key)" : "absent"));
                 out.println("signature:  " + (t.signer() == null ? "absent" : "valid, by " + t.signer().toBase64()
                         + (options.trustedSigners.isEmpty() ? " (signer not pinned)" : " (trusted)")));

@@ -1,13 +1,14 @@
-package dev.outproc.migration.cli;
+package dev.outproc.examples.migration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.outproc.migration.testing.GoldenCorpus;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.URISyntaxException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HexFormat;
@@ -16,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** The four commands run in-process on the corpus: output and exit status. */
+/** The migration tool's commands run in-process on migration-format's corpus: output and exit status. */
 class MigrationCommandTest {
     private record Result(int status, String out, String err) {}
 
@@ -27,11 +28,21 @@ class MigrationCommandTest {
         return new Result(status, out.toString(), err.toString());
     }
 
+    /** The corpus, descriptors and registries of migration-format's tests, copied out of its test jar. */
+    @TempDir
+    static Path resources;
+
     private static String res(String path) {
-        try {
-            return Path.of(MigrationCommandTest.class.getResource(path).toURI()).toString();
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
+        try (InputStream in = GoldenCorpus.class.getResourceAsStream(path)) {
+            if (in == null) {
+                throw new IllegalStateException("missing test resource " + path);
+            }
+            Path file = resources.resolve(path.substring(1));
+            Files.createDirectories(file.getParent());
+            Files.write(file, in.readAllBytes());
+            return file.toString();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
