@@ -130,7 +130,12 @@ public final class ArrayReader {
         closeOpenRecord();
         while (index < count) {
             index++;
-            FieldReader.skipValue(in, element, depth);
+            if (element == FieldType.RECORD) {
+                // A record element shares its array's level (stream-format.md §5.2), as nextRecord() reads it.
+                FieldReader.skipRecordBody(in, depth);
+            } else {
+                FieldReader.skipValue(in, element, depth);
+            }
         }
     }
 }
