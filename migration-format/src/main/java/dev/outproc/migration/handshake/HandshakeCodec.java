@@ -101,7 +101,9 @@ public final class HandshakeCodec {
             switch (answer) {
                 case MigrationAccept a -> {
                     w.bytes(1, a.nonce()).int32(2, a.formatVersion()).string(3, a.modelId()).string(4, a.formatClass())
-                            .string(5, a.destinationImplementation()).bytes(6, a.keyAgreementPublicKey());
+                            .string(5, a.destinationImplementation()).bytes(6, a.keyAgreementPublicKey())
+                            .bytes(7, a.destinationNonce()).int32(8, a.requirements());
+                    w.bytesArray(9, a.signers());
                     return frame(TYPE_ACCEPT, w);
                 }
                 case MigrationRefusal r -> {
@@ -227,6 +229,9 @@ public final class HandshakeCodec {
                 String format = null;
                 String impl = null;
                 byte[] pub = null;
+                byte[] destinationNonce = null;
+                Integer requirements = null;
+                List<byte[]> signers = null;
                 while (f.next()) {
                     switch (f.tag()) {
                         case 1 -> nonce = f.bytes();
@@ -235,15 +240,23 @@ public final class HandshakeCodec {
                         case 4 -> format = f.string();
                         case 5 -> impl = f.string();
                         case 6 -> pub = f.bytes();
+                        case 7 -> destinationNonce = f.bytes();
+                        case 8 -> requirements = f.int32();
+                        case 9 -> signers = signerKeys(f);
                         default -> f.skip();
                     }
                 }
-                require(nonce != null && version != null && model != null && format != null && impl != null && pub != null,
-                        "accept lacks a required field");
+                require(nonce != null && version != null && model != null && format != null && impl != null && pub != null
+                        && destinationNonce != null && requirements != null && signers != null, "accept lacks a required field");
                 require(nonce.length == 32, "accept nonce must be 32 bytes, length=" + nonce.length);
+                require(destinationNonce.length == 32, "accept destination nonce must be 32 bytes, length=" + destinationNonce.length);
                 require(version >= 1, "accepted format version must be >= 1, version=" + version);
                 require(pub.length == 0 || pub.length == 32, "accept X25519 key must be 0 or 32 bytes, length=" + pub.length);
-                return new MigrationAccept(nonce, version, model, format, impl, pub);
+                require((requirements & ~MigrationAccept.KNOWN_REQUIREMENTS) == 0,
+                        "accept requirements 0x" + Integer.toHexString(requirements) + " has undefined bits");
+                require(signers.isEmpty() || (requirements & MigrationAccept.REQUIRE_SIGNATURE) != 0,
+                        "accept lists signers but does not require a signature");
+                return new MigrationAccept(nonce, version, model, format, impl, pub, destinationNonce, requirements, signers);
             }
             byte[] nonce = null;
             List<Incompatibility> reasons = null;
@@ -335,6 +348,23 @@ public final class HandshakeCodec {
                 throw new HandshakeException("channel ended inside a handshake message after " + (bb.position() - off) + " of " + len + " bytes");
             }
         }
+    }
+
+    private static List<byte[]> signerKeys(FieldReader f) throws IOException {
+        ArrayReader a = f.array();
+        if (a.elementType() != FieldType.BYTES || a.count() > MigrationAccept.MAX_SIGNERS) {
+            throw new HandshakeException("accept signers must be at most " + MigrationAccept.MAX_SIGNERS + " BYTES, got "
+                    + a.count() + " of " + a.elementType());
+        }
+        List<byte[]> keys = new ArrayList<>();
+        while (a.hasNext()) {
+            byte[] k = a.nextBytes();
+            if (k.length != 32) {
+                throw new HandshakeException("accept signer key must be 32 bytes, length=" + k.length);
+            }
+            keys.add(k);
+        }
+        return keys;
     }
 
     private static List<Integer> versions(FieldReader f, String what) throws IOException {

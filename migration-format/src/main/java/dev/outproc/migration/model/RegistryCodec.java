@@ -122,13 +122,22 @@ final class RegistryCodec {
         for (int i = 0; i < il.size(); i++) {
             String a = at + ".implementations[" + i + "]";
             Map<String, Object> x = obj(il.get(i), a);
-            keys(x, a, Set.of("id", "vendor", "formatClass", "read", "write"), Set.of("id", "formatClass", "read", "write"));
+            keys(x, a, Set.of("id", "vendor", "formatClass", "read", "write", "signers"), Set.of("id", "formatClass", "read", "write"));
             String fc = id(x.get("formatClass"), a + ".formatClass");
             if (classes.stream().noneMatch(f -> f.id().equals(fc))) {
                 throw new RegistryException(a + ".formatClass " + fc + " is not a format class of model " + id);
             }
+            List<VerifyingKey> signers = new ArrayList<>();
+            List<Object> sl = optList(x.get("signers"), a + ".signers");
+            for (int k = 0; k < sl.size(); k++) {
+                byte[] key = base64(sl.get(k), a + ".signers[" + k + "]");
+                if (key.length != VerifyingKey.LENGTH) {
+                    throw new RegistryException(a + ".signers[" + k + "] must be a 32-byte Ed25519 key, length=" + key.length);
+                }
+                signers.add(VerifyingKey.of(key));
+            }
             impls.add(new Implementation(id(x.get("id"), a + ".id"), optStr(x.get("vendor"), a + ".vendor"), fc,
-                    versions(x.get("read"), a + ".read"), versions(x.get("write"), a + ".write")));
+                    versions(x.get("read"), a + ".read"), versions(x.get("write"), a + ".write"), signers));
         }
         return new DeviceModel(id, revision, description, aliases, params, constraints, classes, impls);
     }
@@ -712,6 +721,7 @@ final class RegistryCodec {
             x.put("formatClass", i.formatClass());
             x.put("read", i.readVersions());
             x.put("write", i.writeVersions());
+            x.put("signers", i.signers().stream().map(VerifyingKey::toBase64).toList());
             impls.add(x);
         }
         t.put("implementations", impls);

@@ -139,7 +139,34 @@ public final class DeviceStateReader implements AutoCloseable {
      */
     public static DeviceStateReader openUnattested(ReadableByteChannel channel, String modelId, String formatClass,
             int minVersion, int maxVersion) throws IOException {
-        DeviceStateReader r = new DeviceStateReader(channel, null, null, Set.of());
+        return openUnattested(channel, modelId, formatClass, minVersion, maxVersion, null, Set.of());
+    }
+
+    /**
+     * Opens a reader for a stream without a handshake (a file or snapshot, stream-format.md §7.5) with the same checks
+     * a handshake would give: a MAC under a pre-shared key, and a trailer signed by a pinned signer.
+     * {@snippet :
+     * try (DeviceStateReader r = DeviceStateReader.openUnattested(file, MODEL, FORMAT, 1, 2, null, Set.of(vendorKey))) {
+     *     // read sections; finish() refuses an unsigned stream or one signed by another key
+     * }
+     * }
+     *
+     * @param channel blocking source
+     * @param modelId expected model
+     * @param formatClass expected format class
+     * @param minVersion lowest format version the caller reads
+     * @param maxVersion highest format version the caller reads
+     * @param macKey pre-shared 32-byte MAC key the stream must carry a MAC under, or null
+     * @param pinnedSigners keys of which one must have signed the trailer, or empty to not require a signature
+     * @return the reader
+     * @throws IOException if the header is malformed, names something else or lacks a required protection
+     */
+    public static DeviceStateReader openUnattested(ReadableByteChannel channel, String modelId, String formatClass,
+            int minVersion, int maxVersion, byte[] macKey, Set<VerifyingKey> pinnedSigners) throws IOException {
+        if (macKey != null && macKey.length != 32) {
+            throw new IllegalArgumentException("MAC key must be 32 bytes, length=" + macKey.length);
+        }
+        DeviceStateReader r = new DeviceStateReader(channel, null, macKey == null ? null : macKey.clone(), Set.copyOf(pinnedSigners));
         r.expectedModel = modelId;
         r.expectedFormat = formatClass;
         r.minVersion = minVersion;
@@ -298,6 +325,12 @@ public final class DeviceStateReader implements AutoCloseable {
             if (!header.hasDigests()) {
                 throw new StreamIntegrityException("stream has no digests; an unattested stream must carry them");
             }
+            if (macKey != null && !header.hasMac()) {
+                throw new StreamIntegrityException("stream has no MAC but the reader holds a MAC key and requires one");
+            }
+            if (!trustedSigners.isEmpty() && !header.hasSignature()) {
+                throw new StreamIntegrityException("stream is not signed but the reader pins signer(s) " + trustedSigners);
+            }
             return;
         }
         if (expected == null) {
@@ -326,7 +359,7 @@ public final class DeviceStateReader implements AutoCloseable {
         if (expected.macKey() != null && !header.hasMac()) {
             throw new StreamIntegrityException("stream has no MAC but the agreement requires one");
         }
-        if (!expected.trustedStreamSigners().isEmpty() && !header.hasSignature()) {
+        if (expected.signatureRequired() && !header.hasSignature()) {
             throw new StreamIntegrityException("stream is not signed but the agreement requires a signature");
         }
     }

@@ -223,6 +223,16 @@ public final class FieldWriter {
         return this;
     }
 
+    /** @param tag field tag @param v values (each copied onto the stream) @return this @throws IOException if the channel fails */
+    public FieldWriter bytesArray(int tag, List<byte[]> v) throws IOException {
+        arrayHeader(tag, FieldType.BYTES, v.size());
+        for (byte[] b : v) {
+            out.i64(b.length);
+            out.write(b, 0, b.length);
+        }
+        return this;
+    }
+
     /**
      * Opens an array of records; write each element with {@link #beginElement()} ... {@link #endRecord()}, then
      * call {@link #endArray()}.
