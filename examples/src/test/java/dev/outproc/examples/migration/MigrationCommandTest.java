@@ -87,10 +87,12 @@ class MigrationCommandTest {
     }
 
     @Test
-    void verifyShouldCheckMacAndSignature() {
-        String key = HexFormat.of().formatHex(GoldenCorpus.MAC_KEY);
+    void verifyShouldCheckMacAndSignature(@TempDir Path dir) throws IOException {
+        Path keyFile = dir.resolve("mac.key");
+        Files.writeString(keyFile, HexFormat.of().formatHex(GoldenCorpus.MAC_KEY) + "\n");
+        String key = keyFile.toString();
         String signer = GoldenCorpus.SIGNER.verifyingKey().toBase64();
-        Result ok = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key", key, "--trusted-signer", signer,
+        Result ok = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key-file", key, "--trusted-signer", signer,
                 "--require-mac", "--require-signature");
         assertEquals(0, ok.status(), ok.out());
         assertTrue(ok.out().contains("mac:        verified"), ok.out());
@@ -102,12 +104,16 @@ class MigrationCommandTest {
 
         byte[] wrong = GoldenCorpus.MAC_KEY.clone();
         wrong[5] ^= 1;
-        Result bad = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key", HexFormat.of().formatHex(wrong));
+        Path wrongFile = dir.resolve("wrong.key");
+        Files.writeString(wrongFile, HexFormat.of().formatHex(wrong));
+        Result bad = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key-file", wrongFile.toString());
         assertEquals(MigrationCommand.EXIT_FAILED, bad.status());
         assertTrue(bad.out().contains("NOT VERIFIED: MAC does not verify"), bad.out());
 
         Result unsigned = run("verify", res("/golden/counter-v1.oms"), "--require-signature");
         assertEquals(MigrationCommand.EXIT_FAILED, unsigned.status());
+        Result onCommandLine = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key", HexFormat.of().formatHex(GoldenCorpus.MAC_KEY));
+        assertEquals(MigrationCommand.EXIT_USAGE, onCommandLine.status(), "a key on the command line is not an option");
         Result plain = run("verify", res("/golden/counter-v1.oms"));
         assertEquals(0, plain.status(), plain.out());
         assertTrue(plain.out().contains("digests:    verified"), plain.out());

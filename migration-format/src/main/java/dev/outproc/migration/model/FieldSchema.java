@@ -20,7 +20,7 @@ import java.util.List;
 public record FieldSchema(int tag, String name, String type, boolean signed, String element, List<FieldSchema> fields,
         String defaultValue) {
     /** First tag of an optional subsection: sent only when needed, refused by a reader that does not know it. */
-    public static final int MUST_UNDERSTAND_TAG = 0x8000;
+    public static final int MUST_UNDERSTAND_TAG = dev.outproc.migration.stream.StreamLayout.MUST_UNDERSTAND_TAG;
 
     /** Canonical constructor: copies the list. */
     public FieldSchema {

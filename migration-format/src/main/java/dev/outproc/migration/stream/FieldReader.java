@@ -134,6 +134,12 @@ public final class FieldReader {
             childArray = null;
         }
         if (pending) {
+            if (tag >= StreamLayout.MUST_UNDERSTAND_TAG) {
+                // An optional subsection (stream-format.md §5.4): the writer sent it because the state needs it, so a
+                // reader that does not understand it must not load the state without it.
+                throw new UnsupportedSectionException(0, 0, "field tag " + tag + " (0x" + Integer.toHexString(tag)
+                        + ") is a must-understand subsection that this reader does not read, at " + in.where());
+            }
             skipValue(in, type, depth);
             pending = false;
         }
