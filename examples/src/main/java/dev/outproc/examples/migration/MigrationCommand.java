@@ -45,7 +45,8 @@ import picocli.CommandLine.Spec;
 @Command(name = "migration", mixinStandardHelpOptions = true, version = "outproc migration-format 1",
         description = "Inspect, verify and check outproc device-state streams and device models.",
         subcommands = {MigrationCommand.Inspect.class, MigrationCommand.Verify.class, MigrationCommand.Check.class,
-                MigrationCommand.Diff.class, MigrationCommand.Keygen.class, MigrationCommand.Sign.class})
+                MigrationCommand.Diff.class, MigrationCommand.Keygen.class, MigrationCommand.Sign.class,
+                HandshakeCommands.Relay.class, HandshakeCommands.Connect.class})
 public final class MigrationCommand implements Callable<Integer> {
     /** Exit status when a stream or file cannot be read or does not verify. */
     public static final int EXIT_FAILED = 1;

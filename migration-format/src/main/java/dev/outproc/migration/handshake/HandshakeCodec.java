@@ -46,6 +46,14 @@ public final class HandshakeCodec {
     public static final int TYPE_ACCEPT = 2;
     /** Message type of a refusal. */
     public static final int TYPE_REFUSE = 3;
+    /** Message type that opens a handshake at a back-end's endpoint and names its role (integration.md §7). */
+    public static final int TYPE_BEGIN = 4;
+    /** Message type of the source endpoint's verdict on the answer (integration.md §7). */
+    public static final int TYPE_RESULT = 5;
+    /** Role of a back-end in {@link #TYPE_BEGIN}: the source. */
+    public static final int ROLE_SOURCE = 1;
+    /** Role of a back-end in {@link #TYPE_BEGIN}: the destination. */
+    public static final int ROLE_DESTINATION = 2;
     private static final int MAX_REASONS = 1024;
 
     private HandshakeCodec() {}
@@ -298,6 +306,121 @@ public final class HandshakeCodec {
         } catch (IOException e) {
             throw new HandshakeException("malformed answer: " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Encodes a begin message: the relay tells a back-end's endpoint which side of the handshake it takes.
+     *
+     * @param role {@link #ROLE_SOURCE} or {@link #ROLE_DESTINATION}
+     * @return the message bytes
+     */
+    public static byte[] encodeBegin(int role) {
+        try {
+            return frame(TYPE_BEGIN, FieldWriter.inMemory().int32(1, role));
+        } catch (IOException e) {
+            throw new UncheckedIOException("in-memory encoding cannot fail", e);
+        }
+    }
+
+    /**
+     * Decodes a begin message.
+     *
+     * @param m message bytes from an untrusted peer
+     * @return the role
+     * @throws HandshakeException if the message is malformed or the role undefined
+     */
+    public static int decodeBegin(byte[] m) throws HandshakeException {
+        FieldReader f = open(m, TYPE_BEGIN);
+        try {
+            Integer role = null;
+            while (f.next()) {
+                if (f.tag() == 1) {
+                    role = f.int32();
+                } else {
+                    f.skip();
+                }
+            }
+            require(role != null && (role == ROLE_SOURCE || role == ROLE_DESTINATION), "begin needs role 1 (source) or 2 (destination), role=" + role);
+            return role;
+        } catch (HandshakeException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new HandshakeException("malformed begin: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The source endpoint's verdict (message type 5).
+     *
+     * @param agreed whether the source took the accept and will write the stream
+     * @param detail why not, or empty
+     * @param formatVersion the version it will write (0 when not agreed)
+     * @param handshakeHash the handshake hash (empty when not agreed)
+     */
+    public record Result(boolean agreed, String detail, int formatVersion, byte[] handshakeHash) {
+        /** Canonical constructor: copies. */
+        public Result {
+            handshakeHash = handshakeHash.clone();
+        }
+
+        @Override
+        public byte[] handshakeHash() {
+            return handshakeHash.clone();
+        }
+    }
+
+    /**
+     * Encodes a result message.
+     *
+     * @param r the result
+     * @return the message bytes
+     */
+    public static byte[] encodeResult(Result r) {
+        try {
+            return frame(TYPE_RESULT, FieldWriter.inMemory().int32(1, r.agreed() ? 0 : 1).string(2, r.detail())
+                    .int32(3, r.formatVersion()).bytes(4, r.handshakeHash()));
+        } catch (IOException e) {
+            throw new UncheckedIOException("in-memory encoding cannot fail", e);
+        }
+    }
+
+    /**
+     * Decodes a result message.
+     *
+     * @param m message bytes from an untrusted peer
+     * @return the result
+     * @throws HandshakeException if the message is malformed
+     */
+    public static Result decodeResult(byte[] m) throws HandshakeException {
+        FieldReader f = open(m, TYPE_RESULT);
+        try {
+            Integer status = null;
+            String detail = null;
+            Integer version = null;
+            byte[] hash = null;
+            while (f.next()) {
+                switch (f.tag()) {
+                    case 1 -> status = f.int32();
+                    case 2 -> detail = f.string();
+                    case 3 -> version = f.int32();
+                    case 4 -> hash = f.bytes();
+                    default -> f.skip();
+                }
+            }
+            require(status != null && detail != null && version != null && hash != null, "result lacks a required field");
+            require(status == 0 || status == 1, "result status must be 0 or 1, status=" + status);
+            require(status == 1 || (hash.length == 32 && version >= 1), "an agreed result needs a 32-byte handshake hash and a version");
+            return new Result(status == 0, detail, version, hash);
+        } catch (HandshakeException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new HandshakeException("malformed result: " + e.getMessage(), e);
+        }
+    }
+
+    /** {@return the message type of an encoded message (byte 5), without validating it} @param m message bytes */
+    public static int typeOf(byte[] m) {
+        return m.length > 5 ? m[5] & 0xff : -1;
     }
 
     /**
