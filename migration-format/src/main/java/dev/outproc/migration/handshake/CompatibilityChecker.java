@@ -76,7 +76,8 @@ public final class CompatibilityChecker {
      *
      * @param source the source
      * @param destination the destination
-     * @param sourceModelDigest SHA-256 of the source's canonical model entry, or null to skip that check
+     * @param sourceModelDigest SHA-256 of the source's canonical model entry, empty when the offer carried none (refused
+     *        with MODEL_DEFINITION_MISMATCH), or null to skip that check (offline comparison of two descriptors)
      * @return the reasons (empty if compatible) and the version to use
      */
     public CompatibilityReport check(DeviceDescriptor source, DeviceDescriptor destination, byte[] sourceModelDigest) {
@@ -99,7 +100,11 @@ public final class CompatibilityChecker {
             reasons.add(new Incompatibility(ReasonCode.UNTRUSTED_MODEL, model.id(),
                     "entry is " + sig.status() + (sig.signer() == null ? "" : " (signed by " + sig.signer() + ")") + "; a trusted signature is required"));
         }
-        if (sourceModelDigest != null && !MessageDigest.isEqual(sourceModelDigest, Registry.modelDigest(model))) {
+        if (sourceModelDigest != null && sourceModelDigest.length == 0) {
+            // An offer without a digest does not say which definition of the model the source follows: never assume ours.
+            reasons.add(new Incompatibility(ReasonCode.MODEL_DEFINITION_MISMATCH, model.id(),
+                    "the offer carries no model digest; the destination's revision " + model.revision() + " cannot be confirmed"));
+        } else if (sourceModelDigest != null && !MessageDigest.isEqual(sourceModelDigest, Registry.modelDigest(model))) {
             reasons.add(new Incompatibility(ReasonCode.MODEL_DEFINITION_MISMATCH, model.id(),
                     "the source's definition of the model (revision unknown here) differs from the destination's revision " + model.revision()));
         }

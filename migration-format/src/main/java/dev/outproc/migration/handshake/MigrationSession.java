@@ -280,7 +280,7 @@ public final class MigrationSession {
                 return new Answer(HandshakeCodec.encode(new MigrationRefusal(new byte[32], r)), false, r, null);
             }
             List<Incompatibility> reasons = new java.util.ArrayList<>();
-            CompatibilityReport report = checker.check(offer.source(), local, offer.modelDigest().length == 32 ? offer.modelDigest() : null);
+            CompatibilityReport report = checker.check(offer.source(), local, offer.modelDigest());
             reasons.addAll(report.reasons());
             if (requireMac && !offer.wantsMac()) {
                 reasons.add(new Incompatibility(ReasonCode.MAC_REQUIRED, "offer", "the destination requires a MAC and the offer carries no X25519 key"));
