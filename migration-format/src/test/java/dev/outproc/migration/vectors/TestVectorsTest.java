@@ -80,7 +80,11 @@ class TestVectorsTest {
         Signature v = Signature.getInstance("Ed25519");
         v.initVerify(ed25519(key));
         v.update(message);
-        return v.verify(signature);
+        try {
+            return v.verify(signature);
+        } catch (java.security.SignatureException e) {
+            return false;
+        }
     }
 
     private static byte[] x25519(byte[] privateKey, byte[] publicKey) throws Exception {
@@ -167,7 +171,7 @@ class TestVectorsTest {
         assertArrayEquals(h(v, "mac"), hmac(h(hs, "macKey"), ascii("outproc-migration-mac-v1"), h(v, "t2"), h(v, "trailerFixed")));
         assertTrue(verifyEd25519(h(hs, "streamSignerPublic"), h(v, "signatureInput"), h(v, "signature")));
         byte[] tampered = h(v, "signature");
-        tampered[0] ^= 0x10;
+        tampered[32] ^= 0x01;
         assertFalse(verifyEd25519(h(hs, "streamSignerPublic"), h(v, "signatureInput"), tampered));
 
         HandshakeAgreement reader = HandshakeAgreement.builder("outproc.dev/example/counter", "outproc.dev/example/counter/state", 1)
