@@ -9,6 +9,8 @@ import dev.outproc.migration.handshake.HandshakeAgreement;
 import dev.outproc.migration.handshake.HandshakeCodec;
 import dev.outproc.migration.handshake.MigrationAccept;
 import dev.outproc.migration.internal.JsonTree;
+import dev.outproc.migration.model.Registry;
+import dev.outproc.migration.model.StateSchemaReader;
 import dev.outproc.migration.stream.DeviceStateReader;
 import dev.outproc.migration.stream.StreamTrailer;
 import java.io.ByteArrayInputStream;
@@ -177,6 +179,10 @@ class TestVectorsTest {
         HandshakeAgreement reader = HandshakeAgreement.builder("outproc.dev/example/counter", "outproc.dev/example/counter/state", 1)
                 .nonce(h(hs, "sourceNonce")).handshakeHash(h(hs, "handshakeHash")).macKey(h(hs, "macKey")).build();
         try (DeviceStateReader r = DeviceStateReader.open(new ByteArrayInputStream(stream), reader)) {
+            Map<String, Map<String, Object>> state = StateSchemaReader.read(r, Registry.builtin().model("outproc.dev/example/counter")
+                    .orElseThrow().formatClasses().getFirst().version(1).orElseThrow());
+            assertEquals("vector", state.get("config").get("label"));
+            assertEquals(256L, state.get("config").get("queue_size"));
             StreamTrailer t = r.finish();
             assertTrue(t.macVerified());
             assertArrayEquals(h(v, "t2"), t.transcript());
