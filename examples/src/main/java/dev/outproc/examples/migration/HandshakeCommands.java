@@ -104,6 +104,57 @@ final class HandshakeCommands {
         return w.toString();
     }
 
+    /**
+     * {@code serve}: a migration endpoint for a device described by a file, without a device behind it: for dry runs
+     * of an orchestration and for tests. Prints each agreement as one line of JSON.
+     */
+    @Command(name = "serve", mixinStandardHelpOptions = true,
+            description = "Serve the migration handshake for the device a descriptor file describes, on --migration-socket, "
+                    + "and print each outcome (a dry run of a back-end's endpoint; no state moves).")
+    static final class Serve implements Callable<Integer> {
+        @Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "DESCRIPTOR", description = "The device's descriptor (JSON).")
+        Path descriptor;
+
+        @CommandLine.Mixin
+        MigrationOptions migration = new MigrationOptions();
+
+        @Option(names = "--count", paramLabel = "N", description = "Stop after N handshakes (default: serve until killed).")
+        int count;
+
+        @Override
+        public Integer call() {
+            PrintWriter out = spec.commandLine().getOut();
+            if (migration.socket() == null) {
+                spec.commandLine().getErr().println("error: --migration-socket is required");
+                return MigrationCommand.EXIT_USAGE;
+            }
+            java.util.concurrent.Semaphore done = new java.util.concurrent.Semaphore(0);
+            try (MigrationEndpointServer server = MigrationEndpointServer.start(migration.socket(),
+                    migration.sessions(dev.outproc.migration.handshake.DeviceDescriptor.load(descriptor)), a -> {
+                        synchronized (out) {
+                            out.println("{\"agreed\":true,\"role\":\"" + (a.source() ? "source" : "destination") + "\",\"formatVersion\":"
+                                    + a.agreement().formatVersion() + ",\"handshakeHash\":\"" + HexFormat.of().formatHex(a.agreement().handshakeHash()) + "\"}");
+                            out.flush();
+                        }
+                        done.release();
+                    })) {
+                out.println("serving the migration handshake on " + migration.socket());
+                out.flush();
+                done.acquire(count > 0 ? count : Integer.MAX_VALUE);
+                return 0;
+            } catch (IOException | IllegalArgumentException e) {
+                spec.commandLine().getErr().println("error: " + e.getMessage());
+                return MigrationCommand.EXIT_FAILED;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return MigrationCommand.EXIT_FAILED;
+            }
+        }
+    }
+
     /** {@code connect}: join stdin and stdout to a local Unix socket, so that ssh can carry a handshake to another host. */
     @Command(name = "connect", mixinStandardHelpOptions = true,
             description = "Connect stdin and stdout to a back-end's migration socket on this host (the far end of "

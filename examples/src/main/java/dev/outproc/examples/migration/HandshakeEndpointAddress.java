@@ -37,27 +37,39 @@ final class HandshakeEndpointAddress {
             return c;
         }
         if (spec.equals("stdio")) {
-            return new Pipes(Channels.newChannel(System.in), Channels.newChannel(unclosable(System.out)), null);
+            return new Pipes(Channels.newChannel(System.in), Channels.newChannel(flushing(System.out, false)), null);
         }
         if (spec.startsWith("exec:")) {
             Process p = new ProcessBuilder(List.of("/bin/sh", "-c", spec.substring("exec:".length())))
                     .redirectError(ProcessBuilder.Redirect.INHERIT).start();
-            return new Pipes(Channels.newChannel(p.getInputStream()), Channels.newChannel(p.getOutputStream()), p);
+            return new Pipes(Channels.newChannel(p.getInputStream()), Channels.newChannel(flushing(p.getOutputStream(), true)), p);
         }
         throw new IllegalArgumentException("endpoint '" + spec + "' is not unix:PATH, stdio or exec:COMMAND");
     }
 
-    private static OutputStream unclosable(OutputStream out) {
+    /**
+     * Flushes after every write: a message must leave now, or the peer waits for it while we wait for its answer
+     * (a process's stdin and System.out are buffered).
+     */
+    private static OutputStream flushing(OutputStream out, boolean closeable) {
         return new OutputStream() {
             @Override
             public void write(int b) throws IOException {
                 out.write(b);
+                out.flush();
             }
 
             @Override
             public void write(byte[] b, int off, int len) throws IOException {
                 out.write(b, off, len);
                 out.flush();
+            }
+
+            @Override
+            public void close() throws IOException {
+                if (closeable) {
+                    out.close();
+                }
             }
         };
     }

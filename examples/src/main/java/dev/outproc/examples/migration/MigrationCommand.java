@@ -46,7 +46,7 @@ import picocli.CommandLine.Spec;
         description = "Inspect, verify and check outproc device-state streams and device models.",
         subcommands = {MigrationCommand.Inspect.class, MigrationCommand.Verify.class, MigrationCommand.Check.class,
                 MigrationCommand.Diff.class, MigrationCommand.Keygen.class, MigrationCommand.Sign.class,
-                HandshakeCommands.Relay.class, HandshakeCommands.Connect.class})
+                HandshakeCommands.Relay.class, HandshakeCommands.Connect.class, HandshakeCommands.Serve.class})
 public final class MigrationCommand implements Callable<Integer> {
     /** Exit status when a stream or file cannot be read or does not verify. */
     public static final int EXIT_FAILED = 1;

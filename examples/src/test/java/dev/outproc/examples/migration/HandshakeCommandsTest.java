@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.outproc.migration.handshake.CompatibilityChecker;
 import dev.outproc.migration.handshake.DeviceDescriptor;
-import dev.outproc.migration.handshake.HandshakeAgreement;
 import dev.outproc.migration.handshake.HandshakeEndpoint;
 import dev.outproc.migration.handshake.MigrationSession;
 import dev.outproc.migration.model.Registry;
@@ -38,11 +37,11 @@ class HandshakeCommandsTest {
         }
     }
 
-    private static CompletableFuture<Optional<HandshakeAgreement>> endpoint(Path socket, DeviceDescriptor self) throws IOException {
+    private static CompletableFuture<Optional<HandshakeEndpoint.Agreed>> endpoint(Path socket, DeviceDescriptor self) throws IOException {
         ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         server.bind(UnixDomainSocketAddress.of(socket));
         Registry reg = Registry.builtin();
-        CompletableFuture<Optional<HandshakeAgreement>> result = new CompletableFuture<>();
+        CompletableFuture<Optional<HandshakeEndpoint.Agreed>> result = new CompletableFuture<>();
         Thread.ofPlatform().daemon(true).start(() -> {
             try (server; SocketChannel c = server.accept()) {
                 result.complete(HandshakeEndpoint.serve(c, () -> MigrationSession.source(self, reg, true, RANDOM),
@@ -64,11 +63,11 @@ class HandshakeCommandsTest {
 
     @Test
     void relayShouldPrintTheAgreementOfACompatiblePair(@TempDir Path dir) throws Exception {
-        CompletableFuture<Optional<HandshakeAgreement>> src = endpoint(dir.resolve("src.sock"), descriptor("blk-source.json"));
-        CompletableFuture<Optional<HandshakeAgreement>> dst = endpoint(dir.resolve("dst.sock"), descriptor("blk-dest-memory.json"));
+        CompletableFuture<Optional<HandshakeEndpoint.Agreed>> src = endpoint(dir.resolve("src.sock"), descriptor("blk-source.json"));
+        CompletableFuture<Optional<HandshakeEndpoint.Agreed>> dst = endpoint(dir.resolve("dst.sock"), descriptor("blk-dest-memory.json"));
         String[] r = relay(dir);
         assertEquals("0", r[0], r[1] + r[2]);
-        String hash = java.util.HexFormat.of().formatHex(src.get(10, TimeUnit.SECONDS).orElseThrow().handshakeHash());
+        String hash = java.util.HexFormat.of().formatHex(src.get(10, TimeUnit.SECONDS).orElseThrow().agreement().handshakeHash());
         assertTrue(r[1].contains("\"agreed\":true") && r[1].contains("\"formatVersion\":2") && r[1].contains("\"mac\":true")
                 && r[1].contains("\"handshakeHash\":\"" + hash + "\""), r[1]);
         assertTrue(dst.get(10, TimeUnit.SECONDS).isPresent());
@@ -77,7 +76,7 @@ class HandshakeCommandsTest {
     @Test
     void relayShouldPrintTheReasonsOfAnIncompatiblePair(@TempDir Path dir) throws Exception {
         endpoint(dir.resolve("src.sock"), descriptor("blk-source.json"));
-        CompletableFuture<Optional<HandshakeAgreement>> dst = endpoint(dir.resolve("dst.sock"), descriptor("blk-dest-incompatible.json"));
+        CompletableFuture<Optional<HandshakeEndpoint.Agreed>> dst = endpoint(dir.resolve("dst.sock"), descriptor("blk-dest-incompatible.json"));
         String[] r = relay(dir);
         assertEquals(Integer.toString(MigrationCommand.EXIT_FAILED), r[0], r[1] + r[2]);
         assertTrue(r[1].contains("\"agreed\":false") && r[1].contains("\"refusedBy\":\"destination\"")

@@ -11,14 +11,28 @@ import java.util.function.Supplier;
  * role; as source the back-end sends its offer, reads the answer and reports its verdict; as destination it reads
  * the offer and sends its answer. Nothing else crosses, and no state moves on this channel.
  * {@snippet :
- * Optional<HandshakeAgreement> agreed = HandshakeEndpoint.serve(connection,
+ * Optional<HandshakeEndpoint.Agreed> agreed = HandshakeEndpoint.serve(connection,
  *         () -> MigrationSession.source(descriptor, registry, true, random).signWith(key),
  *         () -> MigrationSession.destination(descriptor, new CompatibilityChecker(registry), true, random));
- * agreed.ifPresent(device::migrationAgreed);      // governs the next SET_DEVICE_STATE_FD
+ * agreed.ifPresent(a -> device.migrationAgreed(a.agreement()));   // governs the next SET_DEVICE_STATE_FD
  * }
  */
 public final class HandshakeEndpoint {
     private HandshakeEndpoint() {}
+
+    /**
+     * What one served handshake agreed.
+     *
+     * @param role {@link HandshakeCodec#ROLE_SOURCE} (the agreement governs the next save) or
+     *        {@link HandshakeCodec#ROLE_DESTINATION} (the next load)
+     * @param agreement the agreement
+     */
+    public record Agreed(int role, HandshakeAgreement agreement) {
+        /** @return whether this back-end is the source (it saves) */
+        public boolean source() {
+            return role == HandshakeCodec.ROLE_SOURCE;
+        }
+    }
 
     /**
      * Serves one handshake on a connection.
@@ -26,10 +40,10 @@ public final class HandshakeEndpoint {
      * @param channel blocking connection from the relay
      * @param source creates this back-end's source session when the relay asks for that role
      * @param destination creates this back-end's destination session when the relay asks for that role
-     * @return the agreement when this side agreed, empty when the migration was refused (the reasons went to the relay)
+     * @return the role and agreement when this side agreed, empty when the migration was refused (the reasons went to the relay)
      * @throws IOException if the channel fails or the relay sends something malformed
      */
-    public static Optional<HandshakeAgreement> serve(ByteChannel channel, Supplier<MigrationSession.Source> source,
+    public static Optional<Agreed> serve(ByteChannel channel, Supplier<MigrationSession.Source> source,
             Supplier<MigrationSession.Destination> destination) throws IOException {
         int role = HandshakeCodec.decodeBegin(HandshakeCodec.readMessage(channel));
         if (role == HandshakeCodec.ROLE_SOURCE) {
@@ -40,7 +54,7 @@ public final class HandshakeEndpoint {
                 HandshakeAgreement a = src.complete(answer);
                 HandshakeCodec.writeMessage(channel, HandshakeCodec.encodeResult(
                         new HandshakeCodec.Result(true, "", a.formatVersion(), a.handshakeHash())));
-                return Optional.of(a);
+                return Optional.of(new Agreed(role, a));
             } catch (HandshakeException e) {
                 // A refusal, or an accept this source cannot honour: the relay learns why; nothing is agreed.
                 HandshakeCodec.writeMessage(channel, HandshakeCodec.encodeResult(new HandshakeCodec.Result(false, e.getMessage(), 0, new byte[0])));
@@ -49,6 +63,6 @@ public final class HandshakeEndpoint {
         }
         MigrationSession.Answer answer = destination.get().answer(HandshakeCodec.readMessage(channel));
         HandshakeCodec.writeMessage(channel, answer.bytes());
-        return Optional.ofNullable(answer.agreement());
+        return Optional.ofNullable(answer.agreement()).map(a -> new Agreed(role, a));
     }
 }

@@ -26,12 +26,12 @@ class HandshakeRelayTest {
     private static final SecureRandom RANDOM = new SecureRandom();
 
     /** An endpoint listening on a socket, serving one handshake with a descriptor. */
-    private static CompletableFuture<Optional<HandshakeAgreement>> endpoint(Path socket, DeviceDescriptor self) throws IOException {
+    private static CompletableFuture<Optional<HandshakeEndpoint.Agreed>> endpoint(Path socket, DeviceDescriptor self) throws IOException {
         ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         server.bind(UnixDomainSocketAddress.of(socket));
         Registry reg = Registry.builtin();
         // A thread of its own: the common pool may have a single worker on a small machine.
-        CompletableFuture<Optional<HandshakeAgreement>> result = new CompletableFuture<>();
+        CompletableFuture<Optional<HandshakeEndpoint.Agreed>> result = new CompletableFuture<>();
         Thread.ofPlatform().daemon(true).name("endpoint-" + socket.getFileName()).start(() -> {
             try (server; SocketChannel c = server.accept()) {
                 result.complete(HandshakeEndpoint.serve(c, () -> MigrationSession.source(self, reg, true, RANDOM),
@@ -49,16 +49,16 @@ class HandshakeRelayTest {
 
     @Test
     void aCompatiblePairShouldAgreeOnBothSidesThroughTheRelay(@TempDir Path dir) throws Exception {
-        CompletableFuture<Optional<HandshakeAgreement>> src = endpoint(dir.resolve("src.sock"), CompatibilityCheckerTest.descriptor("blk-source.json"));
-        CompletableFuture<Optional<HandshakeAgreement>> dst = endpoint(dir.resolve("dst.sock"), CompatibilityCheckerTest.descriptor("blk-dest-memory.json"));
+        CompletableFuture<Optional<HandshakeEndpoint.Agreed>> src = endpoint(dir.resolve("src.sock"), CompatibilityCheckerTest.descriptor("blk-source.json"));
+        CompletableFuture<Optional<HandshakeEndpoint.Agreed>> dst = endpoint(dir.resolve("dst.sock"), CompatibilityCheckerTest.descriptor("blk-dest-memory.json"));
         HandshakeRelay.Outcome outcome;
         try (SocketChannel s = connect(dir.resolve("src.sock")); SocketChannel d = connect(dir.resolve("dst.sock"))) {
             outcome = HandshakeRelay.relay(s, d);
         }
         assertTrue(outcome.agreed(), outcome.toString());
         assertEquals(2, outcome.accept().formatVersion());
-        HandshakeAgreement sa = src.get(10, TimeUnit.SECONDS).orElseThrow();
-        HandshakeAgreement da = dst.get(10, TimeUnit.SECONDS).orElseThrow();
+        HandshakeAgreement sa = src.get(10, TimeUnit.SECONDS).orElseThrow().agreement();
+        HandshakeAgreement da = dst.get(10, TimeUnit.SECONDS).orElseThrow().agreement();
         assertArrayEquals(sa.handshakeHash(), da.handshakeHash());
         assertArrayEquals(sa.handshakeHash(), outcome.sourceResult().handshakeHash());
         assertArrayEquals(sa.macKey(), da.macKey(), "both ends derive the MAC key; the relay never sees it");
@@ -66,8 +66,8 @@ class HandshakeRelayTest {
 
     @Test
     void anIncompatiblePairShouldBeRefusedWithReasonsAndNothingAgreed(@TempDir Path dir) throws Exception {
-        CompletableFuture<Optional<HandshakeAgreement>> src = endpoint(dir.resolve("src.sock"), CompatibilityCheckerTest.descriptor("blk-source.json"));
-        CompletableFuture<Optional<HandshakeAgreement>> dst = endpoint(dir.resolve("dst.sock"), CompatibilityCheckerTest.descriptor("blk-dest-incompatible.json"));
+        CompletableFuture<Optional<HandshakeEndpoint.Agreed>> src = endpoint(dir.resolve("src.sock"), CompatibilityCheckerTest.descriptor("blk-source.json"));
+        CompletableFuture<Optional<HandshakeEndpoint.Agreed>> dst = endpoint(dir.resolve("dst.sock"), CompatibilityCheckerTest.descriptor("blk-dest-incompatible.json"));
         HandshakeRelay.Outcome outcome;
         try (SocketChannel s = connect(dir.resolve("src.sock")); SocketChannel d = connect(dir.resolve("dst.sock"))) {
             outcome = HandshakeRelay.relay(s, d);
