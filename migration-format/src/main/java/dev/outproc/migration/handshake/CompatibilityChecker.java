@@ -5,6 +5,7 @@ import dev.outproc.migration.model.Constraint;
 import dev.outproc.migration.model.DeviceModel;
 import dev.outproc.migration.model.FormatClass;
 import dev.outproc.migration.model.FormatVersion;
+import dev.outproc.migration.model.Implementation;
 import dev.outproc.migration.model.Parameter;
 import dev.outproc.migration.model.ParameterValue;
 import dev.outproc.migration.model.Registry;
@@ -189,6 +190,8 @@ public final class CompatibilityChecker {
             return 0;
         }
         TreeSet<Integer> defined = new TreeSet<>(fc.get().versions().stream().map(FormatVersion::version).toList());
+        implementation(model, source, "source", source.writeVersions(), true, reasons);
+        implementation(model, destination, "destination", destination.readVersions(), false, reasons);
         for (int v : new TreeSet<>(source.writeVersions())) {
             if (!defined.contains(v)) {
                 reasons.add(new Incompatibility(ReasonCode.UNKNOWN_FORMAT_VERSION, fc.get().id(),
@@ -210,6 +213,31 @@ public final class CompatibilityChecker {
             return 0;
         }
         return common.last();
+    }
+
+    /**
+     * A side whose implementation id the registry lists must use that entry's format class and claim no version the
+     * entry does not list (stream-format.md §9.5 item 6): a descriptor cannot promise more than its published entry.
+     */
+    private static void implementation(DeviceModel model, DeviceDescriptor d, String side, List<Integer> claimed, boolean writes,
+            List<Incompatibility> reasons) {
+        Optional<Implementation> listed = model.implementation(d.implementationId());
+        if (listed.isEmpty()) {
+            return;
+        }
+        Implementation i = listed.get();
+        if (!i.formatClass().equals(d.formatClass())) {
+            reasons.add(new Incompatibility(ReasonCode.IMPLEMENTATION_MISMATCH, i.id(),
+                    side + " uses format class " + d.formatClass() + ", the registry lists " + i.formatClass() + " for " + i.id()));
+            return;
+        }
+        List<Integer> allowed = writes ? i.writeVersions() : i.readVersions();
+        TreeSet<Integer> extra = new TreeSet<>(claimed);
+        extra.removeAll(allowed);
+        if (!extra.isEmpty()) {
+            reasons.add(new Incompatibility(ReasonCode.IMPLEMENTATION_MISMATCH, i.id(), side + " claims to " + (writes ? "write" : "read")
+                    + " versions " + extra + " that the registry does not list for " + i.id() + " (" + new TreeSet<>(allowed) + ")"));
+        }
     }
 
     /** Large unsigned values (feature words) read better in hexadecimal too. */
