@@ -12,4 +12,5 @@ module dev.outproc.core {
     exports dev.outproc.core.transport;
     exports dev.outproc.core.virtqueue;
     exports dev.outproc.core.virtio;
+    exports dev.outproc.core.virtio.blk;
 }

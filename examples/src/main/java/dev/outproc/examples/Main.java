@@ -2,9 +2,10 @@ package dev.outproc.examples;
 
 import dev.outproc.examples.blk.VhostUserBlkCommand;
 import dev.outproc.examples.demo.DemoCommand;
+import dev.outproc.examples.migration.MigrationCommand;
 import dev.outproc.examples.net.VhostUserNetCommand;
 import dev.outproc.examples.probe.VhostUserProbeCommand;
-import dev.outproc.examples.migration.MigrationCommand;
+import dev.outproc.examples.rng.VhostUserRngCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -20,6 +21,7 @@ import picocli.CommandLine.Command;
                 DemoCommand.class,
                 VhostUserBlkCommand.class,
                 VhostUserNetCommand.class,
+                VhostUserRngCommand.class,
                 VhostUserProbeCommand.class,
                 MigrationCommand.class,
                 CommandLine.HelpCommand.class

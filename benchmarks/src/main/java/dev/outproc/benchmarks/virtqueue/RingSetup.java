@@ -10,6 +10,7 @@ import dev.outproc.core.virtqueue.PackedDriverQueue;
 import dev.outproc.core.virtqueue.PackedQueue;
 import dev.outproc.core.virtqueue.QueueConfig;
 import dev.outproc.core.virtqueue.SplitDriverQueue;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtqueue.SplitQueue;
 import dev.outproc.core.virtqueue.VirtqueueException;
 
@@ -44,7 +45,7 @@ final class RingSetup implements AutoCloseable {
         this.region = GuestRegion.allocate(BASE, 16L << 20, 0x7f00_0000_0000L);
         this.memory = GuestMemory.of(List.of(region));
         GpaAllocator allocator = new GpaAllocator(BASE, BASE + (16L << 20));
-        long features = QueueConfig.F_INDIRECT_DESC | (eventIdx ? QueueConfig.F_EVENT_IDX : 0);
+        long features = VirtioFeature.INDIRECT_DESC.mask() | (eventIdx ? VirtioFeature.EVENT_IDX.mask() : 0);
         this.driver = packed
                 ? PackedDriverQueue.allocate("bench", memory, allocator, QUEUE_SIZE, features, 4)
                 : SplitDriverQueue.allocate("bench", memory, allocator, QUEUE_SIZE, features, 4);

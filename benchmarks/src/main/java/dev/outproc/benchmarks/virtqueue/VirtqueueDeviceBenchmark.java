@@ -1,5 +1,6 @@
 package dev.outproc.benchmarks.virtqueue;
 
+import dev.outproc.core.memory.Layouts;
 import dev.outproc.core.virtqueue.DescriptorChain;
 import dev.outproc.core.virtqueue.QueueConfig;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -15,9 +16,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -32,9 +31,7 @@ import java.util.concurrent.TimeUnit;
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
 public class VirtqueueDeviceBenchmark {
-    private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final VarHandle U16 = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
+    private static final VarHandle U16 = Layouts.LE_U16_ALIGNED.varHandle();
 
     /** Ring format. */
     @Param({"split", "packed"})
@@ -86,17 +83,17 @@ public class VirtqueueDeviceBenchmark {
             slotId = new short[size];
             slotFlags = new short[size];
             for (int s = 0; s < size; s++) {
-                slotLength[s] = desc.get(LE_U32, 16L * s + 8);
-                slotId[s] = desc.get(LE_U16, 16L * s + 12);
+                slotLength[s] = desc.get(Layouts.LE_U32, 16L * s + 8);
+                slotId[s] = desc.get(Layouts.LE_U16, 16L * s + 12);
                 // Keep NEXT/WRITE/INDIRECT; AVAIL/USED are set per lap.
-                slotFlags[s] = (short) (desc.get(LE_U16, 16L * s + 14) & 0x7);
+                slotFlags[s] = (short) (desc.get(Layouts.LE_U16, 16L * s + 14) & 0x7);
             }
             rearmSlot = 0;
             rearmWrap = false;
         } else {
             avail = setup.region.segment().asSlice(c.driverAddr() - RingSetup.BASE, 6 + 2L * size);
             for (int k = 0; k < size; k++) {
-                avail.set(LE_U16, 4 + 2L * k, (short) heads[k % chains]);
+                avail.set(Layouts.LE_U16, 4 + 2L * k, (short) heads[k % chains]);
             }
             availIdx = chains;
         }
@@ -124,8 +121,8 @@ public class VirtqueueDeviceBenchmark {
         for (int i = 0; i < slots; i++) {
             int s = rearmSlot;
             long at = 16L * s;
-            desc.set(LE_U32, at + 8, slotLength[s]);
-            desc.set(LE_U16, at + 12, slotId[s]);
+            desc.set(Layouts.LE_U32, at + 8, slotLength[s]);
+            desc.set(Layouts.LE_U16, at + 12, slotId[s]);
             int bits = rearmWrap ? 1 << 7 : 1 << 15;
             U16.setRelease(desc, at + 14, (short) (slotFlags[s] | bits));
             if (++rearmSlot == size) {

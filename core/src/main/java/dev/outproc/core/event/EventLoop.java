@@ -8,13 +8,19 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Queue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -23,7 +29,22 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>{@link #add}, {@link Registration#cancel()}, {@link #execute} and {@link #close()} are safe from any
  * thread. A registration cancelled from another thread has run its handler for the last time when
  * {@code cancel()} returns, so the caller may close the fd at once. Handlers run on the loop thread and
- * must not block; an exception from a handler is logged and the loop goes on.
+ * must not block.
+ *
+ * <h2 id="failures">Failures</h2>
+ * The loop serves many peers, and a peer-driven handler can fail in ways its author did not foresee; one
+ * peer must not take the loop, and with it every other peer, down. The policy:
+ * <ul>
+ * <li>an {@link Exception} from a handler is logged (WARNING) and the registration stays;</li>
+ * <li>any other {@link Throwable} from a handler (an {@link Error}: {@code OutOfMemoryError},
+ *     {@code StackOverflowError}, {@code InternalError} from a faulting memory access, an assertion) is
+ *     logged (ERROR), the registration is cancelled and {@link Handler#failed} runs, so its owner can tear
+ *     down that connection alone;</li>
+ * <li>a task given to {@link #execute} that throws anything is logged (ERROR for an {@code Error}) and the
+ *     next task runs; {@link #awaitOnLoop} hands the failure to its caller;</li>
+ * <li>a poller that throws an {@code Error} is removed and logged; one that throws an exception stays.</li>
+ * </ul>
+ * In every case the loop thread keeps running.
  *
  * <p>In {@linkplain Mode#BUSY_POLL busy-poll} mode the loop never sleeps: it polls epoll with a zero
  * timeout and runs every {@linkplain #addPoller poller} on each turn, trading a core for latency.
@@ -51,6 +72,16 @@ public final class EventLoop implements AutoCloseable {
          * @throws Exception anything; it is logged and the loop goes on
          */
         void ready(int events) throws Exception;
+
+        /**
+         * Called on the loop thread after {@link #ready} threw something other than an {@link Exception}
+         * and the registration was cancelled (see <a href="EventLoop.html#failures">Failures</a>): tear down
+         * what this fd served. Does nothing unless overridden; what it throws is logged.
+         *
+         * @param failure what {@code ready} threw
+         */
+        default void failed(Throwable failure) {
+        }
     }
 
     /** A registered fd; cancel it to stop dispatching. */
@@ -83,6 +114,31 @@ public final class EventLoop implements AutoCloseable {
                 remove(this);
             } else {
                 awaitOnLoop(() -> remove(this));
+            }
+        }
+
+        /**
+         * Stops dispatching this fd, waiting at most {@code timeout} for the loop to acknowledge. When the
+         * loop is stalled (a handler blocked on something a peer controls) the fd is still removed from
+         * epoll and will not be dispatched again, but a handler running now may still be running: treat
+         * its connection as dead, and leave the fd open until the handler is known to have returned.
+         *
+         * @param timeout the longest wait for the loop
+         * @throws TimeoutException when the loop did not acknowledge in time
+         */
+        public void cancel(Duration timeout) throws TimeoutException {
+            if (cancelled) {
+                return;
+            }
+            if (onLoopThread() || !running) {
+                remove(this);
+                return;
+            }
+            try {
+                awaitOnLoop(() -> remove(this), timeout);
+            } catch (TimeoutException e) {
+                remove(this); // epoll_ctl is thread-safe; the loop skips a cancelled registration
+                throw e;
             }
         }
     }
@@ -221,18 +277,45 @@ public final class EventLoop implements AutoCloseable {
     }
 
     /**
-     * Runs a task on the loop thread and waits for it.
+     * Runs a task on the loop thread and waits for it, however long it takes. Where a peer can stall the
+     * loop (a handler blocked on something the peer controls), use {@link #awaitOnLoop(Runnable, Duration)}.
      *
      * @param task the task
      */
     public void awaitOnLoop(Runnable task) {
+        try {
+            await(task, Long.MAX_VALUE);
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("unreachable: no deadline", e);
+        }
+    }
+
+    /**
+     * Runs a task on the loop thread and waits at most {@code timeout} for it. A task the loop has not
+     * started by then is withdrawn and never runs; one it started keeps running. Either way the caller
+     * gets a {@link TimeoutException} and should treat the loop's peer as stalled (tear that connection
+     * down) instead of waiting forever.
+     *
+     * @param task the task
+     * @param timeout the longest wait
+     * @throws TimeoutException when the task did not finish in time; the message says whether it started
+     */
+    public void awaitOnLoop(Runnable task, Duration timeout) throws TimeoutException {
+        await(task, Math.max(0, timeout.toNanos()));
+    }
+
+    private void await(Runnable task, long timeoutNanos) throws TimeoutException {
         if (onLoopThread() || !thread.isAlive()) {
             task.run();
             return;
         }
+        // 0: queued, 1: started, 2: withdrawn
+        AtomicInteger state = new AtomicInteger();
         CompletableFuture<Void> done = new CompletableFuture<>();
-        Runnable[] taskHolder = new Runnable[1];
-        taskHolder[0] = () -> {
+        Runnable wrapper = () -> {
+            if (!state.compareAndSet(0, 1)) {
+                return; // withdrawn after a timeout
+            }
             try {
                 task.run();
                 done.complete(null);
@@ -240,19 +323,31 @@ public final class EventLoop implements AutoCloseable {
                 done.completeExceptionally(t);
             }
         };
-        execute(taskHolder[0]);
+        execute(wrapper);
+        long start = System.nanoTime();
         try {
             while (true) {
                 try {
-                    done.get(100, java.util.concurrent.TimeUnit.MILLISECONDS);
-                    break;
-                } catch (java.util.concurrent.TimeoutException e) {
+                    done.get(100, TimeUnit.MILLISECONDS);
+                    return;
+                } catch (TimeoutException e) {
                     if (!thread.isAlive()) {
                         // The loop ended before it took the task: run it here, once.
-                        if (tasks.remove(taskHolder[0])) {
+                        if (state.compareAndSet(0, 1)) {
+                            tasks.remove(wrapper);
                             task.run();
                         }
-                        break;
+                        return;
+                    }
+                    if (System.nanoTime() - start >= timeoutNanos) {
+                        boolean withdrawn = state.compareAndSet(0, 2);
+                        if (withdrawn) {
+                            tasks.remove(wrapper);
+                        }
+                        throw new TimeoutException("event loop " + thread.getName() + " did not "
+                                + (withdrawn ? "start a task within " : "finish a task it started within ")
+                                + Duration.ofNanos(timeoutNanos).toMillis() + " ms"
+                                + (withdrawn ? "; the task was withdrawn" : "; it is still running"));
                     }
                 }
             }
@@ -260,6 +355,43 @@ public final class EventLoop implements AutoCloseable {
             Thread.currentThread().interrupt();
         } catch (ExecutionException e) {
             throw new IllegalStateException("event loop task failed", e.getCause());
+        }
+    }
+
+    /**
+     * {@return a trigger that runs {@code task} on the loop thread, coalescing requests} Any number of
+     * {@link Coalesced#trigger()} calls before the task starts queue it once: a flood of wake-ups (a peer's
+     * kicks, a poller) costs one queued task, not one per request. A trigger during the run queues it again.
+     *
+     * @param task the task
+     */
+    public Coalesced coalescing(Runnable task) {
+        return new Coalesced(task);
+    }
+
+    /** A task queued on the loop at most once at a time; see {@link #coalescing(Runnable)}. */
+    public final class Coalesced {
+        private final AtomicBoolean queued = new AtomicBoolean();
+        private final Runnable runner;
+
+        private Coalesced(Runnable task) {
+            Objects.requireNonNull(task, "task");
+            this.runner = () -> {
+                queued.set(false); // before the run: a trigger from now on runs it again
+                task.run();
+            };
+        }
+
+        /** Queues the task unless it is queued already and has not started. Allocates nothing. */
+        public void trigger() {
+            if (queued.compareAndSet(false, true)) {
+                execute(runner);
+            }
+        }
+
+        /** {@return whether the task is queued and has not started} */
+        public boolean isQueued() {
+            return queued.get();
         }
     }
 
@@ -312,9 +444,7 @@ public final class EventLoop implements AutoCloseable {
                     dispatch(r, ready);
                 }
                 runTasks();
-                for (Runnable poller : pollers) {
-                    runSafely(poller);
-                }
+                runPollers();
             }
         } catch (NativeException e) {
             LOG.log(System.Logger.Level.ERROR, "event loop failed", e);
@@ -328,23 +458,46 @@ public final class EventLoop implements AutoCloseable {
     private void dispatch(Registration r, int ready) {
         try {
             r.handler.ready(ready);
-        } catch (Exception | AssertionError e) {
+        } catch (Exception e) {
             LOG.log(System.Logger.Level.WARNING, "handler for fd " + r.fd + " failed", e);
+        } catch (Throwable t) {
+            LOG.log(System.Logger.Level.ERROR, "handler for fd " + r.fd + " failed with " + t
+                    + "; its registration is cancelled, the loop goes on", t);
+            remove(r);
+            try {
+                r.handler.failed(t);
+            } catch (Throwable again) {
+                LOG.log(System.Logger.Level.ERROR, "failure callback for fd " + r.fd + " failed", again);
+            }
         }
     }
 
     private void runTasks() {
         Runnable task;
         while ((task = tasks.poll()) != null) {
-            runSafely(task);
+            runSafely(task, "event loop task");
         }
     }
 
-    private static void runSafely(Runnable task) {
+    private void runPollers() {
+        for (Runnable poller : pollers) {
+            if (!runSafely(poller, "poller")) {
+                pollers.remove(poller);
+            }
+        }
+    }
+
+    /** Runs a task; {@return false when it threw an {@code Error} (an exception is logged and forgiven)} */
+    private static boolean runSafely(Runnable task, String what) {
         try {
             task.run();
-        } catch (RuntimeException | AssertionError e) {
-            LOG.log(System.Logger.Level.WARNING, "event loop task failed", e);
+            return true;
+        } catch (Exception e) {
+            LOG.log(System.Logger.Level.WARNING, what + " failed", e);
+            return true;
+        } catch (Throwable t) {
+            LOG.log(System.Logger.Level.ERROR, what + " failed with " + t + "; the loop goes on", t);
+            return false;
         }
     }
 

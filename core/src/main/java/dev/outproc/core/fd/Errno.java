@@ -52,6 +52,8 @@ public final class Errno {
     public static final int ECONNRESET = 104;
     /** Connection timed out. */
     public static final int ETIMEDOUT = 110;
+    /** Connection refused. */
+    public static final int ECONNREFUSED = 111;
 
     private static final String[] NAMES = new String[134];
     private static final String[] TEXTS = new String[134];
@@ -102,7 +104,7 @@ public final class Errno {
         put(105, "ENOBUFS", "No buffer space available");
         put(107, "ENOTCONN", "Transport endpoint is not connected");
         put(ETIMEDOUT, "ETIMEDOUT", "Connection timed out");
-        put(111, "ECONNREFUSED", "Connection refused");
+        put(ECONNREFUSED, "ECONNREFUSED", "Connection refused");
     }
 
     private Errno() {

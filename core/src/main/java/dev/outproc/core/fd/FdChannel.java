@@ -15,14 +15,23 @@ import java.nio.channels.WritableByteChannel;
  * vhost-user {@code SET_DEVICE_STATE_FD}. Reads block until data or end of stream (-1); writes write
  * everything. Closing the channel closes the fd, which is the end-of-stream signal for the peer.
  *
- * <p>The fd is switched to non-blocking mode and waits are short sleeps, so that {@link #close()} from
- * another thread ends a read or write that a silent peer would otherwise block forever: the blocked
- * call throws {@link java.nio.channels.AsynchronousCloseException}.
+ * <p>The fd usually comes from a peer that may keep its own copy of the same file description, and with
+ * it the power to clear {@code O_NONBLOCK} at any time. So the channel never trusts the mode: before every
+ * {@code read(2)} and {@code write(2)} it waits for readiness in {@code poll(2)} (in slices of at most
+ * 2 ms), reads only what is there and writes at most {@code PIPE_BUF} (4096) bytes at a time, an amount a
+ * writable pipe or socket takes without blocking. {@link #close()} from another thread ends a wait for a
+ * silent peer within one slice: the waiting call throws
+ * {@link java.nio.channels.AsynchronousCloseException}. (A peer that also reads our end could still take
+ * the bytes between our poll and our read; with {@code O_NONBLOCK} cleared that read would wait for the
+ * next bytes. Set a deadline around the transfer where that matters.)
  */
 public final class FdChannel implements ReadableByteChannel, WritableByteChannel {
     private static final int BUFFER_BYTES = 64 * 1024;
 
-    private static final long MAX_WAIT_NANOS = 2_000_000;
+    /** The longest single wait in poll(2), so that close() is noticed quickly. */
+    private static final int WAIT_SLICE_MILLIS = 2;
+    /** Bytes a writable pipe accepts in one write without blocking ({@code PIPE_BUF}). */
+    private static final int ATOMIC_WRITE_BYTES = 4096;
 
     private final OwnedFd fd;
     private final Arena arena = Arena.ofShared();
@@ -47,16 +56,24 @@ public final class FdChannel implements ReadableByteChannel, WritableByteChannel
         return new FdChannel(fd.transfer());
     }
 
-    /** Sleeps a little longer each time the fd is not ready, up to 2 ms; throws once closed. */
-    private long pause(long waitNanos) throws java.nio.channels.AsynchronousCloseException {
+    /**
+     * Waits up to one slice for {@code events} (or an error or hang-up, which the next call reports);
+     * throws once the channel is closed.
+     *
+     * @return whether the fd is ready
+     */
+    private boolean awaitReady(short events) throws IOException {
         if (closed) {
             throw new java.nio.channels.AsynchronousCloseException();
         }
-        java.util.concurrent.locks.LockSupport.parkNanos(waitNanos);
+        int revents = Linux.poll(fd.get(), events, WAIT_SLICE_MILLIS);
         if (closed) {
             throw new java.nio.channels.AsynchronousCloseException();
         }
-        return Math.min(MAX_WAIT_NANOS, waitNanos * 2);
+        if ((revents & Linux.POLLNVAL) != 0) {
+            throw new NativeException("poll(fd=" + fd.get() + ")", Errno.EBADF);
+        }
+        return revents != 0;
     }
 
     /**
@@ -80,10 +97,11 @@ public final class FdChannel implements ReadableByteChannel, WritableByteChannel
             if (want == 0) {
                 return 0;
             }
-            long n;
-            long wait = 10_000;
-            while ((n = Linux.read(fd.get(), buffer, want)) < 0) {
-                wait = pause(wait); // EAGAIN: nothing yet
+            long n = -1;
+            while (n < 0) {
+                if (awaitReady(Linux.POLLIN)) {
+                    n = Linux.read(fd.get(), buffer, want); // -1 (EAGAIN): the bytes went elsewhere
+                }
             }
             if (n == 0) {
                 return -1;
@@ -104,14 +122,13 @@ public final class FdChannel implements ReadableByteChannel, WritableByteChannel
                 int n = Math.min(source.remaining(), BUFFER_BYTES);
                 MemorySegment.copy(MemorySegment.ofBuffer(source), 0, buffer, 0, n);
                 long done = 0;
-                long wait = 10_000;
                 while (done < n) {
-                    long w = Linux.write(fd.get(), buffer.asSlice(done), n - done);
+                    if (!awaitReady(Linux.POLLOUT)) {
+                        continue; // the peer has not read yet
+                    }
+                    long w = Linux.write(fd.get(), buffer.asSlice(done), Math.min(n - done, ATOMIC_WRITE_BYTES));
                     if (w > 0) {
                         done += w;
-                        wait = 10_000;
-                    } else {
-                        wait = pause(wait); // EAGAIN: the peer has not read yet
                     }
                 }
                 source.position(source.position() + n);
@@ -125,11 +142,11 @@ public final class FdChannel implements ReadableByteChannel, WritableByteChannel
         return !closed;
     }
 
-    /** Closes the fd; a read or write blocked in another thread ends with {@link java.nio.channels.AsynchronousCloseException}. */
+    /** Closes the fd; a read or write waiting in another thread ends with {@link java.nio.channels.AsynchronousCloseException}. */
     @Override
     public void close() {
         closed = true;
-        synchronized (lock) { // the blocked call notices within 2 ms and releases the lock
+        synchronized (lock) { // the waiting call notices within one slice and releases the lock
             fd.close();
             if (arena.scope().isAlive()) {
                 arena.close();

@@ -4,9 +4,7 @@ import dev.outproc.core.fd.NativeException;
 import dev.outproc.core.fd.OwnedFd;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
 import java.util.function.LongConsumer;
 
 /**
@@ -22,8 +20,7 @@ public final class DirtyLog implements AutoCloseable {
     /** The page size of vhost-user dirty logging. */
     public static final long DEFAULT_PAGE_SIZE = 4096;
 
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final VarHandle WORD = LE_U64.varHandle();
+    private static final VarHandle WORD = Layouts.LE_U64_ALIGNED.varHandle();
 
     private final SharedMapping mapping;
     private final MemorySegment bitmap;

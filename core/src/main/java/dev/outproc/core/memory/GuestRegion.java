@@ -66,7 +66,9 @@ public final class GuestRegion implements AutoCloseable {
 
     /**
      * Maps a region described by a peer. The descriptor's values are validated (non-zero size, no
-     * wrap past 2^64 of either address range) before anything is mapped.
+     * wrap past 2^64 of either address range), and the file must reach past {@code mmapOffset + sizeBytes}
+     * ({@link MemFd#requireCovers}), before anything is mapped. Whether the file may shrink later is the
+     * caller's policy: see {@link MemFd#sealAgainstShrink}.
      *
      * @param guestPhysAddr guest-physical start
      * @param sizeBytes size in bytes
@@ -75,12 +77,13 @@ public final class GuestRegion implements AutoCloseable {
      * @param fd the backing file; stays owned by the caller unless {@code keepFd}
      * @param keepFd whether the region takes the fd (closing it on {@link #close()})
      * @return the mapped region
-     * @throws GuestMemoryException when the descriptor is not valid
-     * @throws NativeException when mmap fails
+     * @throws GuestMemoryException when the descriptor is not valid or the file is too small
+     * @throws NativeException when fstat or mmap fails
      */
     public static GuestRegion map(long guestPhysAddr, long sizeBytes, long userAddr, long mmapOffset,
                                   OwnedFd fd, boolean keepFd) throws GuestMemoryException, NativeException {
         validate(guestPhysAddr, sizeBytes, userAddr, mmapOffset);
+        MemFd.requireCovers(fd.get(), mmapOffset, sizeBytes); // a mapping past the end would SIGBUS when touched
         SharedMapping mapping = SharedMapping.map(fd.get(), mmapOffset, sizeBytes, true);
         return new GuestRegion(guestPhysAddr, sizeBytes, userAddr, mmapOffset, mapping, keepFd ? fd.transfer() : null);
     }
@@ -99,6 +102,8 @@ public final class GuestRegion implements AutoCloseable {
             throws GuestMemoryException, NativeException {
         validate(guestPhysAddr, sizeBytes, userAddr, 0);
         try (OwnedFd fd = MemFd.create("outproc-guest-ram", sizeBytes)) {
+            // As QEMU's memory-backend-memfd does (seal=on), minus F_SEAL_SEAL: a back-end may seal more.
+            MemFd.addSeals(fd, MemFd.SEAL_SHRINK | MemFd.SEAL_GROW);
             return map(guestPhysAddr, sizeBytes, userAddr, 0, fd, true);
         }
     }

@@ -1,5 +1,6 @@
 package dev.outproc.core.transport;
 
+import dev.outproc.core.fd.Errno;
 import dev.outproc.core.fd.NativeException;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.internal.linux.Linux;
@@ -304,7 +305,7 @@ public final class MessageChannel implements AutoCloseable {
                     first = false;
                 }
             } catch (NativeException e) {
-                if (e.errno() == 32 || e.errno() == 104 || closed) { // EPIPE, ECONNRESET
+                if (e.errno() == Errno.EPIPE || e.errno() == Errno.ECONNRESET || closed) {
                     throw new PeerClosedException(0, n);
                 }
                 throw e;

@@ -4,7 +4,8 @@ package dev.outproc.core.virtio;
  * The device-independent virtio feature bits (VIRTIO 1.3 section 6 "Reserved Feature Bits"), the same
  * under every transport. Device-type bits (below 24) belong to each device type; transport-only bits
  * (vhost-user's {@code VHOST_USER_F_PROTOCOL_FEATURES} at 30 and {@code VHOST_F_LOG_ALL} at 26) live with
- * their transport. The virtqueue layer's {@code QueueConfig.F_*} constants are these masks.
+ * their transport. The virtqueue layer reads the ring bits ({@link #INDIRECT_DESC}, {@link #EVENT_IDX},
+ * {@link #IN_ORDER}) from a queue's negotiated feature word.
  */
 public enum VirtioFeature {
     /** Bit 24: notify even when the ring is empty (legacy). */

@@ -24,6 +24,16 @@ import java.util.Objects;
  * bounds-checked; running past the guest's buffers gives {@link VirtqueueException.Reason#BUFFER_TOO_SHORT}.
  */
 public final class DescriptorChain {
+    /**
+     * The most buffers a chain may have, indirect tables expanded (longer chains fail with
+     * {@link VirtqueueException.Reason#CHAIN_TOO_LONG}). QEMU's and Linux vhost's limit too.
+     */
+    public static final int MAX_BUFFERS = Rings.MAX_CHAIN_BUFFERS;
+    /**
+     * A chain that grew beyond this many buffers gives its array back when it completes (and before it
+     * is refilled), so an idle chain object holds at most {@code 24 * KEPT_CAPACITY} bytes of buffers.
+     */
+    static final int KEPT_CAPACITY = 64;
     private static final int INITIAL_CAPACITY = 4;
 
     private final String queueName;
@@ -59,11 +69,19 @@ public final class DescriptorChain {
     }
 
     void reset() {
+        releaseOversized();
         count = 0;
         readable = 0;
         totalReadable = 0;
         totalWritable = 0;
         slots = 0;
+    }
+
+    /** Drops a buffers array grown past {@link #KEPT_CAPACITY}: a guest may not pin heap with long chains. */
+    void releaseOversized() {
+        if (buffers.length > 3 * KEPT_CAPACITY) {
+            buffers = new long[3 * INITIAL_CAPACITY];
+        }
     }
 
     void append(long address, int length, boolean writable, int regionIndex, long offset) {
@@ -105,6 +123,15 @@ public final class DescriptorChain {
     /** {@return the number of buffers (descriptors, indirect ones expanded)} */
     public int bufferCount() {
         return count;
+    }
+
+    /**
+     * {@return how many buffers this chain object holds room for: its heap is about 24 bytes per buffer of
+     * room} It is at most {@link #MAX_BUFFERS} while the chain is in flight and at most 64 once it has
+     * completed, whatever the guest sent.
+     */
+    public int bufferCapacity() {
+        return buffers.length / 3;
     }
 
     /** {@return the number of device-readable buffers; they are buffers {@code 0..readableCount()-1}} */

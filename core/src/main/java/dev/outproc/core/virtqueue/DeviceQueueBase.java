@@ -3,6 +3,7 @@ package dev.outproc.core.virtqueue;
 import dev.outproc.core.memory.DirtyLog;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestRegion;
+import dev.outproc.core.memory.Layouts;
 import dev.outproc.core.memory.Unsigned;
 import dev.outproc.core.virtqueue.VirtqueueException.Reason;
 
@@ -229,15 +230,20 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
     }
 
     /**
-     * Validates one guest buffer and appends it: address overflow, memory bounds, direction order, total
-     * length (VIRTIO 1.x §2.7 "Message Framing", §2.7 "The Virtqueue Descriptor Table").
+     * Validates one guest buffer and appends it: buffer count, address overflow, memory bounds, direction
+     * order, total length (VIRTIO 1.x §2.7 "Message Framing", §2.7 "The Virtqueue Descriptor Table").
+     *
+     * <p>A zero-length descriptor is accepted: VIRTIO 1.3 does not forbid it, rust-vmm's virtio-queue
+     * accepts it, and Linux's virtio-net has sent one (an RSS command without a key) that QEMU's refusal
+     * ("zero sized buffers are not allowed") turned into a wedged guest. It holds no guest bytes and
+     * counts against {@link Rings#MAX_CHAIN_BUFFERS}, so it cannot pin more heap than any other buffer.
      */
     final void appendBuffer(DescriptorChain chain, int head, long address, int length, boolean writable)
             throws VirtqueueException {
         long unsignedLength = Integer.toUnsignedLong(length);
         // One compact test on the hot path (a range inside a region cannot wrap); the cold path names the rule.
         int index = regionOf(address, unsignedLength);
-        if (index < 0 || (!writable && chain.count > chain.readable)
+        if (index < 0 || chain.count >= Rings.MAX_CHAIN_BUFFERS || (!writable && chain.count > chain.readable)
                 || chain.totalReadable + chain.totalWritable + unsignedLength > Rings.MAX_CHAIN_BYTES) {
             throw bufferError(chain, head, address, unsignedLength, writable);
         }
@@ -248,6 +254,9 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
     }
 
     private VirtqueueException bufferError(DescriptorChain chain, int head, long address, long length, boolean writable) {
+        if (chain.count >= Rings.MAX_CHAIN_BUFFERS) {
+            return fail(Reason.CHAIN_TOO_LONG, head, "buffers > " + Rings.MAX_CHAIN_BUFFERS);
+        }
         if (!writable && chain.count > chain.readable) {
             return fail(Reason.WRITE_THEN_READ, head, "readable descriptor " + chain.count + " after "
                     + (chain.count - chain.readable) + " writable, addr=" + Unsigned.hex(address) + ", len=" + length);
@@ -285,7 +294,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
             throws VirtqueueException {
         long bytes = Integer.toUnsignedLong(tableLength);
         int index;
-        if (!indirect || bytes == 0 || bytes % Rings.DESC_SIZE != 0 || bytes > Rings.MAX_INDIRECT_ENTRIES * (long) Rings.DESC_SIZE
+        if (!indirect || bytes == 0 || bytes % Rings.DESC_SIZE != 0 || bytes > Rings.MAX_CHAIN_BUFFERS * (long) Rings.DESC_SIZE
                 || (index = regionOf(tableAddress, bytes)) < 0) {
             throw indirectTableError(head, tableAddress, bytes);
         }
@@ -299,8 +308,8 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
             }
             long at = base + (long) i * Rings.DESC_SIZE;
             // Plain reads: the driver wrote the table before publishing the head that points to it.
-            long address = segment.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
-            long word = segment.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN);
+            long address = segment.get(Layouts.LE_U64, at + Rings.DESC_ADDR);
+            long word = segment.get(Layouts.LE_U64, at + Rings.DESC_LEN);
             // Split: len | flags << 32 | next << 48; packed: len | id << 32 | flags << 48.
             int flags = (int) (word >>> (packed ? 48 : 32)) & 0xffff;
             if ((flags & Rings.F_INDIRECT) != 0) {
@@ -335,9 +344,9 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         if (bytes % Rings.DESC_SIZE != 0) {
             return fail(Reason.INDIRECT_TABLE_MISALIGNED, head, "table len=" + bytes + " (not a multiple of 16)");
         }
-        if (bytes / Rings.DESC_SIZE > Rings.MAX_INDIRECT_ENTRIES) {
+        if (bytes / Rings.DESC_SIZE > Rings.MAX_CHAIN_BUFFERS) {
             return fail(Reason.INDIRECT_TABLE_TOO_LONG, head, "entries=" + bytes / Rings.DESC_SIZE + ", limit="
-                    + Rings.MAX_INDIRECT_ENTRIES);
+                    + Rings.MAX_CHAIN_BUFFERS);
         }
         if (Unsigned.wraps(tableAddress, bytes)) {
             return fail(Reason.ADDRESS_OVERFLOW, head, "table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
@@ -375,6 +384,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
             chain.markWritten(dirtyLog, writtenBytes);
         }
         chain.inFlight = false;
+        chain.releaseOversized();
         inFlight--;
         observer.chainCompleted(chain.id, writtenBytes);
     }

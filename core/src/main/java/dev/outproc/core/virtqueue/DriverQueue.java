@@ -2,7 +2,10 @@ package dev.outproc.core.virtqueue;
 
 /**
  * The driver side of a virtqueue (the guest's role): what front-ends, tests and benchmarks use to offer
- * buffers to a device and take them back. The example runs in {@code DocumentedUsageTest}:
+ * buffers to a device and take them back. {@link SplitDriverQueue#allocate} and
+ * {@link PackedDriverQueue#allocate} create one in guest memory, taking the rings from a
+ * {@link GpaAllocator}; the device serves {@link #config()}. One request with a reply buffer, from offer
+ * to completion (outproc's own tests run this exact code against both ring formats):
  * {@snippet :
  * driver.add(requestGpa, requestLength, false);   // device-readable
  * driver.add(replyGpa, replyLength, true);        // device-writable

@@ -2,6 +2,7 @@ package dev.outproc.core.virtqueue;
 
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestMemoryException;
+import dev.outproc.core.memory.Layouts;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -114,8 +115,8 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
                 // len | flags << 32 | next << 48
                 word = length | (long) (flags | (more ? Rings.F_NEXT : 0)) << 32 | (more ? (long) (i + 1) << 48 : 0);
             }
-            area.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, addresses[i]);
-            area.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN, word);
+            area.set(Layouts.LE_U64, at + Rings.DESC_ADDR, addresses[i]);
+            area.set(Layouts.LE_U64, at + Rings.DESC_LEN, word);
         }
         return indirectGpa + base;
     }

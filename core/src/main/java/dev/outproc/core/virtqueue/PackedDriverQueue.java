@@ -2,6 +2,8 @@ package dev.outproc.core.virtqueue;
 
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestMemoryException;
+import dev.outproc.core.memory.Layouts;
+import dev.outproc.core.virtio.VirtioFeature;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
@@ -92,7 +94,7 @@ public final class PackedDriverQueue extends DriverQueueBase {
         long deviceGpa = allocator.allocate(4, 4);
         long indirectGpa = maxIndirect > 0 ? allocator.allocate(indirectBytes(size, maxIndirect), 16) : 0;
         return new PackedDriverQueue(new QueueConfig(name, size, descGpa, driverGpa, deviceGpa,
-                features | QueueConfig.F_RING_PACKED), memory, indirectGpa, maxIndirect);
+                features | VirtioFeature.RING_PACKED.mask()), memory, indirectGpa, maxIndirect);
     }
 
     private int availBits() {
@@ -130,14 +132,14 @@ public final class PackedDriverQueue extends DriverQueueBase {
                 int flags = (writable[i] ? Rings.F_WRITE : 0) | (i + 1 < n ? Rings.F_NEXT : 0)
                         | (wrap ? Rings.F_AVAIL : Rings.F_USED);
                 long at = (long) slot * Rings.DESC_SIZE;
-                ring.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, addresses[i]);
+                ring.set(Layouts.LE_U64, at + Rings.DESC_ADDR, addresses[i]);
                 if (i == 0) {
-                    ring.set(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN, lengths[i]);
-                    ring.set(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_ID, (short) id);
+                    ring.set(Layouts.LE_U32, at + Rings.DESC_LEN, lengths[i]);
+                    ring.set(Layouts.LE_U16, at + Rings.PACKED_DESC_ID, (short) id);
                     headFlags = flags;
                 } else {
                     // Plain: len | id << 32 | flags << 48, published by the release store of the head's flags.
-                    ring.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN,
+                    ring.set(Layouts.LE_U64, at + Rings.DESC_LEN,
                             Integer.toUnsignedLong(lengths[i]) | (long) id << 32 | (long) flags << 48);
                 }
                 if (++slot == size) {
@@ -166,10 +168,10 @@ public final class PackedDriverQueue extends DriverQueueBase {
 
     private void writeDescriptor(int slot, long address, int length, int id) {
         long at = (long) slot * Rings.DESC_SIZE;
-        desc.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, address);
+        desc.set(Layouts.LE_U64, at + Rings.DESC_ADDR, address);
         // len and id in one 32+16-bit pair; flags are stored separately (release for the head).
-        desc.set(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN, length);
-        desc.set(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_ID, (short) id);
+        desc.set(Layouts.LE_U32, at + Rings.DESC_LEN, length);
+        desc.set(Layouts.LE_U16, at + Rings.PACKED_DESC_ID, (short) id);
     }
 
     @Override
@@ -235,8 +237,8 @@ public final class PackedDriverQueue extends DriverQueueBase {
             throw new VirtqueueException(VirtqueueException.Reason.USED_ID_INVALID, config.name(), -1,
                     "used descriptor at slot " + nextUsed + " with nothing in flight, flags=0x" + Integer.toHexString(flags));
         }
-        int id = desc.get(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_ID) & 0xffff;
-        long length = Integer.toUnsignedLong(desc.get(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN));
+        int id = desc.get(Layouts.LE_U16, at + Rings.PACKED_DESC_ID) & 0xffff;
+        long length = Integer.toUnsignedLong(desc.get(Layouts.LE_U32, at + Rings.DESC_LEN));
         checkUsed(id, length);
         if (inOrder) {
             int oldest = takeInOrder(id, length);

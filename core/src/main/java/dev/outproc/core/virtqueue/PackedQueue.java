@@ -1,7 +1,9 @@
 package dev.outproc.core.virtqueue;
 
 import dev.outproc.core.memory.GuestMemory;
+import dev.outproc.core.memory.Layouts;
 import dev.outproc.core.memory.Unsigned;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtqueue.VirtqueueException.Reason;
 
 import java.lang.foreign.MemorySegment;
@@ -128,10 +130,10 @@ public final class PackedQueue extends DeviceQueueBase {
                 }
                 slot = slot + 1 == size ? 0 : slot + 1;
                 // Plain: ordered by the acquire load of the head's flags.
-                lastFlags = desc.get(Rings.LE_U16_UNALIGNED, (long) slot * Rings.DESC_SIZE + Rings.PACKED_DESC_FLAGS) & 0xffff;
+                lastFlags = desc.get(Layouts.LE_U16, (long) slot * Rings.DESC_SIZE + Rings.PACKED_DESC_FLAGS) & 0xffff;
                 slots++;
             }
-            int id = desc.get(Rings.LE_U16_UNALIGNED, (long) slot * Rings.DESC_SIZE + Rings.PACKED_DESC_ID) & 0xffff;
+            int id = desc.get(Layouts.LE_U16, (long) slot * Rings.DESC_SIZE + Rings.PACKED_DESC_ID) & 0xffff;
             if (id >= size) {
                 throw fail(Reason.BUFFER_ID_OUT_OF_RANGE, head, "buffer id=" + id + ", size=" + size);
             }
@@ -146,8 +148,8 @@ public final class PackedQueue extends DeviceQueueBase {
             for (int n = 0; n < slots; n++) {
                 at = (long) slot * Rings.DESC_SIZE;
                 // Two 64-bit reads: addr, then len | id << 32 | flags << 48 (little-endian).
-                long address = desc.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
-                long word = desc.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN);
+                long address = desc.get(Layouts.LE_U64, at + Rings.DESC_ADDR);
+                long word = desc.get(Layouts.LE_U64, at + Rings.DESC_LEN);
                 int length = (int) word;
                 int f = n == 0 ? flags : (int) (word >>> 48);
                 if ((f & Rings.F_INDIRECT) != 0) {
@@ -182,8 +184,8 @@ public final class PackedQueue extends DeviceQueueBase {
             flags |= Rings.F_WRITE;
         }
         try {
-            desc.set(Rings.LE_U16_UNALIGNED, at + Rings.PACKED_DESC_ID, (short) chain.id);
-            desc.set(Rings.LE_U32_UNALIGNED, at + Rings.DESC_LEN, (int) writtenBytes);
+            desc.set(Layouts.LE_U16, at + Rings.PACKED_DESC_ID, (short) chain.id);
+            desc.set(Layouts.LE_U32, at + Rings.DESC_LEN, (int) writtenBytes);
             if (staged == 0) {
                 deferredSlot = nextUsed;
                 deferredFlags = flags;
@@ -313,8 +315,8 @@ public final class PackedQueue extends DeviceQueueBase {
                     "packed state slots out of range, nextAvail=" + state.nextAvail() + ", nextUsed=" + state.nextUsed()
                             + ", size=" + state.size());
         }
-        long features = state.eventIdx() ? template.features() | QueueConfig.F_EVENT_IDX
-                : template.features() & ~QueueConfig.F_EVENT_IDX;
+        long features = state.eventIdx() ? template.features() | VirtioFeature.EVENT_IDX.mask()
+                : template.features() & ~VirtioFeature.EVENT_IDX.mask();
         configure(new QueueConfig(template.name(), state.size(), state.descAddr(), state.driverAddr(),
                 state.deviceAddr(), features), memory);
         nextAvail = state.nextAvail();

@@ -1,5 +1,7 @@
 package dev.outproc.core.virtqueue;
 
+import dev.outproc.core.virtio.VirtioFeature;
+
 /**
  * Where a virtqueue lives and which ring features were negotiated.
  *
@@ -7,7 +9,8 @@ package dev.outproc.core.virtqueue;
  * descriptor table, {@code driverAddr} the available ring and {@code deviceAddr} the used ring; for a
  * packed ring (§2.8) they are the descriptor ring, the driver event suppression area and the device
  * event suppression area. {@code features} is the negotiated feature word; only the ring bits
- * ({@link #F_INDIRECT_DESC}, {@link #F_EVENT_IDX}, {@link #F_IN_ORDER}) matter here.
+ * ({@link VirtioFeature#INDIRECT_DESC}, {@link VirtioFeature#EVENT_IDX}, {@link VirtioFeature#IN_ORDER})
+ * matter here.
  *
  * @param name a name for error messages and logs (e.g. "blk0/rq1")
  * @param size number of descriptors
@@ -17,14 +20,35 @@ package dev.outproc.core.virtqueue;
  * @param features negotiated feature bits
  */
 public record QueueConfig(String name, int size, long descAddr, long driverAddr, long deviceAddr, long features) {
-    /** VIRTIO_F_INDIRECT_DESC (bit 28). */
-    public static final long F_INDIRECT_DESC = 1L << 28;
-    /** VIRTIO_F_EVENT_IDX (bit 29). */
-    public static final long F_EVENT_IDX = 1L << 29;
-    /** VIRTIO_F_RING_PACKED (bit 34); informational here, the queue class decides the format. */
-    public static final long F_RING_PACKED = 1L << 34;
-    /** VIRTIO_F_IN_ORDER (bit 35). */
-    public static final long F_IN_ORDER = 1L << 35;
+    /**
+     * VIRTIO_F_INDIRECT_DESC (bit 28).
+     *
+     * @deprecated the virtio feature bits are defined once, in {@link VirtioFeature}: use
+     *             {@code VirtioFeature.INDIRECT_DESC.mask()}
+     */
+    @Deprecated(since = "0.2")
+    public static final long F_INDIRECT_DESC = VirtioFeature.INDIRECT_DESC.mask();
+    /**
+     * VIRTIO_F_EVENT_IDX (bit 29).
+     *
+     * @deprecated use {@code VirtioFeature.EVENT_IDX.mask()}
+     */
+    @Deprecated(since = "0.2")
+    public static final long F_EVENT_IDX = VirtioFeature.EVENT_IDX.mask();
+    /**
+     * VIRTIO_F_RING_PACKED (bit 34); informational here, the queue class decides the format.
+     *
+     * @deprecated use {@code VirtioFeature.RING_PACKED.mask()}
+     */
+    @Deprecated(since = "0.2")
+    public static final long F_RING_PACKED = VirtioFeature.RING_PACKED.mask();
+    /**
+     * VIRTIO_F_IN_ORDER (bit 35).
+     *
+     * @deprecated use {@code VirtioFeature.IN_ORDER.mask()}
+     */
+    @Deprecated(since = "0.2")
+    public static final long F_IN_ORDER = VirtioFeature.IN_ORDER.mask();
 
     /** The largest queue size either format allows. */
     public static final int MAX_SIZE = 32768;
@@ -38,16 +62,16 @@ public record QueueConfig(String name, int size, long descAddr, long driverAddr,
 
     /** {@return whether VIRTIO_F_EVENT_IDX is negotiated} */
     public boolean eventIdx() {
-        return (features & F_EVENT_IDX) != 0;
+        return VirtioFeature.EVENT_IDX.isSetIn(features);
     }
 
     /** {@return whether VIRTIO_F_INDIRECT_DESC is negotiated} */
     public boolean indirectDesc() {
-        return (features & F_INDIRECT_DESC) != 0;
+        return VirtioFeature.INDIRECT_DESC.isSetIn(features);
     }
 
     /** {@return whether VIRTIO_F_IN_ORDER is negotiated} */
     public boolean inOrder() {
-        return (features & F_IN_ORDER) != 0;
+        return VirtioFeature.IN_ORDER.isSetIn(features);
     }
 }

@@ -1,8 +1,8 @@
 package dev.outproc.core.virtqueue;
 
-import java.lang.foreign.ValueLayout;
+import dev.outproc.core.memory.Layouts;
+
 import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
 
 /**
  * Layout constants and ordered accessors shared by the ring implementations.
@@ -21,15 +21,11 @@ import java.nio.ByteOrder;
  * +-------------------------------+-------------------------------+
  * </pre>
  * Index and flag fields that order the two sides use aligned layouts with acquire/release; every other
- * field is read and written plainly with unaligned layouts (an indirect table need not be aligned).
+ * field is read and written plainly with the unaligned {@link Layouts} (an indirect table need not be aligned).
  */
 final class Rings {
-    static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfShort LE_U16_UNALIGNED = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfInt LE_U32_UNALIGNED = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfLong LE_U64_UNALIGNED = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** Aligned 16-bit ring field: coordinates (MemorySegment, long offset). */
-    static final VarHandle U16 = LE_U16.varHandle();
+    /** Aligned little-endian 16-bit ring field: coordinates (MemorySegment, long offset). */
+    static final VarHandle U16 = Layouts.LE_U16_ALIGNED.varHandle();
 
     static final int DESC_SIZE = 16;
     static final int DESC_ADDR = 0;
@@ -57,8 +53,15 @@ final class Rings {
     static final int EVENT_DISABLE = 1;
     static final int EVENT_DESC = 2;
 
-    /** The largest indirect table, in entries (the chain length must fit a 16-bit count). */
-    static final int MAX_INDIRECT_ENTRIES = 65535;
+    /**
+     * The most buffers one chain may have, indirect tables expanded. A split chain is also bounded by the
+     * queue size (a loop ends there). VIRTIO 1.3 §2.7.5.3.1 forbids drivers a chain longer than the queue
+     * size; 1024 is what real devices accept: QEMU's {@code VIRTQUEUE_MAX_SIZE} (per direction, "too
+     * many write descriptors in indirect table" beyond it), Linux vhost's {@code UIO_MAXIOV}; DPDK's vhost
+     * takes at most the queue size per indirect table and 256 buffers per chain. It bounds the heap a
+     * guest can make us hold: 24 bytes per buffer of each chain in flight.
+     */
+    static final int MAX_CHAIN_BUFFERS = 1024;
     /** The largest total chain length in bytes. */
     static final long MAX_CHAIN_BYTES = 0xffff_ffffL;
 

@@ -2,6 +2,8 @@ package dev.outproc.core.virtqueue;
 
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestMemoryException;
+import dev.outproc.core.memory.Layouts;
+import dev.outproc.core.virtio.VirtioFeature;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
@@ -76,7 +78,7 @@ public final class SplitDriverQueue extends DriverQueueBase {
      * @param memory guest memory
      * @param allocator where to take the rings from
      * @param size queue size
-     * @param features negotiated feature bits ({@link QueueConfig#F_EVENT_IDX}, {@link QueueConfig#F_INDIRECT_DESC})
+     * @param features negotiated feature bits ({@link VirtioFeature#EVENT_IDX}, {@link VirtioFeature#INDIRECT_DESC})
      * @param maxIndirect entries per indirect table, 0 for none
      * @return the driver queue
      * @throws GuestMemoryException when the allocated space is not guest memory
@@ -128,7 +130,7 @@ public final class SplitDriverQueue extends DriverQueueBase {
         chainCount[head] = needed;
         freeCount -= needed;
         // Plain store: published by the release store of avail.idx in publish().
-        avail.set(Rings.LE_U16_UNALIGNED, 4 + 2L * (availShadow & mask), (short) head);
+        avail.set(Layouts.LE_U16, 4 + 2L * (availShadow & mask), (short) head);
         availShadow = (availShadow + 1) & 0xffff;
         markPosted(head);
         return head;
@@ -136,9 +138,9 @@ public final class SplitDriverQueue extends DriverQueueBase {
 
     private static void writeDescriptor(MemorySegment desc, int index, long address, int length, int flags, int next) {
         long at = (long) index * Rings.DESC_SIZE;
-        desc.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR, address);
+        desc.set(Layouts.LE_U64, at + Rings.DESC_ADDR, address);
         // len | flags << 32 | next << 48 in one little-endian store.
-        desc.set(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN,
+        desc.set(Layouts.LE_U64, at + Rings.DESC_LEN,
                 Integer.toUnsignedLong(length) | (long) (flags & 0xffff) << 32 | (long) (next & 0xffff) << 48);
     }
 
@@ -192,7 +194,7 @@ public final class SplitDriverQueue extends DriverQueueBase {
             cachedUsedIdx = usedIdx;
         }
         long at = 4 + 8L * (lastUsed & mask);
-        long element = used.get(Rings.LE_U64_UNALIGNED, at);
+        long element = used.get(Layouts.LE_U64, at);
         int id = (int) element;
         long length = element >>> 32;
         checkUsed(id, length);

@@ -1,7 +1,9 @@
 package dev.outproc.core.virtqueue;
 
 import dev.outproc.core.memory.GuestMemory;
+import dev.outproc.core.memory.Layouts;
 import dev.outproc.core.memory.Unsigned;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtqueue.VirtqueueException.Reason;
 
 import java.lang.foreign.MemorySegment;
@@ -117,7 +119,7 @@ public final class SplitQueue extends DeviceQueueBase {
                 cachedAvailIdx = availIdx;
             }
             // Plain: ordered by the acquire load of avail.idx (the ring is 2-aligned, checked at configure).
-            int head = avail.get(Rings.LE_U16_UNALIGNED, AVAIL_RING + 2L * (nextAvail & mask)) & 0xffff;
+            int head = avail.get(Layouts.LE_U16, AVAIL_RING + 2L * (nextAvail & mask)) & 0xffff;
             if (head >= size) {
                 throw fail(Reason.DESCRIPTOR_INDEX_OUT_OF_RANGE, head, "avail ring entry " + (nextAvail & mask)
                         + ", size=" + size);
@@ -148,8 +150,8 @@ public final class SplitQueue extends DeviceQueueBase {
             long at = (long) index * Rings.DESC_SIZE;
             // Plain reads: ordered by the acquire load of avail.idx in pop().
             // Two 64-bit reads: addr, then len | flags << 32 | next << 48 (little-endian).
-            long address = table.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_ADDR);
-            long word = table.get(Rings.LE_U64_UNALIGNED, at + Rings.DESC_LEN);
+            long address = table.get(Layouts.LE_U64, at + Rings.DESC_ADDR);
+            long word = table.get(Layouts.LE_U64, at + Rings.DESC_LEN);
             int length = (int) word;
             int flags = (int) (word >>> 32) & 0xffff;
             chain.slots++;
@@ -180,7 +182,7 @@ public final class SplitQueue extends DeviceQueueBase {
         long at = USED_RING + (long) USED_ELEM_SIZE * (nextUsed & mask);
         try {
             // Plain stores: published by the release store of used.idx in publishUsed().
-            used.set(Rings.LE_U64_UNALIGNED, at, Integer.toUnsignedLong(chain.id) | writtenBytes << 32);
+            used.set(Layouts.LE_U64, at, Integer.toUnsignedLong(chain.id) | writtenBytes << 32);
         } catch (IllegalStateException e) {
             throw unmapped(e);
         }
@@ -308,8 +310,8 @@ public final class SplitQueue extends DeviceQueueBase {
 
     @Override
     public void importState(QueueConfig template, QueueState state, GuestMemory memory) throws VirtqueueException {
-        long features = state.eventIdx() ? template.features() | QueueConfig.F_EVENT_IDX
-                : template.features() & ~QueueConfig.F_EVENT_IDX;
+        long features = state.eventIdx() ? template.features() | VirtioFeature.EVENT_IDX.mask()
+                : template.features() & ~VirtioFeature.EVENT_IDX.mask();
         configure(new QueueConfig(template.name(), state.size(), state.descAddr(), state.driverAddr(),
                 state.deviceAddr(), features), memory);
         nextAvail = state.nextAvail();

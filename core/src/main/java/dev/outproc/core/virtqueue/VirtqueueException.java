@@ -40,7 +40,7 @@ public final class VirtqueueException extends IOException {
         INDIRECT_TABLE_EMPTY,
         /** An indirect table whose length is not a multiple of 16. */
         INDIRECT_TABLE_MISALIGNED,
-        /** An indirect table of more than 65535 entries. */
+        /** An indirect table of more than 1024 entries ({@link DescriptorChain#MAX_BUFFERS}). */
         INDIRECT_TABLE_TOO_LONG,
         /** A buffer or indirect table outside guest memory (or across a region boundary). */
         BUFFER_OUTSIDE_MEMORY,
@@ -50,6 +50,11 @@ public final class VirtqueueException extends IOException {
         WRITE_THEN_READ,
         /** The total length of a chain exceeds 2^32 - 1 bytes. */
         CHAIN_TOO_LARGE,
+        /**
+         * A chain of more than 1024 buffers (indirect tables expanded), or an indirect table of more than
+         * 1024 entries: the bound on the heap one chain holds ({@link DescriptorChain#MAX_BUFFERS}).
+         */
+        CHAIN_TOO_LONG,
         /** A packed-ring buffer id not below the queue size. */
         BUFFER_ID_OUT_OF_RANGE,
         /** A packed-ring buffer id that is already in flight. */

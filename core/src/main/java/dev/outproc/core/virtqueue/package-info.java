@@ -15,8 +15,10 @@
  *
  * <h2 id="validation">Untrusted guest</h2>
  * Everything read from guest memory is validated before use: descriptor indices below the queue size, at
- * most {@code size} descriptors per chain (a loop ends), indirect tables non-empty, a multiple of 16 bytes,
- * at most 65535 entries, inside one guest region, never nested and never combined with NEXT; readable
+ * most {@code size} descriptors per chain (a loop ends) and at most 1024 buffers with indirect tables
+ * expanded ({@link dev.outproc.core.virtqueue.DescriptorChain#MAX_BUFFERS}; zero-length descriptors count
+ * too), indirect tables non-empty, a multiple of 16 bytes, at most 1024 entries, inside one guest region, never
+ * nested and never combined with NEXT; readable
  * descriptors never after writable ones; every address + length inside guest memory without wrapping
  * past 2^64; a chain's total length below 2^32; the avail index never more than {@code size} ahead;
  * packed buffer ids below the size and not already in flight; ring addresses aligned and inside guest

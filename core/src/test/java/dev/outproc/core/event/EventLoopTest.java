@@ -118,4 +118,184 @@ class EventLoopTest {
             assertSame(Thread.currentThread(), after.get(), "a closed loop runs the task in the caller");
         }
     }
+
+    @Test
+    void anErrorFromAHandlerShouldCancelThatRegistrationOnlyAndKeepTheLoopServingOthers() throws Exception {
+        try (EventLoop loop = EventLoop.start("error-loop"); EventFd hostile = EventFd.create();
+             EventFd other = EventFd.create()) {
+            AtomicInteger hostileCalls = new AtomicInteger();
+            AtomicReference<Throwable> toldToTearDown = new AtomicReference<>();
+            CountDownLatch torn = new CountDownLatch(1);
+            loop.add(hostile.owner(), new EventLoop.Handler() {
+                @Override
+                public void ready(int events) throws Exception {
+                    hostile.drain();
+                    hostileCalls.incrementAndGet();
+                    throw new OutOfMemoryError("simulated: a peer made this handler exhaust the heap");
+                }
+
+                @Override
+                public void failed(Throwable failure) {
+                    toldToTearDown.set(failure);
+                    torn.countDown();
+                }
+            });
+            hostile.signal();
+            assertTrue(torn.await(10, TimeUnit.SECONDS), "the owner is told to tear down");
+            assertTrue(toldToTearDown.get() instanceof OutOfMemoryError);
+            assertTrue(loop.isRunning(), "the loop survives an Error from one handler");
+
+            CountDownLatch otherRan = new CountDownLatch(1);
+            loop.add(other.owner(), events -> {
+                other.drain();
+                otherRan.countDown();
+            });
+            hostile.signal(); // its registration is gone: no second call
+            other.signal();
+            assertTrue(otherRan.await(10, TimeUnit.SECONDS), "another peer's fd is still served");
+            CountDownLatch turn = new CountDownLatch(1);
+            loop.execute(turn::countDown);
+            assertTrue(turn.await(10, TimeUnit.SECONDS));
+            assertEquals(1, hostileCalls.get(), "the failed registration was cancelled");
+        }
+    }
+
+    @Test
+    void anErrorFromATaskShouldNotStopTheLoop() throws Exception {
+        try (EventLoop loop = EventLoop.start("task-error-loop")) {
+            loop.execute(() -> {
+                throw new InternalError("simulated: a fault in an unsafe memory access");
+            });
+            CountDownLatch next = new CountDownLatch(1);
+            loop.execute(next::countDown);
+            assertTrue(next.await(10, TimeUnit.SECONDS), "the next task runs");
+            assertTrue(loop.isRunning());
+            IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> loop.awaitOnLoop(() -> {
+                        throw new StackOverflowError("simulated");
+                    }));
+            assertTrue(e.getCause() instanceof StackOverflowError, "awaitOnLoop hands the failure to its caller");
+            assertTrue(loop.isRunning());
+        }
+    }
+
+    @Test
+    void aPollerThatThrowsAnErrorShouldBeRemovedAndTheLoopGoOn() throws Exception {
+        try (EventLoop loop = EventLoop.start("poller-error-loop")) {
+            AtomicInteger calls = new AtomicInteger();
+            loop.addPoller(() -> {
+                calls.incrementAndGet();
+                throw new OutOfMemoryError("simulated");
+            });
+            for (int i = 0; i < 3; i++) {
+                CountDownLatch turn = new CountDownLatch(1);
+                loop.execute(turn::countDown);
+                assertTrue(turn.await(10, TimeUnit.SECONDS));
+            }
+            assertTrue(loop.isRunning());
+            assertEquals(1, calls.get(), "the failing poller ran once and was removed");
+        }
+    }
+
+    @Test
+    void awaitWithATimeoutShouldWithdrawATaskAStalledLoopNeverStarted() throws Exception {
+        try (EventLoop loop = EventLoop.start("stalled-loop")) {
+            CountDownLatch release = new CountDownLatch(1);
+            CountDownLatch stalled = new CountDownLatch(1);
+            loop.execute(() -> { // a handler a peer wedged
+                stalled.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertTrue(stalled.await(10, TimeUnit.SECONDS));
+            AtomicInteger ran = new AtomicInteger();
+            java.util.concurrent.TimeoutException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    java.util.concurrent.TimeoutException.class,
+                    () -> loop.awaitOnLoop(ran::incrementAndGet, java.time.Duration.ofMillis(300)));
+            assertTrue(e.getMessage().contains("withdrawn"), e.getMessage());
+            release.countDown();
+            CountDownLatch after = new CountDownLatch(1);
+            loop.execute(after::countDown);
+            assertTrue(after.await(10, TimeUnit.SECONDS));
+            assertEquals(0, ran.get(), "a withdrawn task never runs");
+            loop.awaitOnLoop(ran::incrementAndGet, java.time.Duration.ofSeconds(10));
+            assertEquals(1, ran.get());
+        }
+    }
+
+    @Test
+    void awaitWithATimeoutShouldReportATaskThatStartedAndStalls() throws Exception {
+        try (EventLoop loop = EventLoop.start("stalling-task-loop")) {
+            CountDownLatch release = new CountDownLatch(1);
+            java.util.concurrent.TimeoutException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    java.util.concurrent.TimeoutException.class, () -> loop.awaitOnLoop(() -> {
+                        try {
+                            release.await();
+                        } catch (InterruptedException x) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }, java.time.Duration.ofMillis(300)));
+            assertTrue(e.getMessage().contains("still running"), e.getMessage());
+            release.countDown();
+        }
+    }
+
+    @Test
+    void coalescedTriggersShouldQueueTheTaskOncePerRun() throws Exception {
+        try (EventLoop loop = EventLoop.start("coalescing-loop")) {
+            CountDownLatch release = new CountDownLatch(1);
+            loop.execute(() -> {
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            AtomicInteger runs = new AtomicInteger();
+            EventLoop.Coalesced wakeUp = loop.coalescing(runs::incrementAndGet);
+            for (int i = 0; i < 100_000; i++) {
+                wakeUp.trigger(); // a flood of kicks while the loop is busy
+            }
+            assertTrue(wakeUp.isQueued());
+            release.countDown();
+            loop.awaitOnLoop(() -> { }, java.time.Duration.ofSeconds(10));
+            assertEquals(1, runs.get(), "100000 triggers while queued run the task once");
+            assertFalse(wakeUp.isQueued());
+            wakeUp.trigger();
+            loop.awaitOnLoop(() -> { }, java.time.Duration.ofSeconds(10));
+            assertEquals(2, runs.get(), "a trigger after the run queues it again");
+        }
+    }
+
+    @Test
+    void cancelWithATimeoutShouldStopDispatchEvenWhenTheLoopIsStalled() throws Exception {
+        try (EventLoop loop = EventLoop.start("stalled-cancel-loop"); EventFd kick = EventFd.create()) {
+            AtomicInteger calls = new AtomicInteger();
+            EventLoop.Registration r = loop.add(kick.owner(), events -> {
+                kick.drain();
+                calls.incrementAndGet();
+            });
+            CountDownLatch release = new CountDownLatch(1);
+            CountDownLatch stalled = new CountDownLatch(1);
+            loop.execute(() -> {
+                stalled.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertTrue(stalled.await(10, TimeUnit.SECONDS));
+            org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.TimeoutException.class,
+                    () -> r.cancel(java.time.Duration.ofMillis(300)));
+            kick.signal();
+            release.countDown();
+            loop.awaitOnLoop(() -> { }, java.time.Duration.ofSeconds(10));
+            assertEquals(0, calls.get(), "a registration cancelled during a stall is never dispatched");
+            r.cancel(java.time.Duration.ofSeconds(1)); // harmless twice
+        }
+    }
 }

@@ -1,16 +1,19 @@
 package dev.outproc.core.fd;
 
+import dev.outproc.core.internal.linux.Linux;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.nio.ByteBuffer;
 import java.nio.channels.AsynchronousCloseException;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FdChannelTest {
@@ -53,6 +56,49 @@ class FdChannelTest {
             Thread.sleep(50);
             in.close();
             assertInstanceOf(AsynchronousCloseException.class, reader.get(5, TimeUnit.SECONDS));
+        }
+    }
+
+    /** What a hostile peer does with its copy of our file description: clear O_NONBLOCK. */
+    private static void clearNonBlock(OwnedFd peerCopy) throws Exception {
+        int flags = Linux.fcntl(peerCopy.get(), Linux.F_GETFL, 0);
+        Linux.fcntl(peerCopy.get(), Linux.F_SETFL, flags & ~Linux.O_NONBLOCK);
+    }
+
+    /** Starts {@code io} on a platform thread, then closes the channel and expects the close to end it. */
+    private static void closeShouldEnd(FdChannel channel, java.util.concurrent.Callable<?> io) {
+        assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
+            CompletableFuture<Throwable> running = CompletableFuture.supplyAsync(() -> {
+                try {
+                    io.call();
+                    return null;
+                } catch (Throwable t) {
+                    return t;
+                }
+            }, r -> Thread.ofPlatform().daemon(true).start(r));
+            Thread.sleep(100);
+            channel.close();
+            assertInstanceOf(AsynchronousCloseException.class, running.get(5, TimeUnit.SECONDS));
+        });
+    }
+
+    @Test
+    void closeShouldEndAReadAfterThePeerClearedNonBlockOnItsCopy() throws Exception {
+        OwnedFd[] pipe = FdChannel.pipe();
+        try (OwnedFd silentWriter = pipe[1]; OwnedFd peerCopyOfOurEnd = pipe[0].duplicate()) {
+            FdChannel in = FdChannel.of(pipe[0]);
+            clearNonBlock(peerCopyOfOurEnd);
+            closeShouldEnd(in, () -> in.read(ByteBuffer.allocate(16)));
+        }
+    }
+
+    @Test
+    void closeShouldEndAWriteAfterThePeerClearedNonBlockAndStoppedReading() throws Exception {
+        OwnedFd[] pipe = FdChannel.pipe();
+        try (OwnedFd idleReader = pipe[0]; OwnedFd peerCopyOfOurEnd = pipe[1].duplicate()) {
+            FdChannel out = FdChannel.of(pipe[1]);
+            clearNonBlock(peerCopyOfOurEnd);
+            closeShouldEnd(out, () -> out.write(ByteBuffer.allocate(1 << 20))); // more than the pipe holds
         }
     }
 }

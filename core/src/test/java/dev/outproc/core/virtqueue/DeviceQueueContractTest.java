@@ -3,6 +3,7 @@ package dev.outproc.core.virtqueue;
 import dev.outproc.core.memory.DirtyLog;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestRegion;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtqueue.VirtqueueException.Reason;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -21,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The device-side contract beyond pop/addUsed: observer, dirty log, resubmit, state, memory swaps, misuse. */
 class DeviceQueueContractTest {
-    private static final long FEATURES = QueueConfig.F_INDIRECT_DESC | QueueConfig.F_EVENT_IDX;
+    private static final long FEATURES = VirtioFeature.INDIRECT_DESC.mask() | VirtioFeature.EVENT_IDX.mask();
 
     private static int post(DriverQueue driver, long gpa, int readable, int writable) {
         driver.add(gpa, readable, false);
@@ -180,7 +181,7 @@ class DeviceQueueContractTest {
     @ValueSource(booleans = {false, true})
     void shouldRefuseMisuseOfChains(boolean packed) throws Exception {
         try (GuestRam ram = new GuestRam(1 << 20)) {
-            Rig rig = Rig.create(ram, packed, 8, FEATURES | QueueConfig.F_IN_ORDER, 0);
+            Rig rig = Rig.create(ram, packed, 8, FEATURES | VirtioFeature.IN_ORDER.mask(), 0);
             long data = ram.allocator.allocate(64 * 1024, 4096);
             post(rig.driver(), data, 16, 16);
             post(rig.driver(), data + 8192, 16, 16);

@@ -1,6 +1,7 @@
 package dev.outproc.core.virtqueue;
 
 import dev.outproc.core.event.EventFd;
+import dev.outproc.core.virtio.VirtioFeature;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -50,7 +51,7 @@ class DocumentedUsageTest {
     @ValueSource(booleans = {false, true})
     void shouldRunTheDocumentedExamples(boolean packed) throws Exception {
         try (GuestRam ram = new GuestRam(1 << 20); EventFd kickFd = EventFd.create(); EventFd call = EventFd.create()) {
-            Rig rig = Rig.create(ram, packed, 16, QueueConfig.F_EVENT_IDX, 0);
+            Rig rig = Rig.create(ram, packed, 16, VirtioFeature.EVENT_IDX.mask(), 0);
             queue = rig.device();
             callFd = call;
             DriverQueue driver = rig.driver();

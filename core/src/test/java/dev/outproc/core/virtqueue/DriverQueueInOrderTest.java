@@ -1,5 +1,8 @@
 package dev.outproc.core.virtqueue;
 
+import dev.outproc.core.memory.Layouts;
+import dev.outproc.core.virtio.VirtioFeature;
+
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
@@ -13,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * batch with one used entry carrying the last chain's id (as DPDK's in-order paths do).
  */
 class DriverQueueInOrderTest {
-    private static final long FEATURES = QueueConfig.F_IN_ORDER | QueueConfig.F_EVENT_IDX;
+    private static final long FEATURES = VirtioFeature.IN_ORDER.mask() | VirtioFeature.EVENT_IDX.mask();
 
     private static List<Long> reapAll(DriverQueue driver) throws Exception {
         List<Long> out = new ArrayList<>();
@@ -45,8 +48,8 @@ class DriverQueueInOrderTest {
             // The device answers with a single used element for the batch: the last id, length 7.
             QueueConfig c = driver.config();
             MemorySegment used = ram.at(c.deviceAddr(), 6 + 8L * 8);
-            used.set(Rings.LE_U64_UNALIGNED, 4, ids[2] | 7L << 32);   // {le32 id; le32 len}
-            used.set(Rings.LE_U16, 2, (short) 1);
+            used.set(Layouts.LE_U64, 4, ids[2] | 7L << 32);   // {le32 id; le32 len}
+            used.set(Layouts.LE_U16_ALIGNED, 2, (short) 1);
             assertEquals(List.of(entry(ids[0], 0), entry(ids[1], 0), entry(ids[2], 7)), reapAll(driver));
             assertEquals(8, driver.freeDescriptors());
             // The next chain continues in ring order at descriptor 6, wrapping to 0.
@@ -55,7 +58,7 @@ class DriverQueueInOrderTest {
             driver.add(data + 48, 16, true);
             assertEquals(6, driver.post(false));
             MemorySegment desc = ram.at(c.descAddr(), 16L * 8);
-            long word = desc.get(Rings.LE_U64_UNALIGNED, 16L * 7 + 8);
+            long word = desc.get(Layouts.LE_U64, 16L * 7 + 8);
             assertEquals(0, (int) (word >>> 48), "descriptor 7 chains to 0 (ring order)");
         }
     }
@@ -74,9 +77,9 @@ class DriverQueueInOrderTest {
             driver.publish();
             // The device writes one used descriptor at slot 0 with the last id and skips all 6 slots.
             MemorySegment desc = ram.at(driver.config().descAddr(), 16L * 8);
-            desc.set(Rings.LE_U32_UNALIGNED, 8, 9);
-            desc.set(Rings.LE_U16_UNALIGNED, 12, (short) ids[2]);
-            desc.set(Rings.LE_U16_UNALIGNED, 14, (short) (Rings.F_AVAIL | Rings.F_USED | Rings.F_WRITE));
+            desc.set(Layouts.LE_U32, 8, 9);
+            desc.set(Layouts.LE_U16, 12, (short) ids[2]);
+            desc.set(Layouts.LE_U16, 14, (short) (Rings.F_AVAIL | Rings.F_USED | Rings.F_WRITE));
             assertEquals(List.of(entry(ids[0], 0), entry(ids[1], 0), entry(ids[2], 9)), reapAll(driver));
             assertEquals(8, driver.freeSlots());
             assertEquals(0, driver.inFlightCount());

@@ -1,5 +1,7 @@
 package dev.outproc.core.virtqueue;
 
+import dev.outproc.core.memory.Layouts;
+import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtqueue.VirtqueueException.Reason;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -18,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * no byte of guest memory changed.
  */
 class HostileGuestTest {
-    private static final long F_ALL = QueueConfig.F_INDIRECT_DESC | QueueConfig.F_EVENT_IDX;
+    private static final long F_ALL = VirtioFeature.INDIRECT_DESC.mask() | VirtioFeature.EVENT_IDX.mask();
     private static final int SIZE = 16;
     private static final int NEXT = 1;
     private static final int WRITE = 2;
@@ -48,25 +50,25 @@ class HostileGuestTest {
 
     private void splitDesc(QueueConfig c, int index, long addr, int len, int flags, int next) {
         MemorySegment d = ram.at(c.descAddr() + 16L * index, 16);
-        d.set(Rings.LE_U64_UNALIGNED, 0, addr);
-        d.set(Rings.LE_U32_UNALIGNED, 8, len);
-        d.set(Rings.LE_U16_UNALIGNED, 12, (short) flags);
-        d.set(Rings.LE_U16_UNALIGNED, 14, (short) next);
+        d.set(Layouts.LE_U64, 0, addr);
+        d.set(Layouts.LE_U32, 8, len);
+        d.set(Layouts.LE_U16, 12, (short) flags);
+        d.set(Layouts.LE_U16, 14, (short) next);
     }
 
     private void splitAvail(QueueConfig c, int... heads) {
         for (int i = 0; i < heads.length; i++) {
-            ram.at(c.driverAddr() + 4 + 2L * i, 2).set(Rings.LE_U16, 0, (short) heads[i]);
+            ram.at(c.driverAddr() + 4 + 2L * i, 2).set(Layouts.LE_U16_ALIGNED, 0, (short) heads[i]);
         }
-        ram.at(c.driverAddr() + 2, 2).set(Rings.LE_U16, 0, (short) heads.length);
+        ram.at(c.driverAddr() + 2, 2).set(Layouts.LE_U16_ALIGNED, 0, (short) heads.length);
     }
 
     private void writeTable(long gpa, int index, long addr, int len, int flags, int next) {
         MemorySegment d = ram.at(gpa + 16L * index, 16);
-        d.set(Rings.LE_U64_UNALIGNED, 0, addr);
-        d.set(Rings.LE_U32_UNALIGNED, 8, len);
-        d.set(Rings.LE_U16_UNALIGNED, 12, (short) flags);
-        d.set(Rings.LE_U16_UNALIGNED, 14, (short) next);
+        d.set(Layouts.LE_U64, 0, addr);
+        d.set(Layouts.LE_U32, 8, len);
+        d.set(Layouts.LE_U16, 12, (short) flags);
+        d.set(Layouts.LE_U16, 14, (short) next);
     }
 
     private SplitQueue split(QueueConfig c) throws Exception {
@@ -153,7 +155,7 @@ class HostileGuestTest {
     @Test
     void shouldRejectAvailIndexJump() throws Exception {
         QueueConfig c = splitRing(SIZE, F_ALL);
-        ram.at(c.driverAddr() + 2, 2).set(Rings.LE_U16, 0, (short) (SIZE + 1));
+        ram.at(c.driverAddr() + 2, 2).set(Layouts.LE_U16_ALIGNED, 0, (short) (SIZE + 1));
         expectPopFails(split(c), Reason.AVAIL_INDEX_JUMP, "avail idx=" + (SIZE + 1));
     }
 
@@ -222,7 +224,7 @@ class HostileGuestTest {
 
     @Test
     void shouldRejectIndirectWhenNotNegotiated() throws Exception {
-        QueueConfig c = splitRing(SIZE, QueueConfig.F_EVENT_IDX);
+        QueueConfig c = splitRing(SIZE, VirtioFeature.EVENT_IDX.mask());
         long table = data + 4096;
         writeTable(table, 0, data, 64, 0, 0);
         splitDesc(c, 0, table, 16, INDIRECT, 0);
@@ -307,18 +309,18 @@ class HostileGuestTest {
     /** Writes a descriptor that is available for wrap counter 1. */
     private void packedDesc(QueueConfig c, int slot, long addr, int len, int id, int flags) {
         MemorySegment d = ram.at(c.descAddr() + 16L * slot, 16);
-        d.set(Rings.LE_U64_UNALIGNED, 0, addr);
-        d.set(Rings.LE_U32_UNALIGNED, 8, len);
-        d.set(Rings.LE_U16_UNALIGNED, 12, (short) id);
-        d.set(Rings.LE_U16_UNALIGNED, 14, (short) (flags | AVAIL));
+        d.set(Layouts.LE_U64, 0, addr);
+        d.set(Layouts.LE_U32, 8, len);
+        d.set(Layouts.LE_U16, 12, (short) id);
+        d.set(Layouts.LE_U16, 14, (short) (flags | AVAIL));
     }
 
     private void writePackedTable(long gpa, int index, long addr, int len, int flags) {
         MemorySegment d = ram.at(gpa + 16L * index, 16);
-        d.set(Rings.LE_U64_UNALIGNED, 0, addr);
-        d.set(Rings.LE_U32_UNALIGNED, 8, len);
-        d.set(Rings.LE_U16_UNALIGNED, 12, (short) 0);
-        d.set(Rings.LE_U16_UNALIGNED, 14, (short) flags);
+        d.set(Layouts.LE_U64, 0, addr);
+        d.set(Layouts.LE_U32, 8, len);
+        d.set(Layouts.LE_U16, 12, (short) 0);
+        d.set(Layouts.LE_U16, 14, (short) flags);
     }
 
     private PackedQueue packed(QueueConfig c) throws Exception {

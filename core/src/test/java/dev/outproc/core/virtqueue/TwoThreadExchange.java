@@ -1,6 +1,7 @@
 package dev.outproc.core.virtqueue;
 
 import dev.outproc.core.event.EventFd;
+import dev.outproc.core.virtio.VirtioFeature;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -38,7 +39,7 @@ final class TwoThreadExchange {
     }
 
     static Result run(boolean packed, boolean eventIdx, int size, long total) throws Exception {
-        long features = eventIdx ? QueueConfig.F_EVENT_IDX : 0;
+        long features = eventIdx ? VirtioFeature.EVENT_IDX.mask() : 0;
         try (GuestRam ram = new GuestRam(4L << 20);
              EventFd kick = EventFd.create();
              EventFd call = EventFd.create();

@@ -1,5 +1,8 @@
 package dev.outproc.core.virtqueue;
 
+import dev.outproc.core.memory.Layouts;
+import dev.outproc.core.virtio.VirtioFeature;
+
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import org.junit.jupiter.api.AfterAll;
@@ -38,9 +41,9 @@ class VirtqueueFuzzTest {
         r.region.segment().fill((byte) 0);
         boolean packed = data.consumeBoolean();
         int size = packed ? data.consumeInt(1, 64) : 1 << data.consumeInt(0, 6);
-        long features = (data.consumeBoolean() ? QueueConfig.F_INDIRECT_DESC : 0)
-                | (data.consumeBoolean() ? QueueConfig.F_EVENT_IDX : 0)
-                | (data.consumeBoolean() ? QueueConfig.F_IN_ORDER : 0);
+        long features = (data.consumeBoolean() ? VirtioFeature.INDIRECT_DESC.mask() : 0)
+                | (data.consumeBoolean() ? VirtioFeature.EVENT_IDX.mask() : 0)
+                | (data.consumeBoolean() ? VirtioFeature.IN_ORDER.mask() : 0);
         long descGpa = GuestRam.BASE;
         long driverGpa = GuestRam.BASE + 0x1000;
         long deviceGpa = GuestRam.BASE + 0x2000;
@@ -56,7 +59,7 @@ class VirtqueueFuzzTest {
         for (int i = 0; i < size; i++) {
             if (data.consumeBoolean()) {
                 long addr = GuestRam.BASE + data.consumeLong(0, RAM_BYTES);
-                ringArea.set(Rings.LE_U64_UNALIGNED, 16L * i, addr);
+                ringArea.set(Layouts.LE_U64, 16L * i, addr);
             }
         }
         DeviceQueue q = packed ? new PackedQueue("fuzz") : new SplitQueue("fuzz");

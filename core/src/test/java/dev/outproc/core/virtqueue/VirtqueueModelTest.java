@@ -1,5 +1,7 @@
 package dev.outproc.core.virtqueue;
 
+import dev.outproc.core.virtio.VirtioFeature;
+
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -68,8 +70,8 @@ class VirtqueueModelTest {
         SplittableRandom random = new SplittableRandom(seed);
         int[] sizes = packed ? new int[] {3, 8, 61, 256} : new int[] {4, 8, 64, 256};
         int size = sizes[random.nextInt(sizes.length)];
-        long features = QueueConfig.F_INDIRECT_DESC | (eventIdx ? QueueConfig.F_EVENT_IDX : 0)
-                | (inOrder ? QueueConfig.F_IN_ORDER : 0);
+        long features = VirtioFeature.INDIRECT_DESC.mask() | (eventIdx ? VirtioFeature.EVENT_IDX.mask() : 0)
+                | (inOrder ? VirtioFeature.IN_ORDER.mask() : 0);
         long slotBytes = (long) MAX_BUFFERS * MAX_BUFFER_BYTES;
         try (GuestRam ram = new GuestRam(8L << 20)) {
             Rig rig = Rig.create(ram, packed, size, features, MAX_INDIRECT);

@@ -84,7 +84,7 @@ public final class BlkLiveMigration {
      * @param backing its host-side store, for the descriptor
      * @param socket where its server listens
      */
-    public record Endpoint(VhostUserBlkDevice device, String implementationId, String backing, Path socket) {
+    public record Endpoint(VirtioBlkDevice device, String implementationId, String backing, Path socket) {
     }
 
     /**

@@ -1,9 +1,8 @@
 package dev.outproc.examples.blk;
 
-import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonGenerator;
 import dev.outproc.examples.cli.BackendOptions;
 import dev.outproc.vhost.backend.VhostUserServer;
+import dev.outproc.vhost.program.BackendProgram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -14,6 +13,7 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code vhost-user-blk}: a virtio-blk back-end serving a file or block device. */
@@ -69,29 +69,18 @@ public final class VhostUserBlkCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--queue-size must be a power of two in 2..32768, got " + queueSize);
         }
         try (BlockStore store = FileBlockStore.open(image, readOnly)) {
-            VhostUserBlkDevice device = new VhostUserBlkDevice(store, queues, queueSize, serial);
+            VirtioBlkDevice device = new VirtioBlkDevice(store, queues, queueSize, serial);
             try (VhostUserServer server = backend.start(device)) {
-                Runtime.getRuntime().addShutdownHook(new Thread(server::close));
                 System.err.println("vhost-user-blk: serving " + store.describe() + " on " + backend.where()
                         + " with " + queues + " queue(s)");
-                server.run();
+                BackendProgram.serve(server);
             }
         }
         return 0;
     }
 
     /** Prints {@code {"type": "block", "features": ["read-only", "blk-file"]}} as the conventions define. */
-    static void printCapabilities(PrintStream out) throws IOException {
-        try (JsonGenerator g = new JsonFactory().createGenerator(out).disable(JsonGenerator.Feature.AUTO_CLOSE_TARGET)) {
-            g.useDefaultPrettyPrinter();
-            g.writeStartObject();
-            g.writeStringField("type", "block");
-            g.writeArrayFieldStart("features");
-            g.writeString("read-only");
-            g.writeString("blk-file");
-            g.writeEndArray();
-            g.writeEndObject();
-        }
-        out.println();
+    static void printCapabilities(PrintStream out) {
+        BackendProgram.printCapabilities(out, "block", List.of("read-only", "blk-file"));
     }
 }

@@ -1,9 +1,11 @@
 package dev.outproc.examples.cli;
 
-import dev.outproc.core.fd.OwnedFd;
+import dev.outproc.core.virtio.VirtioDevice;
 import dev.outproc.vhost.backend.VhostUserBackend;
-import dev.outproc.vhost.backend.VhostUserDevice;
 import dev.outproc.vhost.backend.VhostUserServer;
+import dev.outproc.vhost.program.BackendArguments;
+import dev.outproc.vhost.program.BackendProgram;
+import dev.outproc.vhost.program.BackendUsageException;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Option;
 
@@ -12,7 +14,8 @@ import java.nio.file.Path;
 
 /**
  * The options every vhost-user back-end program takes (vhost-user.rst, "Backend program conventions"):
- * where the socket is, and the JSON capabilities.
+ * where the socket is, and the JSON capabilities, as picocli options. What they mean is the library's
+ * {@link BackendProgram}: this class only declares them for picocli's help and hands them over.
  */
 public final class BackendOptions {
     /** Exactly one of the socket options. */
@@ -51,8 +54,12 @@ public final class BackendOptions {
      * @return an error message, or {@code null} when fine
      */
     public String missingSocket() {
-        return socket == null || (socket.socketPath == null && socket.fd == null)
-                ? "one of --socket-path=PATH or --fd=FDNUM is required" : null;
+        try {
+            arguments();
+            return null;
+        } catch (BackendUsageException e) {
+            return e.getMessage();
+        }
     }
 
     /** {@return the back-end options} */
@@ -68,15 +75,18 @@ public final class BackendOptions {
      * @return the server (call {@link VhostUserServer#run()})
      * @throws IOException when the socket cannot be used
      */
-    public VhostUserServer start(VhostUserDevice device) throws IOException {
-        if (socket.fd != null) {
-            return VhostUserServer.inherited(device, backendOptions(), OwnedFd.of(socket.fd));
-        }
-        return VhostUserServer.listen(device, backendOptions(), socket.socketPath);
+    public VhostUserServer start(VirtioDevice device) throws IOException {
+        return BackendProgram.open(device, backendOptions(), arguments());
+    }
+
+    /** {@return these options as the library's program arguments} */
+    public BackendArguments arguments() {
+        return new BackendArguments(socket == null ? null : socket.socketPath,
+                socket == null || socket.fd == null ? -1 : socket.fd, printCapabilities, java.util.List.of());
     }
 
     /** {@return where the server listens, for messages} */
     public String where() {
-        return socket.fd != null ? "fd " + socket.fd : socket.socketPath.toString();
+        return arguments().where();
     }
 }

@@ -1,7 +1,7 @@
 package dev.outproc.examples.demo;
 
 import dev.outproc.examples.blk.FileBlockStore;
-import dev.outproc.examples.blk.VhostUserBlkDevice;
+import dev.outproc.examples.blk.VirtioBlkDevice;
 import dev.outproc.vhost.backend.VhostUserBackend;
 import dev.outproc.vhost.backend.VhostUserServer;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
@@ -51,7 +51,7 @@ final class BlkTour {
         }
         Path socket = dir.resolve("vhost-user-blk.sock");
         try (FileBlockStore store = FileBlockStore.open(image, false)) {
-            VhostUserBlkDevice device = new VhostUserBlkDevice(store, 1, 256, "outproc-demo");
+            VirtioBlkDevice device = new VirtioBlkDevice(store, 1, 256, "outproc-demo");
             try (VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(1, false), socket)) {
                 Thread serving = Thread.ofPlatform().name("demo-vhost-user-blk").daemon(true).start(server::run);
                 out.printf("  back-end: serving %s on %s%n", store.describe(), socket);

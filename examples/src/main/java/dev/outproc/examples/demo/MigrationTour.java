@@ -3,7 +3,7 @@ package dev.outproc.examples.demo;
 import dev.outproc.examples.blk.BlkLiveMigration;
 import dev.outproc.examples.blk.FileBlockStore;
 import dev.outproc.examples.blk.MemoryBlockStore;
-import dev.outproc.examples.blk.VhostUserBlkDevice;
+import dev.outproc.examples.blk.VirtioBlkDevice;
 import dev.outproc.migration.handshake.Incompatibility;
 import dev.outproc.migration.model.Registry;
 import dev.outproc.migration.stream.DeviceStateReader;
@@ -55,9 +55,9 @@ final class MigrationTour {
         try (FileBlockStore fileStore = FileBlockStore.open(image, false);
              MemoryBlockStore memoryStore = new MemoryBlockStore(DISK, false);
              MemoryBlockStore readOnlyStore = new MemoryBlockStore(DISK, true)) {
-            VhostUserBlkDevice fileDevice = new VhostUserBlkDevice(fileStore, 1, 256, "outproc-demo");
-            VhostUserBlkDevice memoryDevice = new VhostUserBlkDevice(memoryStore, 1, 256, "outproc-demo");
-            VhostUserBlkDevice readOnlyDevice = new VhostUserBlkDevice(readOnlyStore, 1, 256, "outproc-demo");
+            VirtioBlkDevice fileDevice = new VirtioBlkDevice(fileStore, 1, 256, "outproc-demo");
+            VirtioBlkDevice memoryDevice = new VirtioBlkDevice(memoryStore, 1, 256, "outproc-demo");
+            VirtioBlkDevice readOnlyDevice = new VirtioBlkDevice(readOnlyStore, 1, 256, "outproc-demo");
             var a = new BlkLiveMigration.Endpoint(fileDevice, "outproc.dev/examples/file-blk", image.toString(), dir.resolve("a.sock"));
             var b = new BlkLiveMigration.Endpoint(memoryDevice, "outproc.dev/examples/memory-blk", "memory", dir.resolve("b.sock"));
             var c = new BlkLiveMigration.Endpoint(readOnlyDevice, "outproc.dev/examples/memory-blk", "memory", dir.resolve("c.sock"));
@@ -109,7 +109,7 @@ final class MigrationTour {
         List<String> sections = new ArrayList<>();
         try (DeviceStateReader r = DeviceStateReader.openUnattested(
                 Channels.newChannel(new ByteArrayInputStream(outcome.stream())),
-                VhostUserBlkDevice.MODEL_ID, VhostUserBlkDevice.FORMAT_CLASS, 1, 2)) {
+                VirtioBlkDevice.MODEL_ID, VirtioBlkDevice.FORMAT_CLASS, 1, 2)) {
             SectionInfo s;
             while ((s = r.nextSection()) != null) {
                 sections.add(s.id() + (s.mustUnderstand() ? "" : "(skippable)"));
@@ -125,7 +125,7 @@ final class MigrationTour {
                 route, outcome.stream().length, sections);
     }
 
-    private static VhostUserServer serve(VhostUserBlkDevice device, Path socket) throws IOException {
+    private static VhostUserServer serve(VirtioBlkDevice device, Path socket) throws IOException {
         VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(1, false), socket);
         Thread.ofPlatform().daemon(true).name("demo-migration-" + socket.getFileName()).start(server::run);
         return server;

@@ -1,9 +1,8 @@
 package dev.outproc.examples.net;
 
-import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonGenerator;
 import dev.outproc.examples.cli.BackendOptions;
 import dev.outproc.vhost.backend.VhostUserServer;
+import dev.outproc.vhost.program.BackendProgram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -13,6 +12,7 @@ import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code vhost-user-net}: a virtio-net back-end that loops frames back or sinks them. */
@@ -60,14 +60,14 @@ public final class VhostUserNetCommand implements Callable<Integer> {
         if (missing != null) {
             throw new ParameterException(spec.commandLine(), missing);
         }
-        VhostUserNetDevice.Mode m = switch (mode.toLowerCase(java.util.Locale.ROOT)) {
-            case "loopback" -> VhostUserNetDevice.Mode.LOOPBACK;
-            case "sink" -> VhostUserNetDevice.Mode.SINK;
+        VirtioNetDevice.Mode m = switch (mode.toLowerCase(java.util.Locale.ROOT)) {
+            case "loopback" -> VirtioNetDevice.Mode.LOOPBACK;
+            case "sink" -> VirtioNetDevice.Mode.SINK;
             default -> throw new ParameterException(spec.commandLine(), "--mode must be loopback or sink, got '" + mode + "'");
         };
         byte[] macBytes;
         try {
-            macBytes = VhostUserNetDevice.parseMac(mac);
+            macBytes = VirtioNetDevice.parseMac(mac);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), "--mac: " + e.getMessage());
         }
@@ -79,9 +79,8 @@ public final class VhostUserNetCommand implements Callable<Integer> {
         }
         // Loopback moves frames from the transmit ring to the receive ring: both must share one worker.
         spec.findOption("--workers").setValue(1);
-        VhostUserNetDevice device = new VhostUserNetDevice(m, macBytes, queueSize);
+        VirtioNetDevice device = new VirtioNetDevice(m, macBytes, queueSize);
         try (VhostUserServer server = backend.start(device)) {
-            Runtime.getRuntime().addShutdownHook(new Thread(server::close));
             System.err.println("vhost-user-net: " + m.name().toLowerCase(java.util.Locale.ROOT) + " with MAC "
                     + device.macText() + " on " + backend.where());
             Thread stats = null;
@@ -90,7 +89,7 @@ public final class VhostUserNetCommand implements Callable<Integer> {
                         .start(() -> printStats(device, statsIntervalMillis));
             }
             try {
-                server.run();
+                BackendProgram.serve(server);
             } finally {
                 if (stats != null) {
                     stats.interrupt();
@@ -101,7 +100,7 @@ public final class VhostUserNetCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static void printStats(VhostUserNetDevice device, long intervalMillis) {
+    private static void printStats(VirtioNetDevice device, long intervalMillis) {
         try {
             while (true) {
                 Thread.sleep(intervalMillis);
@@ -116,13 +115,7 @@ public final class VhostUserNetCommand implements Callable<Integer> {
      * Prints {@code {"type": "net"}}: vhost-user.json defines the type "net" and no capability features
      * for it (vhost-user.rst "Backend program conventions" has no vhost-user-net options).
      */
-    static void printCapabilities(PrintStream out) throws IOException {
-        try (JsonGenerator g = new JsonFactory().createGenerator(out).disable(JsonGenerator.Feature.AUTO_CLOSE_TARGET)) {
-            g.useDefaultPrettyPrinter();
-            g.writeStartObject();
-            g.writeStringField("type", "net");
-            g.writeEndObject();
-        }
-        out.println();
+    static void printCapabilities(PrintStream out) {
+        BackendProgram.printCapabilities(out, "net", List.of());
     }
 }

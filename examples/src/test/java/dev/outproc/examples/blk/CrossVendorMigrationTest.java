@@ -43,7 +43,7 @@ class CrossVendorMigrationTest {
     @TempDir
     Path dir;
 
-    private static VhostUserServer serve(VhostUserBlkDevice device, Path socket) throws Exception {
+    private static VhostUserServer serve(VirtioBlkDevice device, Path socket) throws Exception {
         VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(1, false), socket);
         Thread.ofPlatform().daemon(true).start(server::run);
         return server;
@@ -80,8 +80,8 @@ class CrossVendorMigrationTest {
         BlkLiveMigration migration = new BlkLiveMigration(Registry.builtin());
         try (FileBlockStore fileStore = FileBlockStore.open(image, false);
              MemoryBlockStore memoryStore = new MemoryBlockStore(DISK, false)) {
-            VhostUserBlkDevice fileDevice = new VhostUserBlkDevice(fileStore, 1, 256, "xv");
-            VhostUserBlkDevice memoryDevice = new VhostUserBlkDevice(memoryStore, 1, 256, "xv");
+            VirtioBlkDevice fileDevice = new VirtioBlkDevice(fileStore, 1, 256, "xv");
+            VirtioBlkDevice memoryDevice = new VirtioBlkDevice(memoryStore, 1, 256, "xv");
             var a = new BlkLiveMigration.Endpoint(fileDevice, "outproc.dev/examples/file-blk", image.toString(), dir.resolve("a.sock"));
             var b = new BlkLiveMigration.Endpoint(memoryDevice, "outproc.dev/examples/memory-blk", "memory", dir.resolve("b.sock"));
             try (VhostUserServer serverA = serve(fileDevice, a.socket());
@@ -128,12 +128,12 @@ class CrossVendorMigrationTest {
         try (MemoryBlockStore source = new MemoryBlockStore(DISK, false);
              MemoryBlockStore readOnly = new MemoryBlockStore(DISK, true);
              MemoryBlockStore smaller = new MemoryBlockStore(DISK / 2, false)) {
-            VhostUserBlkDevice src = new VhostUserBlkDevice(source, 1, 256, "s");
-            VhostUserBlkDevice ro = new VhostUserBlkDevice(readOnly, 1, 256, "r");
-            VhostUserBlkDevice small = new VhostUserBlkDevice(smaller, 1, 256, "m");
+            VirtioBlkDevice src = new VirtioBlkDevice(source, 1, 256, "s");
+            VirtioBlkDevice ro = new VirtioBlkDevice(readOnly, 1, 256, "r");
+            VirtioBlkDevice small = new VirtioBlkDevice(smaller, 1, 256, "m");
             BlkLiveMigration migration = new BlkLiveMigration(Registry.builtin());
             var a = new BlkLiveMigration.Endpoint(src, "outproc.dev/examples/memory-blk", "memory", dir.resolve("s.sock"));
-            for (VhostUserBlkDevice bad : new VhostUserBlkDevice[] {ro, small}) {
+            for (VirtioBlkDevice bad : new VirtioBlkDevice[] {ro, small}) {
                 var c = new BlkLiveMigration.Endpoint(bad, "outproc.dev/examples/memory-blk", "memory", dir.resolve("c.sock"));
                 try (VhostUserServer server = serve(src, a.socket()); VhostUserServer cServer = serve(bad, c.socket())) {
                     VhostUserFrontend fe = VhostUserFrontend.connect(a.socket());

@@ -1,5 +1,6 @@
 package dev.outproc.examples.blk;
 
+import dev.outproc.core.virtio.blk.VirtioBlk;
 import dev.outproc.vhost.backend.VhostUserBackend;
 import dev.outproc.vhost.backend.VhostUserServer;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
@@ -29,7 +30,7 @@ class VhostUserBlkEndToEndTest {
     private static final long IMAGE_BYTES = 16L << 20;
 
     private VhostUserServer serve(Path socket, BlockStore store) throws Exception {
-        VhostUserBlkDevice device = new VhostUserBlkDevice(store, 1, 256, "e2e-serial");
+        VirtioBlkDevice device = new VirtioBlkDevice(store, 1, 256, "e2e-serial");
         VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(1, false), socket);
         Thread.ofPlatform().daemon(true).name("blk-server").start(server::run);
         return server;

@@ -1,7 +1,7 @@
 package dev.outproc.examples.interop;
 
 import dev.outproc.examples.blk.FileBlockStore;
-import dev.outproc.examples.blk.VhostUserBlkDevice;
+import dev.outproc.examples.blk.VirtioBlkDevice;
 import dev.outproc.vhost.backend.VhostUserBackend;
 import dev.outproc.vhost.backend.VhostUserServer;
 import dev.outproc.vhost.interop.Peers;
@@ -59,7 +59,7 @@ class BlkBackendWithQemuIT {
         StorageDaemon.createRawImage(image, IMAGE_SIZE);
         Path socket = Peers.socketPath(dir, "outproc-blk.sock");
         try (FileBlockStore store = FileBlockStore.open(image, false)) {
-            VhostUserBlkDevice device = new VhostUserBlkDevice(store, queues, 256, "qemu-it");
+            VirtioBlkDevice device = new VirtioBlkDevice(store, queues, 256, "qemu-it");
             try (VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(queues, false), socket)) {
                 Thread.ofPlatform().daemon(true).name("blk-it-server").start(server::run);
                 QemuVm.Result run = QemuVm.builder(guest, dir).vhostUserBlk(socket, queues).run();

@@ -1,6 +1,6 @@
 package dev.outproc.examples.interop;
 
-import dev.outproc.examples.net.VhostUserNetDevice;
+import dev.outproc.examples.net.VirtioNetDevice;
 import dev.outproc.vhost.backend.VhostUserBackend;
 import dev.outproc.vhost.backend.VhostUserServer;
 import dev.outproc.vhost.interop.Peers;
@@ -32,15 +32,15 @@ class NetBackendWithTestpmdIT {
     private static final Pattern TX_PPS = Pattern.compile("Tx-pps:\\s+(\\d+)");
     private static final Pattern RX_PPS = Pattern.compile("Rx-pps:\\s+(\\d+)");
 
-    private record Backend(VhostUserNetDevice device, VhostUserServer server) implements AutoCloseable {
+    private record Backend(VirtioNetDevice device, VhostUserServer server) implements AutoCloseable {
         @Override
         public void close() {
             server.close();
         }
     }
 
-    private static Backend serve(VhostUserNetDevice.Mode mode, Path socket) throws IOException {
-        VhostUserNetDevice device = new VhostUserNetDevice(mode, MAC, 1024);
+    private static Backend serve(VirtioNetDevice.Mode mode, Path socket) throws IOException {
+        VirtioNetDevice device = new VirtioNetDevice(mode, MAC, 1024);
         // One worker: the two rings of the queue pair share it (loopback moves frames between them).
         VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(1, false), socket);
         Thread.ofPlatform().daemon(true).name("net-backend").start(server::run);
@@ -69,8 +69,8 @@ class NetBackendWithTestpmdIT {
         Peers.require(Peers.TESTPMD);
         Path dir = Peers.workDirectory("NetBackendWithTestpmdIT-sink");
         Path socket = Peers.socketPath(dir, "net.sock");
-        try (Backend backend = serve(VhostUserNetDevice.Mode.SINK, socket)) {
-            VhostUserNetDevice.Counters c = backend.device().counters();
+        try (Backend backend = serve(VirtioNetDevice.Mode.SINK, socket)) {
+            VirtioNetDevice.Counters c = backend.device().counters();
             long started;
             String output;
             long theirTx;
@@ -103,8 +103,8 @@ class NetBackendWithTestpmdIT {
         Peers.require(Peers.TESTPMD);
         Path dir = Peers.workDirectory("NetBackendWithTestpmdIT-loopback");
         Path socket = Peers.socketPath(dir, "net.sock");
-        try (Backend backend = serve(VhostUserNetDevice.Mode.LOOPBACK, socket)) {
-            VhostUserNetDevice.Counters c = backend.device().counters();
+        try (Backend backend = serve(VirtioNetDevice.Mode.LOOPBACK, socket)) {
+            VirtioNetDevice.Counters c = backend.device().counters();
             try (Testpmd testpmd = Testpmd.frontEnd(socket, dir).forwardMode("io").packetBytes(FRAME_BYTES)
                     .name("testpmd-io").args("--tx-first").start()) {
                 long started = System.nanoTime();

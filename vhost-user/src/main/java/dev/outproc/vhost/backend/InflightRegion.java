@@ -42,6 +42,21 @@ public final class InflightRegion implements AutoCloseable {
     private static final long SPLIT_DESC = 16;
     private static final long PACKED_HEADER = 32;
     private static final long PACKED_DESC = 32;
+    /** Header fields of both layouts. */
+    private static final long FEATURES_OFFSET = 0;
+    private static final long VERSION_OFFSET = 8;
+    private static final long DESC_NUM_OFFSET = 10;
+    /** Split header: the head of the last batch, and the used index the log last saw published. */
+    private static final long SPLIT_LAST_BATCH_HEAD_OFFSET = 12;
+    private static final long SPLIT_USED_IDX_OFFSET = 14;
+    /** Packed header (after free_head and old_free_head): used_idx and used_wrap_counter. */
+    private static final long PACKED_USED_IDX_OFFSET = 16;
+    private static final long PACKED_USED_WRAP_OFFSET = 20;
+    /** Descriptor state of both layouts: the inflight byte first, the counter at 8. */
+    private static final long DESC_INFLIGHT_OFFSET = 0;
+    private static final long DESC_COUNTER_OFFSET = 8;
+    /** {@code DescStatePacked.id}. */
+    private static final long PACKED_DESC_ID_OFFSET = 16;
 
     private final SharedMapping mapping;
     private final OwnedFd fd;
@@ -87,8 +102,8 @@ public final class InflightRegion implements AutoCloseable {
             InflightRegion region = new InflightRegion(mapping, fd, queueCount, queueSize, packed);
             for (int q = 0; q < queueCount; q++) {
                 MemorySegment s = region.queueSegment(q);
-                s.set(NATIVE_U16, 8, (short) VERSION);
-                s.set(NATIVE_U16, 10, (short) queueSize);
+                s.set(NATIVE_U16, VERSION_OFFSET, (short) VERSION);
+                s.set(NATIVE_U16, DESC_NUM_OFFSET, (short) queueSize);
             }
             return region;
         } catch (NativeException | RuntimeException e) {
@@ -157,7 +172,8 @@ public final class InflightRegion implements AutoCloseable {
      */
     public boolean isValid(int queue) {
         MemorySegment s = queueSegment(queue);
-        return s.get(NATIVE_U16, 8) == VERSION && Short.toUnsignedInt(s.get(NATIVE_U16, 10)) == queueSize;
+        return s.get(NATIVE_U16, VERSION_OFFSET) == VERSION
+                && Short.toUnsignedInt(s.get(NATIVE_U16, DESC_NUM_OFFSET)) == queueSize;
     }
 
     /**
@@ -170,10 +186,10 @@ public final class InflightRegion implements AutoCloseable {
         MemorySegment s = queueSegment(queue);
         if (!isValid(queue)) {
             s.fill((byte) 0);
-            s.set(NATIVE_U16, 8, (short) VERSION);
-            s.set(NATIVE_U16, 10, (short) queueSize);
+            s.set(NATIVE_U16, VERSION_OFFSET, (short) VERSION);
+            s.set(NATIVE_U16, DESC_NUM_OFFSET, (short) queueSize);
         }
-        s.set(NATIVE_U64, 0, features);
+        s.set(NATIVE_U64, FEATURES_OFFSET, features);
     }
 
     /** What {@link #recoverSplit} found. */
@@ -191,16 +207,16 @@ public final class InflightRegion implements AutoCloseable {
      */
     public Recovery recoverSplit(int queue, int ringUsedIdx) {
         MemorySegment s = queueSegment(queue);
-        int loggedUsed = Short.toUnsignedInt(s.get(NATIVE_U16, 14));
+        int loggedUsed = Short.toUnsignedInt(s.get(NATIVE_U16, SPLIT_USED_IDX_OFFSET));
         if (loggedUsed != ringUsedIdx) {
-            int lastBatchHead = Short.toUnsignedInt(s.get(NATIVE_U16, 12));
+            int lastBatchHead = Short.toUnsignedInt(s.get(NATIVE_U16, SPLIT_LAST_BATCH_HEAD_OFFSET));
             if (lastBatchHead < queueSize) {
-                s.set(ValueLayout.JAVA_BYTE, SPLIT_HEADER + SPLIT_DESC * lastBatchHead, (byte) 0);
+                s.set(ValueLayout.JAVA_BYTE, SPLIT_HEADER + SPLIT_DESC * lastBatchHead + DESC_INFLIGHT_OFFSET, (byte) 0);
             }
-            s.set(NATIVE_U16, 14, (short) ringUsedIdx);
+            s.set(NATIVE_U16, SPLIT_USED_IDX_OFFSET, (short) ringUsedIdx);
         }
-        int[] pending = inFlight(s, SPLIT_HEADER, SPLIT_DESC, 8);
-        long lastCounter = maxCounter(s, SPLIT_HEADER, SPLIT_DESC, 8);
+        int[] pending = inFlight(s, SPLIT_HEADER, SPLIT_DESC);
+        long lastCounter = maxCounter(s, SPLIT_HEADER, SPLIT_DESC);
         return new Recovery((ringUsedIdx + pending.length) & 0xffff, ringUsedIdx, pending, lastCounter);
     }
 
@@ -210,16 +226,16 @@ public final class InflightRegion implements AutoCloseable {
      * @param queue the queue
      */
     public int[] inFlightPacked(int queue) {
-        return inFlight(queueSegment(queue), PACKED_HEADER, PACKED_DESC, 8);
+        return inFlight(queueSegment(queue), PACKED_HEADER, PACKED_DESC);
     }
 
-    private int[] inFlight(MemorySegment s, long header, long stride, long counterOffset) {
+    private int[] inFlight(MemorySegment s, long header, long stride) {
         int count = 0;
         long[] keyed = new long[queueSize];
         for (int i = 0; i < queueSize; i++) {
             long base = header + stride * i;
-            if (s.get(ValueLayout.JAVA_BYTE, base) != 0) {
-                long counter = s.get(NATIVE_U64, base + counterOffset);
+            if (s.get(ValueLayout.JAVA_BYTE, base + DESC_INFLIGHT_OFFSET) != 0) {
+                long counter = s.get(NATIVE_U64, base + DESC_COUNTER_OFFSET);
                 // Sort by counter, then index: pack them into one long (counters stay far below 2^47).
                 keyed[count++] = (counter << 16) | i;
             }
@@ -233,10 +249,10 @@ public final class InflightRegion implements AutoCloseable {
         return ids;
     }
 
-    private long maxCounter(MemorySegment s, long header, long stride, long counterOffset) {
+    private long maxCounter(MemorySegment s, long header, long stride) {
         long max = 0;
         for (int i = 0; i < queueSize; i++) {
-            max = Math.max(max, s.get(NATIVE_U64, header + stride * i + counterOffset));
+            max = Math.max(max, s.get(NATIVE_U64, header + stride * i + DESC_COUNTER_OFFSET));
         }
         return max;
     }
@@ -265,16 +281,16 @@ public final class InflightRegion implements AutoCloseable {
         @Override
         public void chainPopped(int id) {
             long base = SPLIT_HEADER + SPLIT_DESC * id;
-            s.set(NATIVE_U64, base + 8, ++counter);
+            s.set(NATIVE_U64, base + DESC_COUNTER_OFFSET, ++counter);
             // The counter is in place before the flag says the descriptor is in flight.
             java.lang.invoke.VarHandle.releaseFence();
-            s.set(ValueLayout.JAVA_BYTE, base, (byte) 1);
+            s.set(ValueLayout.JAVA_BYTE, base + DESC_INFLIGHT_OFFSET, (byte) 1);
         }
 
         @Override
         public void chainCompleted(int id, long writtenBytes) {
             // Written before the used entry becomes visible: a crash after publication finds it here.
-            s.set(NATIVE_U16, 12, (short) id);
+            s.set(NATIVE_U16, SPLIT_LAST_BATCH_HEAD_OFFSET, (short) id);
             if (batchCount < batch.length) {
                 batch[batchCount++] = id;
             }
@@ -283,11 +299,11 @@ public final class InflightRegion implements AutoCloseable {
         @Override
         public void usedIndexPublished(int nextUsed, boolean usedWrapCounter) {
             for (int i = 0; i < batchCount; i++) {
-                s.set(ValueLayout.JAVA_BYTE, SPLIT_HEADER + SPLIT_DESC * batch[i], (byte) 0);
+                s.set(ValueLayout.JAVA_BYTE, SPLIT_HEADER + SPLIT_DESC * batch[i] + DESC_INFLIGHT_OFFSET, (byte) 0);
             }
             batchCount = 0;
             java.lang.invoke.VarHandle.releaseFence();
-            s.set(NATIVE_U16, 14, (short) nextUsed);
+            s.set(NATIVE_U16, SPLIT_USED_IDX_OFFSET, (short) nextUsed);
         }
     }
 
@@ -308,10 +324,10 @@ public final class InflightRegion implements AutoCloseable {
                 return;
             }
             long base = PACKED_HEADER + PACKED_DESC * id;
-            s.set(NATIVE_U64, base + 8, ++counter);
-            s.set(NATIVE_U16, base + 16, (short) id);
+            s.set(NATIVE_U64, base + DESC_COUNTER_OFFSET, ++counter);
+            s.set(NATIVE_U16, base + PACKED_DESC_ID_OFFSET, (short) id);
             java.lang.invoke.VarHandle.releaseFence();
-            s.set(ValueLayout.JAVA_BYTE, base, (byte) 1);
+            s.set(ValueLayout.JAVA_BYTE, base + DESC_INFLIGHT_OFFSET, (byte) 1);
         }
 
         @Override
@@ -324,12 +340,12 @@ public final class InflightRegion implements AutoCloseable {
         @Override
         public void usedIndexPublished(int nextUsed, boolean usedWrapCounter) {
             for (int i = 0; i < batchCount; i++) {
-                s.set(ValueLayout.JAVA_BYTE, PACKED_HEADER + PACKED_DESC * batch[i], (byte) 0);
+                s.set(ValueLayout.JAVA_BYTE, PACKED_HEADER + PACKED_DESC * batch[i] + DESC_INFLIGHT_OFFSET, (byte) 0);
             }
             batchCount = 0;
             java.lang.invoke.VarHandle.releaseFence();
-            s.set(NATIVE_U16, 16, (short) nextUsed); // used_idx
-            s.set(ValueLayout.JAVA_BYTE, 20, (byte) (usedWrapCounter ? 1 : 0)); // used_wrap_counter
+            s.set(NATIVE_U16, PACKED_USED_IDX_OFFSET, (short) nextUsed);
+            s.set(ValueLayout.JAVA_BYTE, PACKED_USED_WRAP_OFFSET, (byte) (usedWrapCounter ? 1 : 0));
         }
     }
 

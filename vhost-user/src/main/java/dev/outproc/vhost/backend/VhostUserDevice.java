@@ -2,6 +2,7 @@ package dev.outproc.vhost.backend;
 
 import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtio.VirtioDevice;
+import dev.outproc.vhost.message.ProtocolFeature;
 
 import java.io.IOException;
 
@@ -16,7 +17,7 @@ import java.io.IOException;
  * final class NetWithMtu implements VhostUserDevice {
  *     public int deviceType() { return VirtioDeviceType.NET; }
  *     public long features() { return VirtioFeature.VERSION_1.mask(); }
- *     public long protocolFeatures() { return ProtocolFeature.NET_MTU.mask(); }
+ *     public long protocolFeatures() { return ProtocolFeature.MTU.mask(); }
  *     public int queueCount() { return 2; }
  *     public void processQueue(VirtioQueue queue) throws IOException {
  *         queue.drain(chain -> 0);
@@ -28,15 +29,18 @@ import java.io.IOException;
 public interface VhostUserDevice extends VirtioDevice {
     /**
      * {@return the protocol features the device itself supports, beyond those the library implements}
-     * Default 0. The library adds CONFIG when {@link #configSize()} is non-zero and DEVICE_STATE when
-     * the device is {@link #migratable()}; a device sets, for example, NET_MTU or RARP here.
+     * Default 0. Only {@link VhostUserBackend#DEVICE_PROTOCOL_FEATURES} count (MTU, RARP, CONFIG); others
+     * are ignored. The library offers its own ({@link VhostUserBackend#LIBRARY_PROTOCOL_FEATURES}) to every
+     * device, adds CONFIG when {@link #configSize()} is non-zero and DEVICE_STATE when the device is
+     * {@link #migratable()}; a net device sets, for example, {@link ProtocolFeature#MTU} or
+     * {@link ProtocolFeature#RARP} here.
      */
     default long protocolFeatures() {
         return 0;
     }
 
     /**
-     * Handles VHOST_USER_NET_SET_MTU (offered only when the device sets the NET_MTU protocol feature).
+     * Handles VHOST_USER_NET_SET_MTU (offered only when the device sets the MTU protocol feature).
      * Default: refused.
      *
      * @param mtu the MTU

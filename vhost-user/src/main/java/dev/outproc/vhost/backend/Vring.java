@@ -3,59 +3,44 @@ package dev.outproc.vhost.backend;
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.event.EventLoop;
 import dev.outproc.core.memory.GuestMemory;
+import dev.outproc.core.virtio.VirtioQueue;
 import dev.outproc.core.virtqueue.DescriptorChain;
 import dev.outproc.core.virtqueue.DeviceQueue;
 import dev.outproc.core.virtqueue.VirtqueueException;
-import dev.outproc.core.virtio.VirtioQueue;
 
 import java.io.IOException;
 
 /**
  * One ring of a vhost-user back-end: the {@link VirtioQueue} the device sees (the device-side virtqueue,
  * the guest memory it reads, and the guest notification). Handed to {@link VhostUserDevice#processQueue}
- * on the ring's worker thread; use it only there.
+ * on the ring's worker thread; use it only there. The object lives as long as the back-end; what a
+ * front-end set up for the ring lives in a per-connection state behind it, so between connections the
+ * ring is stopped, disabled and empty.
  *
  * <p>{@link #pop()}, {@link #complete} and {@link #notifyGuest()} allocate nothing in steady state.
  */
 public final class Vring implements VirtioQueue {
     private final int index;
-    private final VhostUserBackend backend;
-    final EventLoop worker;
+    private final EventLoop worker;
+    /** The connection's state of this ring; {@code null} while no front-end is connected. */
+    private volatile RingState state;
 
-    // Written on the connection thread while the worker is quiesced; read on the worker.
-    DeviceQueue queue;
-    GuestMemory memory = GuestMemory.empty();
-    int size;
-    long descUserAddr;
-    long availUserAddr;
-    long usedUserAddr;
-    long logGuestAddr;
-    boolean logUsed;
-    boolean addressesSet;
-    int baseAvail;
-    int baseUsed;
-    boolean baseAvailWrap = true;
-    boolean baseUsedWrap = true;
-    EventFd kick;
-    EventFd call;
-    EventFd err;
-    boolean pollKick;
-    boolean inbandCall;
-    EventLoop.Registration kickRegistration;
-    Runnable poller;
-    volatile boolean started;
-    volatile boolean enabled;
-    volatile boolean broken;
-    /** The ring touched an unmapped IOVA and waits for an IOTLB update (worker thread). */
-    volatile boolean iotlbMiss;
-    /** SET_VRING_KICK came before the IOTLB mapped the ring areas (connection thread). */
-    boolean waitingStart;
-    boolean pendingKick;
-
-    Vring(int index, VhostUserBackend backend, EventLoop worker) {
+    Vring(int index, EventLoop worker) {
         this.index = index;
-        this.backend = backend;
         this.worker = worker;
+    }
+
+    EventLoop worker() {
+        return worker;
+    }
+
+    RingState state() {
+        return state;
+    }
+
+    /** Installs a connection's state (or {@code null} at disconnect); the ring is stopped. */
+    void attach(RingState next) {
+        state = next;
     }
 
     /** {@return the ring's index} */
@@ -64,34 +49,45 @@ public final class Vring implements VirtioQueue {
         return index;
     }
 
-    /** {@return the device-side virtqueue (split or packed, as negotiated)} */
+    /** {@return the device-side virtqueue (split or packed, as negotiated), or {@code null} before it starts} */
     @Override
     public DeviceQueue queue() {
-        return queue;
+        RingState s = state;
+        return s == null ? null : s.queue;
     }
 
     /** {@return the guest memory the ring's buffers live in (the snapshot current for this call)} */
     @Override
     public GuestMemory memory() {
-        return memory;
+        RingState s = state;
+        return s == null ? GuestMemory.empty() : s.memory;
     }
 
     /** {@return whether the ring is enabled (a disabled ring may be processed but must have no side effects)} */
     @Override
     public boolean isEnabled() {
-        return enabled;
+        RingState s = state;
+        return s != null && s.enabled;
     }
 
     /** {@return whether the ring is started} */
     @Override
     public boolean isStarted() {
-        return started;
+        RingState s = state;
+        return s != null && s.started;
     }
 
-    /** {@return the virtio features the front-end acknowledged} */
+    /** {@return whether the ring is broken (a malformed ring, until the front-end restarts it)} */
+    boolean isBroken() {
+        RingState s = state;
+        return s != null && s.broken;
+    }
+
+    /** {@return the virtio features the front-end acknowledged (0 while none is connected)} */
     @Override
     public long negotiatedFeatures() {
-        return backend.negotiatedFeatures();
+        RingState s = state;
+        return s == null ? 0 : s.session.negotiatedFeatures();
     }
 
     /**
@@ -102,17 +98,20 @@ public final class Vring implements VirtioQueue {
      */
     @Override
     public DescriptorChain pop() throws VirtqueueException {
-        if (!started || broken || iotlbMiss || queue == null) {
+        RingState s = state;
+        if (s == null || !s.started || s.broken || s.iotlbMiss || s.queue == null) {
             return null;
         }
+        DeviceQueue queue = s.queue;
         try {
             return queue.pop();
         } catch (VirtqueueException e) {
-            if (e.reason() == VirtqueueException.Reason.BUFFER_OUTSIDE_MEMORY && !queue.isBroken() && backend.iommu()) {
+            if (e.reason() == VirtqueueException.Reason.BUFFER_OUTSIDE_MEMORY && !queue.isBroken()
+                    && s.session.iova().iommu()) {
                 // An IOVA the IOTLB does not map yet: nothing was consumed; ask for it, pop again after the update.
-                backend.iotlbMissed(this, e.address());
+                s.session.iova().missed(s, e.address());
             } else {
-                markBroken(e);
+                s.markBroken(e);
             }
             throw e;
         }
@@ -127,10 +126,14 @@ public final class Vring implements VirtioQueue {
      */
     @Override
     public void complete(DescriptorChain chain, long writtenBytes) throws VirtqueueException {
+        RingState s = state;
+        if (s == null || s.queue == null) {
+            throw new IllegalStateException("ring " + index + " has no queue (not started)");
+        }
         try {
-            queue.addUsed(chain, writtenBytes);
+            s.queue.addUsed(chain, writtenBytes);
         } catch (VirtqueueException e) {
-            markBroken(e);
+            s.markBroken(e);
             throw e;
         }
     }
@@ -143,11 +146,12 @@ public final class Vring implements VirtioQueue {
      */
     @Override
     public void notifyGuest() throws IOException {
-        if (queue == null || !started) {
+        RingState s = state;
+        if (s == null || s.queue == null || !s.started) {
             return;
         }
-        if (queue.needsNotification()) {
-            signalGuest();
+        if (s.queue.needsNotification()) {
+            signal(s);
         }
     }
 
@@ -158,26 +162,25 @@ public final class Vring implements VirtioQueue {
      */
     @Override
     public void signalGuest() throws IOException {
-        EventFd c = call;
-        if (c != null) {
-            c.signal();
-        } else if (inbandCall) {
-            backend.sendInbandCall(index);
+        RingState s = state;
+        if (s != null) {
+            signal(s);
         }
     }
 
-    void markBroken(Exception cause) {
-        if (!broken) {
-            broken = true;
-            if (queue != null) {
-                queue.markBroken();
-            }
-            backend.ringBroken(this, cause);
+    private void signal(RingState s) throws IOException {
+        EventFd c = s.call;
+        if (c != null) {
+            c.signal();
+        } else if (s.inbandCall) {
+            s.session.backendChannel().sendInbandCall(index);
         }
     }
 
     @Override
     public String toString() {
-        return "Vring[" + index + (started ? ", started" : "") + (enabled ? ", enabled" : "") + (broken ? ", broken" : "") + "]";
+        RingState s = state;
+        return "Vring[" + index + (s == null ? "" : (s.started ? ", started" : "") + (s.enabled ? ", enabled" : "")
+                + (s.broken ? ", broken" : "")) + "]";
     }
 }

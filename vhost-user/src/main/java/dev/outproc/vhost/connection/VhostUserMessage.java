@@ -4,7 +4,7 @@ import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.ReceivedFds;
 import dev.outproc.vhost.message.VhostUserHeader;
 import dev.outproc.vhost.message.VhostUserRequest;
-import dev.outproc.vhost.message.WireLayout;
+import dev.outproc.vhost.message.U64Payload;
 
 import java.lang.foreign.MemorySegment;
 
@@ -27,6 +27,7 @@ public final class VhostUserMessage implements AutoCloseable {
     private int size;
     private MemorySegment payload;
     private ReceivedFds fds = ReceivedFds.none();
+    private final U64Payload.Decoder u64 = new U64Payload.Decoder();
 
     VhostUserMessage() {
     }
@@ -75,10 +76,10 @@ public final class VhostUserMessage implements AutoCloseable {
      * @throws IllegalStateException when the payload is not 8 bytes
      */
     public long payloadU64() {
-        if (size != 8) {
+        if (size != U64Payload.ENCODED_LENGTH) {
             throw new IllegalStateException(request + " payload is " + size + " bytes, not a u64");
         }
-        return payload.get(WireLayout.NATIVE_U64, 0);
+        return u64.wrap(payload, 0).value();
     }
 
     /** {@return how many fds came with the message (and were not taken)} */

@@ -13,7 +13,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-import static dev.outproc.vhost.message.WireLayout.NATIVE_U32;
 
 /**
  * Reads vhost-user messages from a {@link MessageChannel} and checks their syntax.
@@ -37,6 +36,7 @@ public final class VhostUserMessageReader {
     private final MessageStream stream;
     private final int maxPayloadBytes;
     private final MemorySegment header;
+    private final VhostUserHeader.Decoder headerFields = new VhostUserHeader.Decoder();
     private final SliceCache payloads;
     private final VhostUserMessage message = new VhostUserMessage();
 
@@ -67,6 +67,7 @@ public final class VhostUserMessageReader {
         this.maxPayloadBytes = maxPayloadBytes;
         Arena arena = Arena.ofAuto();
         this.header = arena.allocate(VhostUserHeader.ENCODED_LENGTH, 8);
+        headerFields.wrap(header, 0);
         this.payloads = new SliceCache(arena.allocate(maxPayloadBytes, 8));
     }
 
@@ -93,9 +94,9 @@ public final class VhostUserMessageReader {
         message.set(null, 0, 0, payloads.prefix(0), ReceivedFds.none());
         ReceivedFds fds = channel.readFully(header, stream.maxFds());
         try {
-            long request = Integer.toUnsignedLong(header.get(NATIVE_U32, VhostUserHeader.REQUEST_OFFSET));
-            long flags = Integer.toUnsignedLong(header.get(NATIVE_U32, VhostUserHeader.FLAGS_OFFSET));
-            long size = Integer.toUnsignedLong(header.get(NATIVE_U32, VhostUserHeader.SIZE_OFFSET));
+            long request = headerFields.request();
+            long flags = headerFields.flags();
+            long size = headerFields.size();
             MessageValidator.checkFraming(stream, request, flags, size, maxPayloadBytes);
             MemorySegment payload = payloads.prefix((int) size);
             if (size > 0) {

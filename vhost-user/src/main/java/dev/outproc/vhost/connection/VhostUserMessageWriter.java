@@ -3,6 +3,7 @@ package dev.outproc.vhost.connection;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.vhost.message.MessageValidator;
+import dev.outproc.vhost.message.U64Payload;
 import dev.outproc.vhost.message.VhostUserHeader;
 import dev.outproc.vhost.message.VhostUserProtocolException;
 import dev.outproc.vhost.message.VhostUserRequest;
@@ -12,7 +13,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import static dev.outproc.vhost.message.WireLayout.NATIVE_U64;
 
 /**
  * Encodes and sends vhost-user messages over a {@link MessageChannel}, from one buffer allocated once.
@@ -38,6 +38,7 @@ public final class VhostUserMessageWriter {
     private final MemorySegment buffer;
     private final SliceCache messages;
     private final VhostUserHeader.Encoder header = new VhostUserHeader.Encoder();
+    private final U64Payload.Encoder u64 = new U64Payload.Encoder();
     private final int maxPayloadBytes;
 
     /**
@@ -51,6 +52,7 @@ public final class VhostUserMessageWriter {
         this.buffer = Arena.ofAuto().allocate(PAYLOAD_OFFSET + maxPayloadBytes, 8);
         this.messages = new SliceCache(buffer);
         header.wrap(buffer, 0);
+        u64.wrap(buffer, PAYLOAD_OFFSET);
     }
 
     /** {@return the whole buffer: header at 0, payload at {@link #PAYLOAD_OFFSET}} */
@@ -111,8 +113,8 @@ public final class VhostUserMessageWriter {
      * @throws IOException when the channel fails
      */
     public synchronized void sendRequestU64(VhostUserRequest request, boolean needReply, long value) throws IOException {
-        buffer.set(NATIVE_U64, PAYLOAD_OFFSET, value);
-        sendRequest(request, needReply, 8, List.of());
+        u64.value(value);
+        sendRequest(request, needReply, U64Payload.ENCODED_LENGTH, List.of());
     }
 
     /**
@@ -123,8 +125,8 @@ public final class VhostUserMessageWriter {
      * @throws IOException when the channel fails
      */
     public synchronized void sendReplyU64(VhostUserRequest request, long value) throws IOException {
-        buffer.set(NATIVE_U64, PAYLOAD_OFFSET, value);
-        sendReply(request, 8, List.of());
+        u64.value(value);
+        sendReply(request, U64Payload.ENCODED_LENGTH, List.of());
     }
 
     /**

@@ -12,12 +12,19 @@ import dev.outproc.core.virtqueue.QueueConfig;
 import dev.outproc.vhost.connection.VhostUserMessage;
 import dev.outproc.vhost.connection.VhostUserMessageReader;
 import dev.outproc.vhost.connection.VhostUserMessageWriter;
-import dev.outproc.vhost.message.BackendRequest;
+import dev.outproc.vhost.message.ConfigSpace;
+import dev.outproc.vhost.message.DeviceStateTransfer;
+import dev.outproc.vhost.message.InflightDescription;
+import dev.outproc.vhost.message.IotlbMsg;
+import dev.outproc.vhost.message.LogDescription;
+import dev.outproc.vhost.message.MemTable;
+import dev.outproc.vhost.message.MemoryRegion;
+import dev.outproc.vhost.message.SingleMemRegion;
+import dev.outproc.vhost.message.U64Payload;
+import dev.outproc.vhost.message.VringAddr;
+import dev.outproc.vhost.message.VringState;
 import dev.outproc.vhost.message.FrontendRequest;
-import dev.outproc.vhost.message.MessageStream;
 import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.VhostUserProtocolException;
-import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.vhost.message.VringFdIndex;
 
 import java.io.IOException;
@@ -27,9 +34,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntConsumer;
 
-import static dev.outproc.vhost.message.WireLayout.NATIVE_U16;
-import static dev.outproc.vhost.message.WireLayout.NATIVE_U32;
-import static dev.outproc.vhost.message.WireLayout.NATIVE_U64;
 
 /**
  * A vhost-user front-end: connects to any back-end's socket and drives it request by request, as a VMM
@@ -50,18 +54,24 @@ import static dev.outproc.vhost.message.WireLayout.NATIVE_U64;
 public final class VhostUserFrontend implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserFrontend.class.getName());
 
-    private final MessageChannel channel;
-    private final VhostUserMessageReader reader;
-    private final VhostUserMessageWriter writer;
+    private final RequestChannel io;
     private long features;
     private long protocolFeatures;
-    private MessageChannel backendChannel;
-    private Thread backendThread;
+    private BackendChannelReader backendChannel;
+    private final VringState.Decoder vringStateReply = new VringState.Decoder();
+    private final VringAddr.Encoder vringAddr = new VringAddr.Encoder();
+    private final MemTable.Encoder memTable = new MemTable.Encoder();
+    private final SingleMemRegion.Encoder singleRegion = new SingleMemRegion.Encoder();
+    private final LogDescription.Encoder logDescription = new LogDescription.Encoder();
+    private final IotlbMsg.Encoder iotlbMsg = new IotlbMsg.Encoder();
+    private final ConfigSpace.Encoder configRequest = new ConfigSpace.Encoder();
+    private final ConfigSpace.Decoder configReply = new ConfigSpace.Decoder();
+    private final InflightDescription.Encoder inflightRequest = new InflightDescription.Encoder();
+    private final InflightDescription.Decoder inflightReply = new InflightDescription.Decoder();
+    private final DeviceStateTransfer.Encoder deviceState = new DeviceStateTransfer.Encoder();
 
     private VhostUserFrontend(MessageChannel channel) {
-        this.channel = channel;
-        this.reader = new VhostUserMessageReader(channel, MessageStream.BACKEND_REPLIES);
-        this.writer = new VhostUserMessageWriter(channel);
+        this.io = new RequestChannel(channel);
     }
 
     /**
@@ -92,7 +102,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException when the socket refuses
      */
     public void setReplyTimeoutMillis(int timeoutMillis) throws IOException {
-        channel.setReadTimeoutMillis(timeoutMillis);
+        io.channel().setReadTimeoutMillis(timeoutMillis);
     }
 
     /** {@return the virtio features acknowledged with {@link #setFeatures}} */
@@ -114,68 +124,15 @@ public final class VhostUserFrontend implements AutoCloseable {
         return (protocolFeatures & f.mask()) != 0;
     }
 
-    // ---- plumbing ----
-
-    private MemorySegment body(int size) {
-        return writer.buffer().asSlice(VhostUserMessageWriter.PAYLOAD_OFFSET, size);
-    }
-
-    private boolean ackMode() {
-        return has(ProtocolFeature.REPLY_ACK);
-    }
-
-    /** Sends a request whose payload is in the buffer; waits for the ack when REPLY_ACK is on. */
-    private void send(FrontendRequest r, int size, List<OwnedFd> fds) throws IOException {
-        boolean ack = ackMode() && !r.alwaysReplies();
-        writer.sendRequest(r, ack, size, fds);
-        if (ack) {
-            try (VhostUserMessage m = expectReply(r)) {
-                long status = m.payloadU64();
-                if (status != 0) {
-                    throw new FrontendException(status, r.specName() + " refused by the back-end, status=" + status);
-                }
-            }
-        }
-    }
-
-    private VhostUserMessage call(FrontendRequest r, int size, List<OwnedFd> fds) throws IOException {
-        writer.sendRequest(r, false, size, fds);
-        return expectReply(r);
-    }
-
-    private VhostUserMessage expectReply(FrontendRequest r) throws IOException {
-        VhostUserMessage m = reader.read();
-        if (m.request() != r) {
-            m.close();
-            throw new VhostUserProtocolException(VhostUserProtocolException.Reason.INVALID_FIELD,
-                    "expected a reply to " + r.specName() + ", got " + m.request());
-        }
-        return m;
-    }
-
-    private long callU64(FrontendRequest r) throws IOException {
-        try (VhostUserMessage m = call(r, 0, List.of())) {
-            return m.payloadU64();
-        }
-    }
-
-    private void sendU64(FrontendRequest r, long value) throws IOException {
-        body(8).set(NATIVE_U64, 0, value);
-        send(r, 8, List.of());
-    }
-
-    private void sendState(FrontendRequest r, int index, int num) throws IOException {
-        MemorySegment b = body(8);
-        b.set(NATIVE_U32, 0, index);
-        b.set(NATIVE_U32, 4, num);
-        send(r, 8, List.of());
-    }
-
     // ---- negotiation ----
 
-    /** {@return the back-end's virtio features} @throws IOException on failure */
+    /**
+     * {@return the back-end's virtio features}
+     *
+     * @throws IOException on failure
+     */
     public long getFeatures() throws IOException {
-        return callU64(FrontendRequest.GET_FEATURES);
+        return io.callU64(FrontendRequest.GET_FEATURES);
     }
 
     /**
@@ -185,13 +142,17 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setFeatures(long value) throws IOException {
-        sendU64(FrontendRequest.SET_FEATURES, value);
+        io.sendU64(FrontendRequest.SET_FEATURES, value);
         features = value;
     }
 
-    /** {@return the back-end's protocol features} @throws IOException on failure */
+    /**
+     * {@return the back-end's protocol features}
+     *
+     * @throws IOException on failure
+     */
     public long getProtocolFeatures() throws IOException {
-        return callU64(FrontendRequest.GET_PROTOCOL_FEATURES);
+        return io.callU64(FrontendRequest.GET_PROTOCOL_FEATURES);
     }
 
     /**
@@ -202,9 +163,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      */
     public void setProtocolFeatures(long value) throws IOException {
         // Sent before REPLY_ACK takes effect: the ack mode starts with the next request.
-        body(8).set(NATIVE_U64, 0, value);
-        writer.sendRequest(FrontendRequest.SET_PROTOCOL_FEATURES, false, 8, List.of());
+        io.encodeU64(value);
+        io.sendWithoutAck(FrontendRequest.SET_PROTOCOL_FEATURES, U64Payload.ENCODED_LENGTH);
         protocolFeatures = value;
+        io.replyAck(has(ProtocolFeature.REPLY_ACK));
     }
 
     /**
@@ -229,24 +191,40 @@ public final class VhostUserFrontend implements AutoCloseable {
         return acked;
     }
 
-    /** Sends SET_OWNER. @throws IOException on failure */
+    /**
+     * Sends SET_OWNER.
+     *
+     * @throws IOException on failure
+     */
     public void setOwner() throws IOException {
-        send(FrontendRequest.SET_OWNER, 0, List.of());
+        io.send(FrontendRequest.SET_OWNER, 0, List.of());
     }
 
-    /** Sends RESET_DEVICE. @throws IOException on failure */
+    /**
+     * Sends RESET_DEVICE.
+     *
+     * @throws IOException on failure
+     */
     public void resetDevice() throws IOException {
-        send(FrontendRequest.RESET_DEVICE, 0, List.of());
+        io.send(FrontendRequest.RESET_DEVICE, 0, List.of());
     }
 
-    /** {@return the back-end's queue count (MQ)} @throws IOException on failure */
+    /**
+     * {@return the back-end's queue count (MQ)}
+     *
+     * @throws IOException on failure
+     */
     public int getQueueNum() throws IOException {
-        return (int) callU64(FrontendRequest.GET_QUEUE_NUM);
+        return (int) io.callU64(FrontendRequest.GET_QUEUE_NUM);
     }
 
-    /** {@return the back-end's memory slot count (CONFIGURE_MEM_SLOTS)} @throws IOException on failure */
+    /**
+     * {@return the back-end's memory slot count (CONFIGURE_MEM_SLOTS)}
+     *
+     * @throws IOException on failure
+     */
     public int getMaxMemSlots() throws IOException {
-        return (int) callU64(FrontendRequest.GET_MAX_MEM_SLOTS);
+        return (int) io.callU64(FrontendRequest.GET_MAX_MEM_SLOTS);
     }
 
     // ---- memory ----
@@ -262,16 +240,15 @@ public final class VhostUserFrontend implements AutoCloseable {
         if (regions.isEmpty() || regions.size() > 8) {
             throw new IllegalArgumentException("SET_MEM_TABLE carries 1..8 regions, regions=" + regions.size());
         }
-        MemorySegment b = body(8 + 32 * regions.size());
-        b.set(NATIVE_U32, 0, regions.size());
-        b.set(NATIVE_U32, 4, 0);
+        int size = MemTable.encodedLength(regions.size());
+        memTable.wrap(io.body(size), 0).nregions(regions.size());
         List<OwnedFd> fds = new ArrayList<>();
         for (int i = 0; i < regions.size(); i++) {
             GuestRegion r = regions.get(i);
-            encodeRegion(b, 8 + 32L * i, r);
+            encodeRegion(memTable.region(i), r);
             fds.add(requireFd(r));
         }
-        send(FrontendRequest.SET_MEM_TABLE, (int) b.byteSize(), fds);
+        io.send(FrontendRequest.SET_MEM_TABLE, size, fds);
     }
 
     private static OwnedFd requireFd(GuestRegion r) {
@@ -281,11 +258,13 @@ public final class VhostUserFrontend implements AutoCloseable {
         return r.fd();
     }
 
-    private static void encodeRegion(MemorySegment b, long at, GuestRegion r) {
-        b.set(NATIVE_U64, at, r.guestPhysAddr());
-        b.set(NATIVE_U64, at + 8, r.sizeBytes());
-        b.set(NATIVE_U64, at + 16, r.userAddr());
-        b.set(NATIVE_U64, at + 24, r.mmapOffset());
+    private static void encodeRegion(MemoryRegion.Encoder region, GuestRegion r) {
+        region.guestPhysAddr(r.guestPhysAddr()).memorySize(r.sizeBytes()).userAddr(r.userAddr()).mmapOffset(r.mmapOffset());
+    }
+
+    private int encodeSingleRegion(GuestRegion region) {
+        encodeRegion(singleRegion.wrap(io.body(SingleMemRegion.ENCODED_LENGTH), 0).region(), region);
+        return SingleMemRegion.ENCODED_LENGTH;
     }
 
     /**
@@ -295,10 +274,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void addMemRegion(GuestRegion region) throws IOException {
-        MemorySegment b = body(40);
-        b.set(NATIVE_U64, 0, 0);
-        encodeRegion(b, 8, region);
-        send(FrontendRequest.ADD_MEM_REG, 40, List.of(requireFd(region)));
+        io.send(FrontendRequest.ADD_MEM_REG, encodeSingleRegion(region), List.of(requireFd(region)));
     }
 
     /**
@@ -308,10 +284,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void removeMemRegion(GuestRegion region) throws IOException {
-        MemorySegment b = body(40);
-        b.set(NATIVE_U64, 0, 0);
-        encodeRegion(b, 8, region);
-        send(FrontendRequest.REM_MEM_REG, 40, List.of());
+        io.send(FrontendRequest.REM_MEM_REG, encodeSingleRegion(region), List.of());
     }
 
     /**
@@ -323,10 +296,8 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setLogBase(OwnedFd fd, long sizeBytes, long offset) throws IOException {
-        MemorySegment b = body(16);
-        b.set(NATIVE_U64, 0, sizeBytes);
-        b.set(NATIVE_U64, 8, offset);
-        try (VhostUserMessage m = call(FrontendRequest.SET_LOG_BASE, 16, List.of(fd))) {
+        logDescription.wrap(io.body(LogDescription.ENCODED_LENGTH), 0).mmapSize(sizeBytes).mmapOffset(offset);
+        try (VhostUserMessage m = io.call(FrontendRequest.SET_LOG_BASE, LogDescription.ENCODED_LENGTH, List.of(fd))) {
             if (m.payloadU64() != 0) {
                 throw new FrontendException(m.payloadU64(), "SET_LOG_BASE refused");
             }
@@ -343,7 +314,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setVringNum(int index, int size) throws IOException {
-        sendState(FrontendRequest.SET_VRING_NUM, index, size);
+        io.sendState(FrontendRequest.SET_VRING_NUM, index, size);
     }
 
     /**
@@ -359,14 +330,10 @@ public final class VhostUserFrontend implements AutoCloseable {
      */
     public void setVringAddr(int index, long descUserAddr, long usedUserAddr, long availUserAddr, boolean logUsed,
                              long logGuestAddr) throws IOException {
-        MemorySegment b = body(40);
-        b.set(NATIVE_U32, 0, index);
-        b.set(NATIVE_U32, 4, logUsed ? 1 : 0);
-        b.set(NATIVE_U64, 8, descUserAddr);
-        b.set(NATIVE_U64, 16, usedUserAddr);
-        b.set(NATIVE_U64, 24, availUserAddr);
-        b.set(NATIVE_U64, 32, logGuestAddr);
-        send(FrontendRequest.SET_VRING_ADDR, 40, List.of());
+        vringAddr.wrap(io.body(VringAddr.ENCODED_LENGTH), 0).index(index).flags(logUsed ? VringAddr.F_LOG : 0)
+                .descUserAddr(descUserAddr).usedUserAddr(usedUserAddr).availUserAddr(availUserAddr)
+                .logGuestAddr(logGuestAddr);
+        io.send(FrontendRequest.SET_VRING_ADDR, VringAddr.ENCODED_LENGTH, List.of());
     }
 
     /**
@@ -377,7 +344,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setVringBase(int index, int base) throws IOException {
-        sendState(FrontendRequest.SET_VRING_BASE, index, base);
+        io.sendState(FrontendRequest.SET_VRING_BASE, index, base);
     }
 
     /**
@@ -388,17 +355,15 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public long getVringBase(int index) throws IOException {
-        MemorySegment b = body(8);
-        b.set(NATIVE_U32, 0, index);
-        b.set(NATIVE_U32, 4, 0);
-        try (VhostUserMessage m = call(FrontendRequest.GET_VRING_BASE, 8, List.of())) {
-            return Integer.toUnsignedLong(m.payload().get(NATIVE_U32, 4));
+        io.encodeState(index, 0);
+        try (VhostUserMessage m = io.call(FrontendRequest.GET_VRING_BASE, VringState.ENCODED_LENGTH, List.of())) {
+            return vringStateReply.wrap(m.payload(), 0).num();
         }
     }
 
     private void sendFd(FrontendRequest r, int index, EventFd fd) throws IOException {
-        body(8).set(NATIVE_U64, 0, VringFdIndex.encode(index, fd == null));
-        send(r, 8, fd == null ? List.of() : List.of(fd.owner()));
+        io.encodeU64(VringFdIndex.encode(index, fd == null));
+        io.send(r, U64Payload.ENCODED_LENGTH, fd == null ? List.of() : List.of(fd.owner()));
     }
 
     /**
@@ -442,7 +407,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setVringEnable(int index, boolean enabled) throws IOException {
-        sendState(FrontendRequest.SET_VRING_ENABLE, index, enabled ? 1 : 0);
+        io.sendState(FrontendRequest.SET_VRING_ENABLE, index, enabled ? 1 : 0);
     }
 
     /**
@@ -452,7 +417,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void kickInband(int index) throws IOException {
-        sendState(FrontendRequest.VRING_KICK, index, 0);
+        io.sendState(FrontendRequest.VRING_KICK, index, 0);
     }
 
     /**
@@ -531,7 +496,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure or refusal
      */
     public void iotlbUpdate(long iova, long size, long userAddr, int access) throws IOException {
-        iotlbMessage(iova, size, userAddr, access, 2);
+        iotlbMessage(iova, size, userAddr, access, IotlbMsg.TYPE_UPDATE);
     }
 
     /**
@@ -542,18 +507,13 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure or refusal
      */
     public void iotlbInvalidate(long iova, long size) throws IOException {
-        iotlbMessage(iova, size, 0, 0, 3);
+        iotlbMessage(iova, size, 0, IotlbMsg.PERM_NONE, IotlbMsg.TYPE_INVALIDATE);
     }
 
     private void iotlbMessage(long iova, long size, long userAddr, int access, int type) throws IOException {
-        MemorySegment b = body(32);
-        b.fill((byte) 0);
-        b.set(NATIVE_U64, 0, iova);
-        b.set(NATIVE_U64, 8, size);
-        b.set(NATIVE_U64, 16, userAddr);
-        b.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 24, (byte) access);
-        b.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 25, (byte) type);
-        try (VhostUserMessage m = call(FrontendRequest.IOTLB_MSG, 32, List.of())) {
+        iotlbMsg.wrap(io.body(IotlbMsg.ENCODED_LENGTH), 0).clear().iova(iova).size(size).userAddr(userAddr)
+                .perm(access).type(type);
+        try (VhostUserMessage m = io.call(FrontendRequest.IOTLB_MSG, IotlbMsg.ENCODED_LENGTH, List.of())) {
             long status = m.payloadU64();
             if (status != 0) {
                 throw new FrontendException(status, "IOTLB_MSG " + (type == 2 ? "update" : "invalidate")
@@ -573,18 +533,16 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure, or {@link FrontendException} when the back-end returned no data
      */
     public byte[] getConfig(int offset, int size) throws IOException {
-        MemorySegment b = body(12 + size);
-        b.set(NATIVE_U32, 0, offset);
-        b.set(NATIVE_U32, 4, size);
-        b.set(NATIVE_U32, 8, 0);
-        b.asSlice(12, size).fill((byte) 0);
-        try (VhostUserMessage m = call(FrontendRequest.GET_CONFIG, 12 + size, List.of())) {
+        MemorySegment b = io.body(ConfigSpace.encodedLength(size));
+        configRequest.wrap(b, 0).access(offset, size, ConfigSpace.FLAGS_WRITABLE);
+        b.asSlice(ConfigSpace.PAYLOAD_OFFSET, size).fill((byte) 0);
+        try (VhostUserMessage m = io.call(FrontendRequest.GET_CONFIG, ConfigSpace.encodedLength(size), List.of())) {
             MemorySegment p = m.payload();
-            int got = p.get(NATIVE_U32, 4);
-            if (got != size || p.byteSize() < 12 + size) {
+            long got = configReply.wrap(p, 0).configSize();
+            if (got != size || p.byteSize() < ConfigSpace.encodedLength(size)) {
                 throw new FrontendException(0, "GET_CONFIG refused: asked " + size + " bytes at " + offset + ", got " + got);
             }
-            return p.asSlice(12, size).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            return configReply.config().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
         }
     }
 
@@ -596,12 +554,9 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setConfig(int offset, byte[] data) throws IOException {
-        MemorySegment b = body(12 + data.length);
-        b.set(NATIVE_U32, 0, offset);
-        b.set(NATIVE_U32, 4, data.length);
-        b.set(NATIVE_U32, 8, 0);
-        MemorySegment.copy(data, 0, b, java.lang.foreign.ValueLayout.JAVA_BYTE, 12, data.length);
-        send(FrontendRequest.SET_CONFIG, 12 + data.length, List.of());
+        configRequest.wrap(io.body(ConfigSpace.encodedLength(data.length)), 0).access(offset, data.length, ConfigSpace.FLAGS_WRITABLE)
+                .copyConfigFrom(MemorySegment.ofArray(data), 0, data.length);
+        io.send(FrontendRequest.SET_CONFIG, ConfigSpace.encodedLength(data.length), List.of());
     }
 
     // ---- status ----
@@ -613,12 +568,16 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setStatus(int status) throws IOException {
-        sendU64(FrontendRequest.SET_STATUS, status);
+        io.sendU64(FrontendRequest.SET_STATUS, status);
     }
 
-    /** {@return the status (GET_STATUS)} @throws IOException on failure */
+    /**
+     * {@return the status (GET_STATUS)}
+     *
+     * @throws IOException on failure
+     */
     public int getStatus() throws IOException {
-        return (int) callU64(FrontendRequest.GET_STATUS);
+        return (int) io.callU64(FrontendRequest.GET_STATUS);
     }
 
     // ---- inflight ----
@@ -648,17 +607,13 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public Inflight getInflightFd(int numQueues, int queueSize) throws IOException {
-        MemorySegment b = body(24);
-        b.fill((byte) 0);
-        b.set(NATIVE_U16, 16, (short) numQueues);
-        b.set(NATIVE_U16, 18, (short) queueSize);
-        try (VhostUserMessage m = call(FrontendRequest.GET_INFLIGHT_FD, 24, List.of())) {
-            MemorySegment p = m.payload();
+        inflightRequest.wrap(io.body(InflightDescription.ENCODED_LENGTH), 0).clear().numQueues(numQueues).queueSize(queueSize);
+        try (VhostUserMessage m = io.call(FrontendRequest.GET_INFLIGHT_FD, InflightDescription.ENCODED_LENGTH, List.of())) {
             if (m.fdCount() != 1) {
                 throw new FrontendException(0, "GET_INFLIGHT_FD reply carried no fd");
             }
-            return new Inflight(m.takeFd(0), p.get(NATIVE_U64, 0), p.get(NATIVE_U64, 8),
-                    Short.toUnsignedInt(p.get(NATIVE_U16, 16)), Short.toUnsignedInt(p.get(NATIVE_U16, 18)));
+            InflightDescription.Decoder p = inflightReply.wrap(m.payload(), 0);
+            return new Inflight(m.takeFd(0), p.mmapSize(), p.mmapOffset(), p.numQueues(), p.queueSize());
         }
     }
 
@@ -669,13 +624,9 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure
      */
     public void setInflightFd(Inflight inflight) throws IOException {
-        MemorySegment b = body(24);
-        b.set(NATIVE_U64, 0, inflight.mmapSize());
-        b.set(NATIVE_U64, 8, inflight.mmapOffset());
-        b.set(NATIVE_U16, 16, (short) inflight.numQueues());
-        b.set(NATIVE_U16, 18, (short) inflight.queueSize());
-        b.set(NATIVE_U32, 20, 0);
-        send(FrontendRequest.SET_INFLIGHT_FD, 24, List.of(inflight.fd()));
+        inflightRequest.wrap(io.body(InflightDescription.ENCODED_LENGTH), 0).clear().mmapSize(inflight.mmapSize())
+                .mmapOffset(inflight.mmapOffset()).numQueues(inflight.numQueues()).queueSize(inflight.queueSize());
+        io.send(FrontendRequest.SET_INFLIGHT_FD, InflightDescription.ENCODED_LENGTH, List.of(inflight.fd()));
     }
 
     // ---- device state ----
@@ -688,10 +639,8 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException on failure or a non-zero status
      */
     public void setDeviceStateFd(boolean save, OwnedFd fd) throws IOException {
-        MemorySegment b = body(8);
-        b.set(NATIVE_U32, 0, save ? 0 : 1);
-        b.set(NATIVE_U32, 4, 0);
-        try (VhostUserMessage m = call(FrontendRequest.SET_DEVICE_STATE_FD, 8, List.of(fd))) {
+        deviceState.wrap(io.body(DeviceStateTransfer.ENCODED_LENGTH), 0).clear().direction(save ? 0 : 1).phase(0);
+        try (VhostUserMessage m = io.call(FrontendRequest.SET_DEVICE_STATE_FD, DeviceStateTransfer.ENCODED_LENGTH, List.of(fd))) {
             long status = m.payloadU64();
             if ((status & 0xff) != 0) {
                 throw new FrontendException(status & 0xff, "SET_DEVICE_STATE_FD refused, status=" + (status & 0xff));
@@ -699,9 +648,13 @@ public final class VhostUserFrontend implements AutoCloseable {
         }
     }
 
-    /** {@return CHECK_DEVICE_STATE's result, 0 when the transfer succeeded} @throws IOException on failure */
+    /**
+     * {@return CHECK_DEVICE_STATE's result, 0 when the transfer succeeded}
+     *
+     * @throws IOException on failure
+     */
     public long checkDeviceState() throws IOException {
-        return callU64(FrontendRequest.CHECK_DEVICE_STATE);
+        return io.callU64(FrontendRequest.CHECK_DEVICE_STATE);
     }
 
     // ---- back-end channel ----
@@ -740,43 +693,15 @@ public final class VhostUserFrontend implements AutoCloseable {
     public void openBackendChannel(BackendRequestHandler handler) throws IOException {
         MessageChannel.Pair pair = MessageChannel.pair();
         try (OwnedFd theirs = pair.peerFd()) {
-            send(FrontendRequest.SET_BACKEND_REQ_FD, 0, List.of(theirs));
+            io.send(FrontendRequest.SET_BACKEND_REQ_FD, 0, List.of(theirs));
         } catch (IOException | RuntimeException e) {
             pair.channel().close();
             throw e;
         }
-        backendChannel = pair.channel();
-        VhostUserMessageReader backendReader = new VhostUserMessageReader(backendChannel, MessageStream.BACKEND_REQUESTS);
-        VhostUserMessageWriter backendWriter = new VhostUserMessageWriter(backendChannel);
-        backendThread = Thread.ofPlatform().daemon(true).name("vhost-user-backend-channel").start(() -> {
-            try {
-                while (true) {
-                    try (VhostUserMessage m = backendReader.read()) {
-                        BackendRequest r = (BackendRequest) m.request();
-                        long status = 0;
-                        try {
-                            switch (r) {
-                                case CONFIG_CHANGE_MSG -> handler.configChanged();
-                                case VRING_CALL -> handler.vringCall(m.payload().get(NATIVE_U32, 0));
-                                case IOTLB_MSG -> handler.iotlbMiss(m.payload().get(NATIVE_U64, 0),
-                                        Byte.toUnsignedInt(m.payload().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 24)));
-                                default -> LOG.log(System.Logger.Level.DEBUG, "ignoring back-end request {0}", r);
-                            }
-                        } catch (RuntimeException e) {
-                            // A failing handler must not end the channel: the back-end would wait for replies
-                            // (or fill the socket) that never come.
-                            LOG.log(System.Logger.Level.WARNING, "back-end request handler failed on " + r, e);
-                            status = 5; // EIO
-                        }
-                        if (m.needReply()) {
-                            backendWriter.sendReplyU64(r, status);
-                        }
-                    }
-                }
-            } catch (IOException e) {
-                LOG.log(System.Logger.Level.DEBUG, "back-end channel closed: {0}", e.getMessage());
-            }
-        });
+        if (backendChannel != null) {
+            backendChannel.close(); // the back-end replaced it too
+        }
+        backendChannel = new BackendChannelReader(pair.channel(), handler);
     }
 
     /**
@@ -796,32 +721,25 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     /** {@return the underlying channel (for tests that play a hostile front-end)} */
     public MessageChannel channel() {
-        return channel;
+        return io.channel();
     }
 
     /** {@return the message writer (for tests that send raw requests)} */
     public VhostUserMessageWriter writer() {
-        return writer;
+        return io.writer();
     }
 
     /** {@return the reply reader} */
     public VhostUserMessageReader reader() {
-        return reader;
+        return io.reader();
     }
 
     /** Disconnects. */
     @Override
     public void close() {
-        channel.close();
+        io.channel().close();
         if (backendChannel != null) {
             backendChannel.close();
-        }
-        if (backendThread != null) {
-            try {
-                backendThread.join(5000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
         }
     }
 }

@@ -96,6 +96,16 @@ public final class ConfigSpace {
         public void copyConfigTo(MemorySegment destination, long destinationOffset) {
             MemorySegment.copy(segment, offset + PAYLOAD_OFFSET, destination, destinationOffset, configSize());
         }
+
+        /**
+         * {@return the configuration bytes in place: a slice of the wrapped segment, no copy, valid as long
+         * as the message buffer is}
+         *
+         * @throws IndexOutOfBoundsException when the size reaches past the wrapped segment
+         */
+        public MemorySegment config() {
+            return segment.asSlice(offset + PAYLOAD_OFFSET, configSize());
+        }
     }
 
     /** Writes the payload in place. */

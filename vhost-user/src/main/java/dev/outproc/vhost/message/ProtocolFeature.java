@@ -108,4 +108,25 @@ public enum ProtocolFeature {
         }
         return mask;
     }
+
+    /**
+     * {@return the names of the features set in a mask, joined by {@code |} (unknown bits as {@code bitN}),
+     * for logs}
+     *
+     * @param features a protocol feature mask
+     */
+    public static String describe(long features) {
+        StringBuilder names = new StringBuilder();
+        for (int bit = 0; bit < 64; bit++) {
+            if ((features & (1L << bit)) == 0) {
+                continue;
+            }
+            if (!names.isEmpty()) {
+                names.append('|');
+            }
+            ProtocolFeature f = ofBit(bit);
+            names.append(f == null ? "bit" + bit : f.name());
+        }
+        return names.isEmpty() ? "none" : names.toString();
+    }
 }

@@ -1,6 +1,7 @@
 package dev.outproc.vhost.message;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 import static dev.outproc.vhost.message.WireLayout.NATIVE_U64;
 
@@ -23,6 +24,8 @@ public final class U64Payload {
     public static final int VALUE_OFFSET = 0;
     /** Size of the payload in bytes. */
     public static final int ENCODED_LENGTH = 8;
+    /** Bytes of the MAC address SEND_RARP carries at the start of the payload. */
+    public static final int MAC_BYTES = 6;
 
     private U64Payload() {
     }
@@ -38,6 +41,20 @@ public final class U64Payload {
             return segment.get(NATIVE_U64, offset + VALUE_OFFSET);
         }
 
+        /**
+         * Copies the first {@code count} bytes of the payload in wire order: SEND_RARP carries the guest's
+         * MAC address in the first {@value U64Payload#MAC_BYTES} bytes of its u64, not as a number.
+         *
+         * @param destination where the bytes go, from index 0
+         * @param count 0 to {@value U64Payload#ENCODED_LENGTH}
+         * @throws IndexOutOfBoundsException when {@code count} is out of range or does not fit
+         */
+        public void copyBytes(byte[] destination, int count) {
+            if (count < 0 || count > ENCODED_LENGTH) {
+                throw new IndexOutOfBoundsException("count must be 0.." + ENCODED_LENGTH + ", count=" + count);
+            }
+            MemorySegment.copy(segment, ValueLayout.JAVA_BYTE, offset + VALUE_OFFSET, destination, 0, count);
+        }
     }
 
     /** Writes a U64Payload in place; holds only a segment and an offset. */

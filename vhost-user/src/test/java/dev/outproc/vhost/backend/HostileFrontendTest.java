@@ -77,6 +77,12 @@ class HostileFrontendTest {
         served = Rig.serve(socket, device);
         // Warm up (class loading, lazily opened files) before taking the fd baseline.
         cleanSession(new SplittableRandom(seed));
+        // The server thread releases the connection after the front-end left: wait for it, so that the
+        // baseline does not count fds that are about to close.
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (served.server().backend().isServing() && System.nanoTime() - deadline < 0) {
+            LockSupport.parkNanos(1_000_000);
+        }
         fdBaseline = TestFds.stable();
         fdSnapshot = TestFds.snapshot();
     }
@@ -541,6 +547,10 @@ class HostileFrontendTest {
     // ---- ring attacks ----
 
     /** A split ring of 16 laid out by hand, to write what no driver would. */
+    /**
+     * A split ring of 16 whose layout (zeroed) comes from core's driver queue and whose programming comes
+     * from the rig, but whose descriptors and avail entries are written by hand: what no driver would.
+     */
     private final class RawRing implements AutoCloseable {
         static final int SIZE = 16;
         final Rig rig;
@@ -549,29 +559,25 @@ class HostileFrontendTest {
         final long used;
         final long data;
         final long table;
-        final EventFd kick = EventFd.create();
-        final EventFd call = EventFd.create();
-        final EventFd err = EventFd.create();
+        final EventFd kick;
+        final EventFd call;
+        final EventFd err;
 
         RawRing(Rig rig) throws IOException {
             this.rig = rig;
             rig.setMemTable();
             fillPattern(rig.regions.get(0).segment(), new SplittableRandom(seed));
-            desc = rig.allocator.allocate(16 * SIZE, 4096);
-            avail = rig.allocator.allocate(6 + 2 * SIZE, 4096);
-            used = rig.allocator.allocate(6 + 8 * SIZE, 4096);
+            Rig.Ring ring = rig.ring(0, SIZE, rig.fe.features(), 0, 0);
+            QueueConfig c = ring.dq.config();
+            desc = c.descAddr();
+            avail = c.driverAddr();
+            used = c.deviceAddr();
             data = rig.allocator.allocate(8192, 4096);
             table = rig.allocator.allocate(4096, 4096);
-            rig.memory.slice(desc, 16 * SIZE).fill((byte) 0);
-            rig.memory.slice(avail, 6 + 2 * SIZE).fill((byte) 0);
-            rig.memory.slice(used, 6 + 8 * SIZE).fill((byte) 0);
-            rig.fe.setVringNum(0, SIZE);
-            rig.fe.setVringAddr(0, rig.user(desc), rig.user(used), rig.user(avail), false, used);
-            rig.fe.setVringBase(0, 0);
-            rig.fe.setVringCall(0, call);
-            rig.fe.setVringErr(0, err);
-            rig.fe.setVringKick(0, kick);
-            rig.fe.setVringEnable(0, true);
+            rig.program(ring, Rig.Setup.standard());
+            kick = ring.kick;
+            call = ring.call;
+            err = ring.err;
         }
 
         void desc(long base, int i, long addr, int len, int flags, int next) throws IOException {
@@ -616,9 +622,7 @@ class HostileFrontendTest {
 
         @Override
         public void close() {
-            kick.close();
-            call.close();
-            err.close();
+            // The notifiers are the rig's ring's: the rig closes them.
         }
     }
 
@@ -825,7 +829,10 @@ class HostileFrontendTest {
         }
     }
 
-    /** A packed ring of 16 laid out by hand (VIRTIO 1.x §2.8), to write what no driver would. */
+    /**
+     * A packed ring of 16 (VIRTIO 1.x §2.8) laid out by core's driver queue and programmed by the rig, whose
+     * descriptors are written by hand: what no driver would.
+     */
     private final class RawPackedRing implements AutoCloseable {
         static final int SIZE = 16;
         static final int AVAIL = 1 << 7;
@@ -834,28 +841,24 @@ class HostileFrontendTest {
         final long driverEvent;
         final long deviceEvent;
         final long data;
-        final EventFd kick = EventFd.create();
-        final EventFd call = EventFd.create();
-        final EventFd err = EventFd.create();
+        final EventFd kick;
+        final EventFd call;
+        final EventFd err;
 
         RawPackedRing(Rig rig) throws IOException {
             this.rig = rig;
             rig.setMemTable();
             fillPattern(rig.regions.get(0).segment(), new SplittableRandom(seed));
-            desc = rig.allocator.allocate(16 * SIZE, 4096);
-            driverEvent = rig.allocator.allocate(4, 4096);
-            deviceEvent = rig.allocator.allocate(4, 4096);
+            Rig.Ring ring = rig.ring(0, SIZE, rig.fe.features(), 0, 0);
+            QueueConfig c = ring.dq.config();
+            desc = c.descAddr();
+            driverEvent = c.driverAddr();
+            deviceEvent = c.deviceAddr();
             data = rig.allocator.allocate(8192, 4096);
-            rig.memory.slice(desc, 16 * SIZE).fill((byte) 0);
-            rig.memory.slice(driverEvent, 4).fill((byte) 0);
-            rig.memory.slice(deviceEvent, 4).fill((byte) 0);
-            rig.fe.setVringNum(0, SIZE);
-            rig.fe.setVringAddr(0, rig.user(desc), rig.user(deviceEvent), rig.user(driverEvent), false, desc);
-            rig.fe.setVringBase(0, 1 << 15);
-            rig.fe.setVringCall(0, call);
-            rig.fe.setVringErr(0, err);
-            rig.fe.setVringKick(0, kick);
-            rig.fe.setVringEnable(0, true);
+            rig.program(ring, Rig.Setup.standard());
+            kick = ring.kick;
+            call = ring.call;
+            err = ring.err;
         }
 
         /** Writes descriptor {@code i}; {@code flags} get AVAIL (first wrap) added. */
@@ -888,9 +891,7 @@ class HostileFrontendTest {
 
         @Override
         public void close() {
-            kick.close();
-            call.close();
-            err.close();
+            // The notifiers are the rig's ring's: the rig closes them.
         }
     }
 

@@ -188,7 +188,7 @@ class IotlbBackendTest {
         fe.iotlbUpdate(IOVA + SIZE / 2, SIZE / 2, UADDR + SIZE / 2, Iotlb.ACCESS_RW);
         assertTrue(awaitUsed(ring, 5000) != DriverQueue.NONE, "served after the update");
         assertEquals(42, ring.view().slice(out, 8).get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
-        assertTrue(!backend.ring(0).broken, "a miss does not break the ring");
+        assertTrue(!backend.ring(0).isBroken(), "a miss does not break the ring");
     }
 
     @Test

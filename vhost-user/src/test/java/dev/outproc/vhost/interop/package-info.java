@@ -9,6 +9,9 @@
  *   <li>{@link dev.outproc.vhost.interop.TinyGuest} and {@link dev.outproc.vhost.interop.QemuVm}: QEMU
  *       (TCG) booting a busybox guest as vhost-user front-end, for tests of our back-ends.</li>
  *   <li>{@link dev.outproc.vhost.interop.Testpmd}: DPDK testpmd as vhost-user-net front-end or back-end.</li>
+ *   <li>{@link dev.outproc.vhost.interop.LoopbackNetDevice}: the smallest virtio-net device, every transmitted
+ *       frame returned, so that QEMU's own virtio-net front-end can be tested against the library's back-end
+ *       ({@code QemuVirtioNetIT}).</li>
  * </ul>
  *
  * <p>To test an outproc back-end with QEMU, start it listening on a socket from

@@ -1,5 +1,6 @@
 package dev.outproc.core.internal.linux;
 
+import dev.outproc.core.fd.Errno;
 import dev.outproc.core.fd.NativeException;
 
 import java.lang.foreign.Arena;
@@ -19,8 +20,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Linux system calls through FFM downcalls. Every handle is built once, in this class, and every
- * call captures {@code errno} through {@link Linker.Option#captureCallState(String...)}. A failed
- * call throws {@link NativeException} naming the call, the errno and the arguments.
+ * call goes through {@link #call}: it captures {@code errno} through
+ * {@link Linker.Option#captureCallState(String...)}, applies the call's errno policy (retry on
+ * {@link Errno#EINTR}, {@link Errno#EAGAIN} as "nothing now") and turns any other failure into a
+ * {@link NativeException} naming the call, the errno and the arguments.
  *
  * <p>This is the only class of outproc that links native code; the restricted FFM methods it uses
  * need native access ({@code --enable-native-access=dev.outproc.core}, or {@code ALL-UNNAMED} on
@@ -120,7 +123,7 @@ public final class Linux {
     private static final ThreadLocal<MemorySegment> CAPTURE_STATE =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE_LAYOUT));
     private static final ThreadLocal<MemorySegment> SCRATCH =
-            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(64, 8));
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(256, 8));
 
     private static final MethodHandle MMAP;
     private static final MethodHandle MUNMAP;
@@ -149,9 +152,14 @@ public final class Linux {
     public static final short POLLIN = 0x1;
     /** poll: writable. */
     public static final short POLLOUT = 0x4;
+    /** poll (returned only): error condition. */
+    public static final short POLLERR = 0x8;
+    /** poll (returned only): hang-up. */
+    public static final short POLLHUP = 0x10;
+    /** poll (returned only): the fd is not open. */
+    public static final short POLLNVAL = 0x20;
     /** Offset of {@code st_size} in {@code struct stat} (48 on x86-64 and on the generic 64-bit layout). */
     private static final long STAT_SIZE_OFFSET = 48;
-    private static final long STAT_BYTES = 256;
 
     static {
         if (!Linux.class.getModule().isNativeAccessEnabled()) {
@@ -190,6 +198,20 @@ public final class Linux {
         }
     }
 
+    private static final FdDowncall READ_CALL = (st, fd, buffer, length, unused) ->
+            (long) READ.invokeExact(st, fd, buffer, length);
+    private static final FdDowncall WRITE_CALL = (st, fd, buffer, length, unused) ->
+            (long) WRITE.invokeExact(st, fd, buffer, length);
+    private static final FdDowncall PREAD_CALL = (st, fd, buffer, length, position) ->
+            (long) PREAD.invokeExact(st, fd, buffer, length, position);
+    private static final FdDowncall PWRITE_CALL = (st, fd, buffer, length, position) ->
+            (long) PWRITE.invokeExact(st, fd, buffer, length, position);
+    private static final FdDowncall EPOLL_WAIT_CALL = (st, epfd, events, maxEvents, timeoutMillis) ->
+            (int) EPOLL_WAIT.invokeExact(st, epfd, events, (int) maxEvents, (int) timeoutMillis);
+    /** The fd is inside the {@code struct pollfd}; it is an argument only for the description. */
+    private static final FdDowncall POLL_CALL = (st, fd, pollfd, events, timeoutMillis) ->
+            (int) POLL.invokeExact(st, pollfd, 1L, (int) timeoutMillis);
+
     private Linux() {
     }
 
@@ -202,15 +224,151 @@ public final class Linux {
         return LINKER.downcallHandle(symbol(name), descriptor, CAPTURE);
     }
 
-    static MemorySegment state() {
-        return CAPTURE_STATE.get();
+    /**
+     * A downcall with its arguments bound; it receives the segment its {@code errno} is captured into.
+     * Capturing lambdas allocate: use this form for calls off the hot path.
+     */
+    @FunctionalInterface
+    interface Downcall {
+        /**
+         * Invokes the handle.
+         *
+         * @param captureState where {@code errno} goes
+         * @return the call's result, negative on failure
+         * @throws Throwable what {@code invokeExact} declares
+         */
+        long invoke(MemorySegment captureState) throws Throwable;
     }
 
-    static int errno(MemorySegment state) {
-        return (int) ERRNO.get(state, 0L);
+    /**
+     * A downcall of the hot path's shape, an fd, a segment and two numbers, written as a non-capturing
+     * lambda (one shared instance): {@code read}, {@code write}, {@code poll}, {@code epoll_wait},
+     * {@code sendmsg}, {@code recvmsg} allocate nothing.
+     */
+    @FunctionalInterface
+    interface FdDowncall {
+        /**
+         * Invokes the handle.
+         *
+         * @param captureState where {@code errno} goes
+         * @param fd the fd
+         * @param segment the call's buffer or structure
+         * @param a the first number (a length, a count, flags)
+         * @param b the second number (a position, a timeout)
+         * @return the call's result, negative on failure
+         * @throws Throwable what {@code invokeExact} declares
+         */
+        long invoke(MemorySegment captureState, int fd, MemorySegment segment, long a, long b) throws Throwable;
     }
 
-    static RuntimeException unexpected(Throwable t) {
+    /** Describes a failed call with its arguments; built only when a call fails. */
+    @FunctionalInterface
+    interface Description {
+        /** {@return the call and its arguments, as text} */
+        String text();
+    }
+
+    /** {@link #call} option: retry a call that {@code EINTR} interrupted. */
+    static final int RETRY_EINTR = 1;
+    /** {@link #call} option: {@code EAGAIN} is no failure; the call returns -1 (nothing to read, no room). */
+    static final int EAGAIN_RETURNS_MINUS_ONE = 2;
+    /** {@link #call} option: {@code EINTR} is no failure; the call returns 0 (close, epoll_wait). */
+    static final int EINTR_RETURNS_ZERO = 4;
+
+    /** {@link #afterFailure} outcome: call again. */
+    private static final long RETRY = -2;
+    /** {@link #afterFailure} outcome: the call failed. */
+    private static final long FAILED = -3;
+
+    /**
+     * The one path of every downcall (with {@link #call(FdDowncall, String, int, MemorySegment, long, long, int)},
+     * which shares its errno policy): invokes the call with this thread's capture segment, applies the
+     * errno policy of {@code options}, and turns any other failure into a {@link NativeException} naming
+     * the call, its arguments and the errno.
+     *
+     * @param downcall the bound call
+     * @param description the call's text, for a failure
+     * @param options {@link #RETRY_EINTR}, {@link #EAGAIN_RETURNS_MINUS_ONE}, {@link #EINTR_RETURNS_ZERO}
+     * @return the call's non-negative result, or what {@code options} maps an errno to
+     * @throws NativeException when the call fails
+     */
+    static long call(Downcall downcall, Description description, int options) throws NativeException {
+        MemorySegment st = CAPTURE_STATE.get();
+        while (true) {
+            long rc;
+            try {
+                rc = downcall.invoke(st);
+            } catch (Throwable t) {
+                throw unexpected(t);
+            }
+            if (rc >= 0) {
+                return rc;
+            }
+            int errno = (int) ERRNO.get(st, 0L);
+            long outcome = afterFailure(errno, options);
+            if (outcome == FAILED) {
+                throw new NativeException(description.text(), errno);
+            }
+            if (outcome != RETRY) {
+                return outcome;
+            }
+        }
+    }
+
+    /**
+     * {@link #call(Downcall, Description, int)} for the hot path: {@code downcall} is a non-capturing
+     * lambda and the description is {@code format} filled with {@code fd}, {@code a} and {@code b}
+     * ({@link String#format}), built only on failure. Allocates nothing when the call succeeds.
+     *
+     * @param downcall the call, a shared non-capturing lambda
+     * @param format the call's text with three {@code %d} for {@code fd}, {@code a}, {@code b} (fewer are fine)
+     * @param fd the fd argument
+     * @param segment the segment argument
+     * @param a the first number
+     * @param b the second number
+     * @param options as for {@link #call(Downcall, Description, int)}
+     * @return the call's non-negative result, or what {@code options} maps an errno to
+     * @throws NativeException when the call fails
+     */
+    static long call(FdDowncall downcall, String format, int fd, MemorySegment segment, long a, long b, int options)
+            throws NativeException {
+        MemorySegment st = CAPTURE_STATE.get();
+        while (true) {
+            long rc;
+            try {
+                rc = downcall.invoke(st, fd, segment, a, b);
+            } catch (Throwable t) {
+                throw unexpected(t);
+            }
+            if (rc >= 0) {
+                return rc;
+            }
+            int errno = (int) ERRNO.get(st, 0L);
+            long outcome = afterFailure(errno, options);
+            if (outcome == FAILED) {
+                throw new NativeException(String.format(format, fd, a, b), errno);
+            }
+            if (outcome != RETRY) {
+                return outcome;
+            }
+        }
+    }
+
+    /** The errno policy of every call: {@link #RETRY}, {@link #FAILED}, or the value the call returns. */
+    private static long afterFailure(int errno, int options) {
+        if (errno == Errno.EINTR && (options & RETRY_EINTR) != 0) {
+            return RETRY;
+        }
+        if (errno == Errno.EINTR && (options & EINTR_RETURNS_ZERO) != 0) {
+            return 0;
+        }
+        if (errno == Errno.EAGAIN && (options & EAGAIN_RETURNS_MINUS_ONE) != 0) {
+            return -1;
+        }
+        return FAILED;
+    }
+
+    private static RuntimeException unexpected(Throwable t) {
         if (t instanceof RuntimeException r) {
             return r;
         }
@@ -220,7 +378,7 @@ public final class Linux {
         return new IllegalStateException(t);
     }
 
-    /** {@return a per-thread 64-byte, 8-aligned scratch segment for small call arguments} */
+    /** {@return a per-thread 256-byte, 8-aligned scratch segment for small call arguments} */
     public static MemorySegment scratch() {
         return SCRATCH.get();
     }
@@ -232,92 +390,44 @@ public final class Linux {
      * @throws NativeException when mmap fails
      */
     public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset) throws NativeException {
-        MemorySegment st = state();
-        MemorySegment address;
-        try {
-            address = (MemorySegment) MMAP.invokeExact(st, MemorySegment.NULL, length, prot, flags, fd, offset);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (address.address() == -1L) {
-            throw new NativeException("mmap(len=" + length + ", prot=" + prot + ", flags=" + flags + ", fd=" + fd
-                    + ", offset=" + offset + ")", errno(st));
-        }
-        return address;
+        // MAP_FAILED is (void *) -1; user-space addresses are positive as a long.
+        long address = call(st -> ((MemorySegment) MMAP.invokeExact(st, MemorySegment.NULL, length, prot, flags, fd,
+                        offset)).address(),
+                () -> "mmap(len=" + length + ", prot=" + prot + ", flags=" + flags + ", fd=" + fd + ", offset=" + offset
+                        + ")", 0);
+        return MemorySegment.ofAddress(address);
     }
 
     /** Unmaps a mapping made by {@link #mmap}. */
     public static void munmap(long address, long length) throws NativeException {
-        MemorySegment st = state();
-        int rc;
-        try {
-            rc = (int) MUNMAP.invokeExact(st, MemorySegment.ofAddress(address), length);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("munmap(addr=0x" + Long.toHexString(address) + ", len=" + length + ")", errno(st));
-        }
+        call(st -> (int) MUNMAP.invokeExact(st, MemorySegment.ofAddress(address), length),
+                () -> "munmap(addr=0x" + Long.toHexString(address) + ", len=" + length + ")", 0);
     }
 
     /** Creates an anonymous memory file. */
     public static int memfdCreate(String name, int flags) throws NativeException {
-        MemorySegment st = state();
-        int fd;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cName = arena.allocateFrom(name, StandardCharsets.UTF_8);
-            fd = (int) MEMFD_CREATE.invokeExact(st, cName, flags);
-        } catch (Throwable t) {
-            throw unexpected(t);
+            return (int) call(st -> (int) MEMFD_CREATE.invokeExact(st, cName, flags),
+                    () -> "memfd_create(name=" + name + ", flags=" + flags + ")", 0);
         }
-        if (fd < 0) {
-            throw new NativeException("memfd_create(name=" + name + ", flags=" + flags + ")", errno(st));
-        }
-        return fd;
     }
 
     /** Sets a file's size. */
     public static void ftruncate(int fd, long length) throws NativeException {
-        MemorySegment st = state();
-        int rc;
-        try {
-            rc = (int) FTRUNCATE.invokeExact(st, fd, length);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("ftruncate(fd=" + fd + ", len=" + length + ")", errno(st));
-        }
+        call(st -> (int) FTRUNCATE.invokeExact(st, fd, length), () -> "ftruncate(fd=" + fd + ", len=" + length + ")", 0);
     }
 
     /** Repositions a file offset; {@code lseek(fd, 0, SEEK_END)} gives the size. */
     public static long lseek(int fd, long offset, int whence) throws NativeException {
-        MemorySegment st = state();
-        long rc;
-        try {
-            rc = (long) LSEEK.invokeExact(st, fd, offset, whence);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc < 0) {
-            throw new NativeException("lseek(fd=" + fd + ", offset=" + offset + ", whence=" + whence + ")", errno(st));
-        }
-        return rc;
+        return call(st -> (long) LSEEK.invokeExact(st, fd, offset, whence),
+                () -> "lseek(fd=" + fd + ", offset=" + offset + ", whence=" + whence + ")", 0);
     }
 
     /** Creates an eventfd. */
     public static int eventfd(int initialValue, int flags) throws NativeException {
-        MemorySegment st = state();
-        int fd;
-        try {
-            fd = (int) EVENTFD.invokeExact(st, initialValue, flags);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (fd < 0) {
-            throw new NativeException("eventfd(initval=" + initialValue + ", flags=" + flags + ")", errno(st));
-        }
-        return fd;
+        return (int) call(st -> (int) EVENTFD.invokeExact(st, initialValue, flags),
+                () -> "eventfd(initval=" + initialValue + ", flags=" + flags + ")", 0);
     }
 
     /**
@@ -326,26 +436,7 @@ public final class Linux {
      * @return the count read, 0 at end of file, or -1 when the fd is non-blocking and has nothing ({@code EAGAIN})
      */
     public static long read(int fd, MemorySegment buffer, long length) throws NativeException {
-        MemorySegment st = state();
-        while (true) {
-            long n;
-            try {
-                n = (long) READ.invokeExact(st, fd, buffer, length);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
-            if (n >= 0) {
-                return n;
-            }
-            int e = errno(st);
-            if (e == 4) {
-                continue; // EINTR: retry
-            }
-            if (e == 11) {
-                return -1; // EAGAIN
-            }
-            throw new NativeException("read(fd=" + fd + ", len=" + length + ")", e);
-        }
+        return call(READ_CALL, "read(fd=%d, len=%d)", fd, buffer, length, 0, RETRY_EINTR | EAGAIN_RETURNS_MINUS_ONE);
     }
 
     /**
@@ -354,171 +445,59 @@ public final class Linux {
      * @return the count written, or -1 when the fd is non-blocking and full ({@code EAGAIN})
      */
     public static long write(int fd, MemorySegment buffer, long length) throws NativeException {
-        MemorySegment st = state();
-        while (true) {
-            long n;
-            try {
-                n = (long) WRITE.invokeExact(st, fd, buffer, length);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
-            if (n >= 0) {
-                return n;
-            }
-            int e = errno(st);
-            if (e == 4) {
-                continue;
-            }
-            if (e == 11) {
-                return -1;
-            }
-            throw new NativeException("write(fd=" + fd + ", len=" + length + ")", e);
-        }
+        return call(WRITE_CALL, "write(fd=%d, len=%d)", fd, buffer, length, 0, RETRY_EINTR | EAGAIN_RETURNS_MINUS_ONE);
     }
 
     /** Reads at a file position; returns the count read (0 at end of file). */
     public static long pread(int fd, MemorySegment buffer, long length, long position) throws NativeException {
-        MemorySegment st = state();
-        while (true) {
-            long n;
-            try {
-                n = (long) PREAD.invokeExact(st, fd, buffer, length, position);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
-            if (n >= 0) {
-                return n;
-            }
-            int e = errno(st);
-            if (e != 4) {
-                throw new NativeException("pread(fd=" + fd + ", len=" + length + ", pos=" + position + ")", e);
-            }
-        }
+        return call(PREAD_CALL, "pread(fd=%d, len=%d, pos=%d)", fd, buffer, length, position, RETRY_EINTR);
     }
 
     /** Writes at a file position; returns the count written. */
     public static long pwrite(int fd, MemorySegment buffer, long length, long position) throws NativeException {
-        MemorySegment st = state();
-        while (true) {
-            long n;
-            try {
-                n = (long) PWRITE.invokeExact(st, fd, buffer, length, position);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
-            if (n >= 0) {
-                return n;
-            }
-            int e = errno(st);
-            if (e != 4) {
-                throw new NativeException("pwrite(fd=" + fd + ", len=" + length + ", pos=" + position + ")", e);
-            }
-        }
+        return call(PWRITE_CALL, "pwrite(fd=%d, len=%d, pos=%d)", fd, buffer, length, position, RETRY_EINTR);
     }
 
     /** Flushes a file's data and metadata. */
     public static void fsync(int fd) throws NativeException {
-        MemorySegment st = state();
-        int rc;
-        try {
-            rc = (int) FSYNC.invokeExact(st, fd);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("fsync(fd=" + fd + ")", errno(st));
-        }
+        call(st -> (int) FSYNC.invokeExact(st, fd), () -> "fsync(fd=" + fd + ")", 0);
     }
 
     /** Flushes a file's data. */
     public static void fdatasync(int fd) throws NativeException {
-        MemorySegment st = state();
-        int rc;
-        try {
-            rc = (int) FDATASYNC.invokeExact(st, fd);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("fdatasync(fd=" + fd + ")", errno(st));
-        }
+        call(st -> (int) FDATASYNC.invokeExact(st, fd), () -> "fdatasync(fd=" + fd + ")", 0);
     }
 
     /** Manipulates file space ({@code FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE} = 3, {@code FALLOC_FL_ZERO_RANGE} = 16). */
     public static void fallocate(int fd, int mode, long offset, long length) throws NativeException {
-        MemorySegment st = state();
-        int rc;
-        try {
-            rc = (int) FALLOCATE.invokeExact(st, fd, mode, offset, length);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("fallocate(fd=" + fd + ", mode=" + mode + ", offset=" + offset
-                    + ", len=" + length + ")", errno(st));
-        }
+        call(st -> (int) FALLOCATE.invokeExact(st, fd, mode, offset, length),
+                () -> "fallocate(fd=" + fd + ", mode=" + mode + ", offset=" + offset + ", len=" + length + ")", 0);
     }
 
     /** Closes an fd. {@code EINTR} is not retried: Linux has released the fd already. */
     public static void close(int fd) throws NativeException {
-        MemorySegment st = state();
-        int rc;
-        try {
-            rc = (int) CLOSE.invokeExact(st, fd);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc != 0 && errno(st) != 4) {
-            throw new NativeException("close(fd=" + fd + ")", errno(st));
-        }
+        call(st -> (int) CLOSE.invokeExact(st, fd), () -> "close(fd=" + fd + ")", EINTR_RETURNS_ZERO);
     }
 
     /** {@code fcntl} with an integer argument. */
     public static int fcntl(int fd, int cmd, long arg) throws NativeException {
-        MemorySegment st = state();
-        int rc;
-        try {
-            rc = (int) FCNTL.invokeExact(st, fd, cmd, arg);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc < 0) {
-            throw new NativeException("fcntl(fd=" + fd + ", cmd=" + cmd + ", arg=" + arg + ")", errno(st));
-        }
-        return rc;
+        return (int) call(st -> (int) FCNTL.invokeExact(st, fd, cmd, arg),
+                () -> "fcntl(fd=" + fd + ", cmd=" + cmd + ", arg=" + arg + ")", 0);
     }
 
     /** Creates an epoll instance. */
     public static int epollCreate1(int flags) throws NativeException {
-        MemorySegment st = state();
-        int fd;
-        try {
-            fd = (int) EPOLL_CREATE1.invokeExact(st, flags);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (fd < 0) {
-            throw new NativeException("epoll_create1(flags=" + flags + ")", errno(st));
-        }
-        return fd;
+        return (int) call(st -> (int) EPOLL_CREATE1.invokeExact(st, flags), () -> "epoll_create1(flags=" + flags + ")", 0);
     }
 
     /** Adds, modifies or removes an fd of an epoll instance. */
     public static void epollCtl(int epfd, int op, int fd, int events, long data) throws NativeException {
-        MemorySegment st = state();
         MemorySegment event = scratch();
         event.set(JAVA_INT, 0, events);
         event.set(ValueLayout.JAVA_LONG_UNALIGNED, EPOLL_EVENT_DATA_OFFSET, data);
-        int rc;
-        try {
-            rc = (int) EPOLL_CTL.invokeExact(st, epfd, op, fd, event);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("epoll_ctl(epfd=" + epfd + ", op=" + op + ", fd=" + fd + ", events=0x"
-                    + Integer.toHexString(events) + ")", errno(st));
-        }
+        call(st -> (int) EPOLL_CTL.invokeExact(st, epfd, op, fd, event),
+                () -> "epoll_ctl(epfd=" + epfd + ", op=" + op + ", fd=" + fd + ", events=0x" + Integer.toHexString(events)
+                        + ")", 0);
     }
 
     /**
@@ -527,71 +506,49 @@ public final class Linux {
      * @return the number of events stored, 0 on timeout or {@code EINTR}
      */
     public static int epollWait(int epfd, MemorySegment events, int maxEvents, int timeoutMillis) throws NativeException {
-        MemorySegment st = state();
-        int n;
-        try {
-            n = (int) EPOLL_WAIT.invokeExact(st, epfd, events, maxEvents, timeoutMillis);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (n < 0) {
-            int e = errno(st);
-            if (e == 4) {
-                return 0;
-            }
-            throw new NativeException("epoll_wait(epfd=" + epfd + ", max=" + maxEvents + ", timeout=" + timeoutMillis + ")", e);
-        }
-        return n;
+        return (int) call(EPOLL_WAIT_CALL, "epoll_wait(epfd=%d, max=%d, timeout=%d)", epfd, events, maxEvents,
+                timeoutMillis, EINTR_RETURNS_ZERO);
     }
 
     /** Creates a pipe; returns {@code {readFd, writeFd}}. */
     public static int[] pipe2(int flags) throws NativeException {
-        MemorySegment st = state();
         MemorySegment fds = scratch();
-        int rc;
-        try {
-            rc = (int) PIPE2.invokeExact(st, fds, flags);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("pipe2(flags=" + flags + ")", errno(st));
-        }
+        call(st -> (int) PIPE2.invokeExact(st, fds, flags), () -> "pipe2(flags=" + flags + ")", 0);
         return new int[] {fds.get(JAVA_INT, 0), fds.get(JAVA_INT, 4)};
     }
 
     /** Creates a connected pair of Unix stream sockets; returns both fds. */
     public static int[] socketpair() throws NativeException {
-        MemorySegment st = state();
         MemorySegment fds = scratch();
-        int rc;
-        try {
-            rc = (int) SOCKETPAIR.invokeExact(st, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("socketpair(AF_UNIX, SOCK_STREAM)", errno(st));
-        }
+        call(st -> (int) SOCKETPAIR.invokeExact(st, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds),
+                () -> "socketpair(AF_UNIX, SOCK_STREAM)", 0);
         return new int[] {fds.get(JAVA_INT, 0), fds.get(JAVA_INT, 4)};
     }
 
     /** {@return the size of the file behind an fd ({@code fstat}); leaves the file offset alone} */
     public static long fileSize(int fd) throws NativeException {
-        MemorySegment st = state();
-        int rc;
-        long size;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment stat = arena.allocate(STAT_BYTES, 8);
-            rc = (int) FSTAT.invokeExact(st, fd, stat);
-            size = stat.get(JAVA_LONG, STAT_SIZE_OFFSET);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("fstat(fd=" + fd + ")", errno(st));
-        }
-        return size;
+        MemorySegment stat = scratch();
+        call(st -> (int) FSTAT.invokeExact(st, fd, stat), () -> "fstat(fd=" + fd + ")", 0);
+        return stat.get(JAVA_LONG, STAT_SIZE_OFFSET);
+    }
+
+    /**
+     * Polls one fd ({@code poll(2)}), waiting at most {@code timeoutMillis} (0: not at all).
+     *
+     * @param fd the fd
+     * @param events the {@code POLL*} bits of interest
+     * @param timeoutMillis how long to wait; 0 returns at once
+     * @return the returned events ({@code revents}: may include {@link #POLLERR}, {@link #POLLHUP},
+     *         {@link #POLLNVAL}), 0 when none is ready
+     * @throws NativeException when poll fails
+     */
+    public static int poll(int fd, short events, int timeoutMillis) throws NativeException {
+        MemorySegment pollfd = scratch();
+        pollfd.set(JAVA_INT, 0, fd);
+        pollfd.set(ValueLayout.JAVA_SHORT, 4, events);
+        pollfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
+        long n = call(POLL_CALL, "poll(fd=%d, events=%d, timeout=%d)", fd, pollfd, events, timeoutMillis, RETRY_EINTR);
+        return n == 0 ? 0 : pollfd.get(ValueLayout.JAVA_SHORT, 6) & 0xffff;
     }
 
     /**
@@ -600,36 +557,15 @@ public final class Linux {
      * @return whether any of {@code events} is ready
      */
     public static boolean ready(int fd, short events) throws NativeException {
-        MemorySegment st = state();
-        MemorySegment pollfd = scratch();
-        pollfd.set(JAVA_INT, 0, fd);
-        pollfd.set(ValueLayout.JAVA_SHORT, 4, events);
-        pollfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
-        while (true) {
-            int n;
-            try {
-                n = (int) POLL.invokeExact(st, pollfd, 1L, 0);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
-            if (n >= 0) {
-                return n > 0 && (pollfd.get(ValueLayout.JAVA_SHORT, 6) & events) != 0;
-            }
-            int e = errno(st);
-            if (e != 4) {
-                throw new NativeException("poll(fd=" + fd + ", events=" + events + ")", e);
-            }
-        }
+        return (poll(fd, events, 0) & events) != 0;
     }
 
     /** {@return this process's id} */
     public static int getpid() {
         try {
-            return (int) GETPID.invokeExact();
-        } catch (Throwable t) {
-            throw unexpected(t);
+            return (int) call(st -> (int) GETPID.invokeExact(), () -> "getpid()", 0);
+        } catch (NativeException e) {
+            throw new IllegalStateException(e); // getpid(2) cannot fail
         }
     }
-
-
 }

@@ -25,6 +25,8 @@ public final class Sockets {
     public static final int SCM_RIGHTS = 1;
     /** {@code SO_PEERCRED}. */
     public static final int SO_PEERCRED = 17;
+    /** {@code SO_ACCEPTCONN}. */
+    public static final int SO_ACCEPTCONN = 30;
     /** {@code SO_RCVTIMEO} (struct timeval of two longs on 64-bit ABIs). */
     public static final int SO_RCVTIMEO = 20;
     /** recvmsg flag: set close-on-exec on received fds. */
@@ -55,6 +57,11 @@ public final class Sockets {
     private static final MethodHandle SETSOCKOPT = Linux.handle("setsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SHUTDOWN = Linux.handle("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
 
+    private static final Linux.FdDowncall SENDMSG_CALL = (st, fd, msghdr, flags, unused) ->
+            (long) SENDMSG.invokeExact(st, fd, msghdr, (int) flags);
+    private static final Linux.FdDowncall RECVMSG_CALL = (st, fd, msghdr, flags, unused) ->
+            (long) RECVMSG.invokeExact(st, fd, msghdr, (int) flags);
+
     private Sockets() {
     }
 
@@ -77,78 +84,37 @@ public final class Sockets {
 
     /** Creates a close-on-exec Unix stream socket. */
     public static int socket() throws NativeException {
-        MemorySegment st = Linux.state();
-        int fd;
-        try {
-            fd = (int) SOCKET.invokeExact(st, Linux.AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0);
-        } catch (Throwable t) {
-            throw Linux.unexpected(t);
-        }
-        if (fd < 0) {
-            throw new NativeException("socket(AF_UNIX, SOCK_STREAM)", Linux.errno(st));
-        }
-        return fd;
+        return (int) Linux.call(st -> (int) SOCKET.invokeExact(st, Linux.AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0),
+                () -> "socket(AF_UNIX, SOCK_STREAM)", 0);
     }
 
     /** Binds a socket to a path. */
     public static void bind(int fd, String path) throws NativeException {
-        MemorySegment st = Linux.state();
-        int rc;
         try (Arena arena = Arena.ofConfined()) {
-            rc = (int) BIND.invokeExact(st, fd, address(arena, path), SOCKADDR_UN_SIZE);
-        } catch (Throwable t) {
-            throw Linux.unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("bind(fd=" + fd + ", path=" + path + ")", Linux.errno(st));
+            MemorySegment address = address(arena, path);
+            Linux.call(st -> (int) BIND.invokeExact(st, fd, address, SOCKADDR_UN_SIZE),
+                    () -> "bind(fd=" + fd + ", path=" + path + ")", 0);
         }
     }
 
     /** Listens. */
     public static void listen(int fd, int backlog) throws NativeException {
-        MemorySegment st = Linux.state();
-        int rc;
-        try {
-            rc = (int) LISTEN.invokeExact(st, fd, backlog);
-        } catch (Throwable t) {
-            throw Linux.unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("listen(fd=" + fd + ", backlog=" + backlog + ")", Linux.errno(st));
-        }
+        Linux.call(st -> (int) LISTEN.invokeExact(st, fd, backlog), () -> "listen(fd=" + fd + ", backlog=" + backlog + ")", 0);
     }
 
     /** Accepts a connection (close-on-exec), retrying on EINTR. */
     public static int accept(int fd) throws NativeException {
-        MemorySegment st = Linux.state();
-        while (true) {
-            int client;
-            try {
-                client = (int) ACCEPT4.invokeExact(st, fd, MemorySegment.NULL, MemorySegment.NULL, Linux.SOCK_CLOEXEC);
-            } catch (Throwable t) {
-                throw Linux.unexpected(t);
-            }
-            if (client >= 0) {
-                return client;
-            }
-            int e = Linux.errno(st);
-            if (e != 4) {
-                throw new NativeException("accept4(fd=" + fd + ")", e);
-            }
-        }
+        return (int) Linux.call(
+                st -> (int) ACCEPT4.invokeExact(st, fd, MemorySegment.NULL, MemorySegment.NULL, Linux.SOCK_CLOEXEC),
+                () -> "accept4(fd=" + fd + ")", Linux.RETRY_EINTR);
     }
 
     /** Connects to a path. */
     public static void connect(int fd, String path) throws NativeException {
-        MemorySegment st = Linux.state();
-        int rc;
         try (Arena arena = Arena.ofConfined()) {
-            rc = (int) CONNECT.invokeExact(st, fd, address(arena, path), SOCKADDR_UN_SIZE);
-        } catch (Throwable t) {
-            throw Linux.unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("connect(fd=" + fd + ", path=" + path + ")", Linux.errno(st));
+            MemorySegment address = address(arena, path);
+            Linux.call(st -> (int) CONNECT.invokeExact(st, fd, address, SOCKADDR_UN_SIZE),
+                    () -> "connect(fd=" + fd + ", path=" + path + ")", 0);
         }
     }
 
@@ -158,22 +124,7 @@ public final class Sockets {
      * @return bytes sent
      */
     public static long sendmsg(int fd, MemorySegment msghdr) throws NativeException {
-        MemorySegment st = Linux.state();
-        while (true) {
-            long n;
-            try {
-                n = (long) SENDMSG.invokeExact(st, fd, msghdr, MSG_NOSIGNAL);
-            } catch (Throwable t) {
-                throw Linux.unexpected(t);
-            }
-            if (n >= 0) {
-                return n;
-            }
-            int e = Linux.errno(st);
-            if (e != 4) {
-                throw new NativeException("sendmsg(fd=" + fd + ")", e);
-            }
-        }
+        return Linux.call(SENDMSG_CALL, "sendmsg(fd=%d)", fd, msghdr, MSG_NOSIGNAL, 0, Linux.RETRY_EINTR);
     }
 
     /**
@@ -182,92 +133,49 @@ public final class Sockets {
      * @return bytes received, 0 at end of stream, -1 on timeout ({@code EAGAIN})
      */
     public static long recvmsg(int fd, MemorySegment msghdr) throws NativeException {
-        MemorySegment st = Linux.state();
-        while (true) {
-            long n;
-            try {
-                n = (long) RECVMSG.invokeExact(st, fd, msghdr, MSG_CMSG_CLOEXEC);
-            } catch (Throwable t) {
-                throw Linux.unexpected(t);
-            }
-            if (n >= 0) {
-                return n;
-            }
-            int e = Linux.errno(st);
-            if (e == 11) {
-                return -1;
-            }
-            if (e != 4) {
-                throw new NativeException("recvmsg(fd=" + fd + ")", e);
-            }
-        }
+        return Linux.call(RECVMSG_CALL, "recvmsg(fd=%d)", fd, msghdr, MSG_CMSG_CLOEXEC, 0,
+                Linux.RETRY_EINTR | Linux.EAGAIN_RETURNS_MINUS_ONE);
     }
 
-    /** {@return {@code {pid, uid, gid}} of the peer ({@code SO_PEERCRED})} */
+    /** {@return {@code {pid, uid, gid}} of the peer ({@code SO_PEERCRED}: the credentials it had at connect)} */
     public static int[] peerCredentials(int fd) throws NativeException {
-        MemorySegment st = Linux.state();
-        int rc;
-        int[] result = new int[3];
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment cred = arena.allocate(12, 4);
-            MemorySegment length = arena.allocate(JAVA_INT);
-            length.set(JAVA_INT, 0, 12);
-            rc = (int) GETSOCKOPT.invokeExact(st, fd, SOL_SOCKET, SO_PEERCRED, cred, length);
-            result[0] = cred.get(JAVA_INT, 0);
-            result[1] = cred.get(JAVA_INT, 4);
-            result[2] = cred.get(JAVA_INT, 8);
-        } catch (Throwable t) {
-            throw Linux.unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("getsockopt(fd=" + fd + ", SO_PEERCRED)", Linux.errno(st));
-        }
-        return result;
+        MemorySegment cred = Linux.scratch();
+        MemorySegment length = cred.asSlice(16, 4);
+        length.set(JAVA_INT, 0, 12);
+        getsockopt(fd, SO_PEERCRED, "SO_PEERCRED", cred, length);
+        return new int[] {cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8)};
     }
 
     /** {@return whether a socket is listening ({@code SO_ACCEPTCONN})} */
     public static boolean isListening(int fd) throws NativeException {
-        MemorySegment st = Linux.state();
-        int rc;
-        int value;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment v = arena.allocate(JAVA_INT);
-            MemorySegment length = arena.allocate(JAVA_INT);
-            length.set(JAVA_INT, 0, 4);
-            rc = (int) GETSOCKOPT.invokeExact(st, fd, SOL_SOCKET, 30 /* SO_ACCEPTCONN */, v, length);
-            value = v.get(JAVA_INT, 0);
-        } catch (Throwable t) {
-            throw Linux.unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("getsockopt(fd=" + fd + ", SO_ACCEPTCONN)", Linux.errno(st));
-        }
-        return value != 0;
+        MemorySegment value = Linux.scratch();
+        MemorySegment length = value.asSlice(8, 4);
+        length.set(JAVA_INT, 0, 4);
+        getsockopt(fd, SO_ACCEPTCONN, "SO_ACCEPTCONN", value, length);
+        return value.get(JAVA_INT, 0) != 0;
+    }
+
+    private static void getsockopt(int fd, int option, String name, MemorySegment value, MemorySegment length)
+            throws NativeException {
+        Linux.call(st -> (int) GETSOCKOPT.invokeExact(st, fd, SOL_SOCKET, option, value, length),
+                () -> "getsockopt(fd=" + fd + ", " + name + ")", 0);
     }
 
     /** Sets the receive timeout; 0 waits forever. */
     public static void setReceiveTimeout(int fd, int timeoutMillis) throws NativeException {
-        MemorySegment st = Linux.state();
-        int rc;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment timeval = arena.allocate(16, 8);
-            timeval.set(JAVA_LONG, 0, timeoutMillis / 1000);
-            timeval.set(JAVA_LONG, 8, (timeoutMillis % 1000) * 1000L);
-            rc = (int) SETSOCKOPT.invokeExact(st, fd, SOL_SOCKET, SO_RCVTIMEO, timeval, 16);
-        } catch (Throwable t) {
-            throw Linux.unexpected(t);
-        }
-        if (rc != 0) {
-            throw new NativeException("setsockopt(fd=" + fd + ", SO_RCVTIMEO, " + timeoutMillis + " ms)", Linux.errno(st));
-        }
+        MemorySegment timeval = Linux.scratch();
+        timeval.set(JAVA_LONG, 0, timeoutMillis / 1000);
+        timeval.set(JAVA_LONG, 8, (timeoutMillis % 1000) * 1000L);
+        Linux.call(st -> (int) SETSOCKOPT.invokeExact(st, fd, SOL_SOCKET, SO_RCVTIMEO, timeval, 16),
+                () -> "setsockopt(fd=" + fd + ", SO_RCVTIMEO, " + timeoutMillis + " ms)", 0);
     }
 
     /** Shuts down both directions; errors (already shut, not connected) are ignored. */
     public static void shutdown(int fd) {
         try {
-            int ignored = (int) SHUTDOWN.invokeExact(Linux.state(), fd, SHUT_RDWR);
-        } catch (Throwable t) {
-            throw Linux.unexpected(t);
+            Linux.call(st -> (int) SHUTDOWN.invokeExact(st, fd, SHUT_RDWR), () -> "shutdown(fd=" + fd + ")", 0);
+        } catch (NativeException ignored) {
+            // ENOTCONN or EBADF: nothing left to shut down
         }
     }
 }

@@ -3,7 +3,8 @@ package dev.outproc.examples.net;
 import dev.outproc.core.virtqueue.DescriptorChain;
 import dev.outproc.core.virtqueue.DeviceQueue;
 import dev.outproc.core.virtqueue.VirtqueueException;
-import dev.outproc.vhost.backend.VhostUserDevice;
+import dev.outproc.core.virtio.VirtioDevice;
+import dev.outproc.core.virtio.VirtioDeviceType;
 import dev.outproc.core.virtio.VirtioQueue;
 import dev.outproc.core.virtio.VirtioFeature;
 
@@ -16,7 +17,7 @@ import java.util.HexFormat;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A virtio-net device for vhost-user (VIRTIO 1.2 §5.1) with one queue pair: receiveq 0 and transmitq 1.
+ * A virtio-net device (VIRTIO 1.2 §5.1) with one queue pair: receiveq 0 and transmitq 1.
  * Frames the driver transmits are either delivered back on the receive queue ({@link Mode#LOOPBACK})
  * or counted and dropped ({@link Mode#SINK}).
  *
@@ -34,6 +35,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link DescriptorChain#readReadable} and {@link DescriptorChain#writeWritable}, which check bounds.
  * A frame that finds no receive buffer is dropped and counted in {@link Counters#rxDropped}.
  *
+ * <p>Transport-neutral: it knows {@link VirtioDevice} and {@link VirtioQueue} only; {@code vhost-user-net}
+ * serves it over vhost-user, and a virtio-pci transport can serve the same class.
+ *
  * <h2 id="threads">Threads</h2>
  * Loopback moves a frame from the transmit ring to the receive ring on the transmit ring's worker, so
  * both rings must share one worker: run the back-end with {@code new VhostUserBackend.Options(1, ...)}.
@@ -42,7 +46,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>The data path allocates nothing: the frame buffer and the header are reused.
  */
-public final class VhostUserNetDevice implements VhostUserDevice {
+public final class VirtioNetDevice implements VirtioDevice {
     /** What happens to transmitted frames. */
     public enum Mode {
         /** Every transmitted frame is delivered back on the receive queue. */
@@ -90,7 +94,7 @@ public final class VhostUserNetDevice implements VhostUserDevice {
     public static final int CONFIG_SIZE = 10;
 
     private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final System.Logger LOG = System.getLogger(VhostUserNetDevice.class.getName());
+    private static final System.Logger LOG = System.getLogger(VirtioNetDevice.class.getName());
 
     /** The packet and byte counters; read from any thread. */
     public static final class Counters {
@@ -137,6 +141,15 @@ public final class VhostUserNetDevice implements VhostUserDevice {
     private volatile boolean warnedForeignThread;
     /** Whether the receive ring got used entries since the last notification. */
     private boolean receiveUsed;
+    /** The transmit worker's view for one {@link #processQueue} call: header size, MRG_RXBUF, loopback target. */
+    private int txHeaderBytes;
+    private boolean txMergeable;
+    private VirtioQueue txTarget;
+    /** Serves one transmit chain; a field, so the transmit path allocates nothing. */
+    private final VirtioQueue.ChainHandler transmitHandler = chain -> {
+        transmit(chain, txHeaderBytes, txMergeable, txTarget);
+        return 0;
+    };
 
     /**
      * Creates the device.
@@ -145,7 +158,7 @@ public final class VhostUserNetDevice implements VhostUserDevice {
      * @param mac the MAC address, 6 bytes
      * @param queueSize the largest queue size (a power of two, 2..32768)
      */
-    public VhostUserNetDevice(Mode mode, byte[] mac, int queueSize) {
+    public VirtioNetDevice(Mode mode, byte[] mac, int queueSize) {
         if (mac.length != 6) {
             throw new IllegalArgumentException("a MAC address has 6 bytes, length=" + mac.length);
         }
@@ -210,6 +223,11 @@ public final class VhostUserNetDevice implements VhostUserDevice {
     public static int headerBytes(long features) {
         boolean longHeader = (features & (VirtioFeature.VERSION_1.mask() | (1L << F_MRG_RXBUF))) != 0;
         return longHeader ? HEADER_BYTES : LEGACY_HEADER_BYTES;
+    }
+
+    @Override
+    public int deviceType() {
+        return VirtioDeviceType.NET;
     }
 
     @Override
@@ -280,28 +298,22 @@ public final class VhostUserNetDevice implements VhostUserDevice {
 
     @Override
     public void processQueue(VirtioQueue vring) throws IOException {
-        DeviceQueue queue = vring.queue();
         if (vring.index() == RECEIVEQ) {
-            // Receive buffers are taken when a frame arrives, never on a kick: ask the driver not to kick.
-            queue.disableNotifications();
+            DeviceQueue queue = vring.queue();
+            if (queue != null) {
+                // Receive buffers are taken when a frame arrives, never on a kick: ask the driver not to kick.
+                queue.disableNotifications();
+            }
             return;
         }
-        int headerBytes = headerBytes(negotiated);
-        boolean mergeable = (negotiated & (1L << F_MRG_RXBUF)) != 0;
-        VirtioQueue rx = loopbackTarget();
-        do {
-            queue.disableNotifications();
-            DescriptorChain chain;
-            while ((chain = vring.pop()) != null) {
-                transmit(chain, headerBytes, mergeable, rx);
-                vring.complete(chain, 0);
-            }
-            vring.notifyGuest();
-            if (receiveUsed) {
-                receiveUsed = false;
-                rx.notifyGuest();
-            }
-        } while (queue.enableNotifications());
+        txHeaderBytes = headerBytes(negotiated);
+        txMergeable = (negotiated & (1L << F_MRG_RXBUF)) != 0;
+        txTarget = loopbackTarget();
+        vring.drain(transmitHandler);
+        if (receiveUsed) {
+            receiveUsed = false;
+            txTarget.notifyGuest();
+        }
     }
 
     /** {@return the receive ring when loopback may use it on this thread, else null (frames are then dropped)} */

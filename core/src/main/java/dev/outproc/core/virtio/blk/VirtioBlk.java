@@ -1,8 +1,9 @@
-package dev.outproc.examples.blk;
+package dev.outproc.core.virtio.blk;
 
 /**
  * virtio-blk constants (VIRTIO 1.2 §5.2): feature bits, request types, status values and the layout
- * of the configuration space and of the request header.
+ * of the configuration space and of the request header. Both sides use them: a device
+ * ({@code VirtioBlkDevice} in the examples) and the driver ({@link BlkRequestDriver}).
  *
  * <pre>
  * configuration space (little-endian, 60 bytes)
@@ -15,6 +16,7 @@ package dev.outproc.examples.blk;
  *
  * request: header (readable) | data | status u8 (last writable byte)
  *   header: 0 type u32 | 4 reserved u32 | 8 sector u64
+ *   discard / write-zeroes segment: 0 sector u64 | 8 num_sectors u32 | 12 flags u32 (bit 0 unmap)
  * </pre>
  */
 public final class VirtioBlk {
@@ -57,7 +59,7 @@ public final class VirtioBlk {
     /** Request unsupported. */
     public static final int S_UNSUPP = 2;
 
-    /** Bytes of the configuration space this device exposes. */
+    /** Bytes of the configuration space up to {@code write_zeroes_may_unmap} and its padding. */
     public static final int CONFIG_SIZE = 60;
     /** Bytes of the request header. */
     public static final int HEADER_SIZE = 16;
@@ -67,8 +69,20 @@ public final class VirtioBlk {
     public static final int ID_BYTES = 20;
     /** virtio-blk sectors are 512 bytes whatever the block size. */
     public static final int SECTOR_SIZE = 512;
-    /** Virtio device id of a block device. */
-    public static final int DEVICE_ID = 2;
+    /** Offset of {@code capacity} (u64, sectors) in the configuration space. */
+    public static final int CONFIG_CAPACITY_OFFSET = 0;
+    /** Offset of {@code type} (u32) in the request header. */
+    public static final int HEADER_TYPE_OFFSET = 0;
+    /** Offset of {@code reserved} (u32) in the request header. */
+    public static final int HEADER_RESERVED_OFFSET = 4;
+    /** Offset of {@code sector} (u64) in the request header. */
+    public static final int HEADER_SECTOR_OFFSET = 8;
+    /** Offset of {@code sector} (u64) in a discard/write-zeroes segment. */
+    public static final int SEGMENT_SECTOR_OFFSET = 0;
+    /** Offset of {@code num_sectors} (u32) in a discard/write-zeroes segment. */
+    public static final int SEGMENT_NUM_SECTORS_OFFSET = 8;
+    /** Offset of {@code flags} (u32) in a discard/write-zeroes segment; bit 0 is {@code unmap}. */
+    public static final int SEGMENT_FLAGS_OFFSET = 12;
 
     private VirtioBlk() {
     }

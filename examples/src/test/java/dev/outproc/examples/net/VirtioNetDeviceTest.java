@@ -23,19 +23,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Our front-end (receive and transmit split rings) against the virtio-net example device, in-process. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
-class VhostUserNetDeviceTest {
+class VirtioNetDeviceTest {
     private static final long ALL = VirtioFeature.maskOf(VirtioFeature.VERSION_1, VirtioFeature.EVENT_IDX,
-            VirtioFeature.INDIRECT_DESC) | (1L << VhostUserNetDevice.F_MAC) | (1L << VhostUserNetDevice.F_STATUS)
-            | (1L << VhostUserNetDevice.F_MRG_RXBUF);
+            VirtioFeature.INDIRECT_DESC) | (1L << VirtioNetDevice.F_MAC) | (1L << VirtioNetDevice.F_STATUS)
+            | (1L << VirtioNetDevice.F_MRG_RXBUF);
     private static final byte[] MAC = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
 
     @TempDir
     Path dir;
 
-    private VhostUserNetDevice device;
+    private VirtioNetDevice device;
 
-    private VhostUserServer serve(Path socket, VhostUserNetDevice.Mode mode) throws Exception {
-        device = new VhostUserNetDevice(mode, MAC, 256);
+    private VhostUserServer serve(Path socket, VirtioNetDevice.Mode mode) throws Exception {
+        device = new VirtioNetDevice(mode, MAC, 256);
         // One worker: loopback moves frames between the two rings on it.
         VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(1, false), socket);
         Thread.ofPlatform().daemon(true).name("net-server").start(server::run);
@@ -80,12 +80,12 @@ class VhostUserNetDeviceTest {
     void loopbackShouldDeliverEveryFrameByteForByte(boolean version1, boolean mrg, long seedOffset) throws Exception {
         long seed = System.nanoTime() + seedOffset;
         SplittableRandom random = new SplittableRandom(seed);
-        long wanted = ALL & ~(version1 ? 0 : VirtioFeature.VERSION_1.mask()) & ~(mrg ? 0 : 1L << VhostUserNetDevice.F_MRG_RXBUF);
+        long wanted = ALL & ~(version1 ? 0 : VirtioFeature.VERSION_1.mask()) & ~(mrg ? 0 : 1L << VirtioNetDevice.F_MRG_RXBUF);
         int headerBytes = version1 || mrg ? 12 : 10;
         Path socket = dir.resolve("net.sock");
-        try (VhostUserServer server = serve(socket, VhostUserNetDevice.Mode.LOOPBACK);
+        try (VhostUserServer server = serve(socket, VirtioNetDevice.Mode.LOOPBACK);
              NetTestDriver d = NetTestDriver.start(socket, wanted)) {
-            assertEquals(headerBytes, VhostUserNetDevice.headerBytes(d.acked), "seed=" + seed);
+            assertEquals(headerBytes, VirtioNetDevice.headerBytes(d.acked), "seed=" + seed);
             // Mergeable: 2 KiB buffers, so frames above them span several; otherwise one big buffer per frame.
             int rxBufferBytes = mrg ? 2048 : 65_562;
             long bytes = 0;
@@ -111,7 +111,7 @@ class VhostUserNetDeviceTest {
     @Test
     void numBuffersShouldCountTheChainsOfAMergedFrame() throws Exception {
         Path socket = dir.resolve("mrg.sock");
-        try (VhostUserServer server = serve(socket, VhostUserNetDevice.Mode.LOOPBACK);
+        try (VhostUserServer server = serve(socket, VirtioNetDevice.Mode.LOOPBACK);
              NetTestDriver d = NetTestDriver.start(socket, ALL)) {
             d.postRx(8, 1000);
             byte[] f = frame(new SplittableRandom(7), 4000);
@@ -134,7 +134,7 @@ class VhostUserNetDeviceTest {
     @Test
     void framesWithoutReceiveBuffersShouldBeDroppedAndCounted() throws Exception {
         Path socket = dir.resolve("drop.sock");
-        try (VhostUserServer server = serve(socket, VhostUserNetDevice.Mode.LOOPBACK);
+        try (VhostUserServer server = serve(socket, VirtioNetDevice.Mode.LOOPBACK);
              NetTestDriver d = NetTestDriver.start(socket, ALL)) {
             SplittableRandom random = new SplittableRandom(11);
             for (int i = 0; i < 5; i++) {
@@ -157,11 +157,11 @@ class VhostUserNetDeviceTest {
     @Test
     void hostileTransmitChainsShouldBeDroppedAndTheRingsKeepWorking() throws Exception {
         Path socket = dir.resolve("hostile.sock");
-        try (VhostUserServer server = serve(socket, VhostUserNetDevice.Mode.LOOPBACK);
+        try (VhostUserServer server = serve(socket, VirtioNetDevice.Mode.LOOPBACK);
              NetTestDriver d = NetTestDriver.start(socket, ALL)) {
             assertEquals(0, d.send(new byte[5], 1, 0), "shorter than the header");
             assertEquals(0, d.send(new byte[12 + 13], 1, 0), "header and a runt shorter than an Ethernet header");
-            assertEquals(0, d.send(new byte[VhostUserNetDevice.MAX_TX_CHAIN_BYTES + 1], 3, 0), "one byte too long");
+            assertEquals(0, d.send(new byte[VirtioNetDevice.MAX_TX_CHAIN_BYTES + 1], 3, 0), "one byte too long");
             assertEquals(0, d.send(new byte[0], 0, 2048), "write-only chain");
             assertEquals(0, d.send(new byte[100], 1, 64), "readable then writable");
             assertEquals(5, device.counters().txDropped.get(), device.counters().toString());
@@ -176,7 +176,7 @@ class VhostUserNetDeviceTest {
             assertNotNull(skipped);
             assertEquals(0, skipped.length(), "read-only receive chain returned with length 0");
             assertArrayEquals(f, receiveFrame(d, 12, "after hostile chains"));
-            byte[] largest = frame(new SplittableRandom(17), VhostUserNetDevice.MAX_TX_CHAIN_BYTES - 12);
+            byte[] largest = frame(new SplittableRandom(17), VirtioNetDevice.MAX_TX_CHAIN_BYTES - 12);
             d.postRx(40, 2048);
             d.send(packet(12, largest), 4, 0);
             assertArrayEquals(largest, receiveFrame(d, 12, "largest frame"));
@@ -190,7 +190,7 @@ class VhostUserNetDeviceTest {
         long seed = System.nanoTime() + seedOffset;
         SplittableRandom random = new SplittableRandom(seed);
         Path socket = dir.resolve("mix.sock");
-        try (VhostUserServer server = serve(socket, VhostUserNetDevice.Mode.LOOPBACK);
+        try (VhostUserServer server = serve(socket, VirtioNetDevice.Mode.LOOPBACK);
              NetTestDriver d = NetTestDriver.start(socket, ALL)) {
             long valid = 0;
             long dropped = 0;
@@ -202,7 +202,7 @@ class VhostUserNetDeviceTest {
                         dropped++;
                     }
                     case 1 -> {
-                        int length = VhostUserNetDevice.MAX_TX_CHAIN_BYTES + 1 + random.nextInt(4000);
+                        int length = VirtioNetDevice.MAX_TX_CHAIN_BYTES + 1 + random.nextInt(4000);
                         d.send(new byte[length], 1 + random.nextInt(4), 0);
                         dropped++;
                     }
@@ -229,7 +229,7 @@ class VhostUserNetDeviceTest {
     @Test
     void sinkShouldCountAndDrop() throws Exception {
         Path socket = dir.resolve("sink.sock");
-        try (VhostUserServer server = serve(socket, VhostUserNetDevice.Mode.SINK);
+        try (VhostUserServer server = serve(socket, VirtioNetDevice.Mode.SINK);
              NetTestDriver d = NetTestDriver.start(socket, ALL)) {
             d.postRx(8, 2048);
             long bytes = 0;
@@ -249,11 +249,11 @@ class VhostUserNetDeviceTest {
     @Test
     void configSpaceShouldHoldTheMacAndLinkUp() throws Exception {
         Path socket = dir.resolve("config.sock");
-        try (VhostUserServer server = serve(socket, VhostUserNetDevice.Mode.SINK);
+        try (VhostUserServer server = serve(socket, VirtioNetDevice.Mode.SINK);
              NetTestDriver d = NetTestDriver.start(socket, ALL)) {
-            byte[] config = d.frontend.getConfig(0, VhostUserNetDevice.CONFIG_SIZE);
+            byte[] config = d.frontend.getConfig(0, VirtioNetDevice.CONFIG_SIZE);
             assertArrayEquals(MAC, Arrays.copyOf(config, 6));
-            assertEquals(VhostUserNetDevice.S_LINK_UP, config[6] | config[7] << 8, "status");
+            assertEquals(VirtioNetDevice.S_LINK_UP, config[6] | config[7] << 8, "status");
             assertEquals(1, config[8] | config[9] << 8, "max_virtqueue_pairs");
             assertEquals(ALL, d.acked & ALL, "every offered feature acknowledged");
         }
@@ -261,11 +261,11 @@ class VhostUserNetDeviceTest {
 
     @Test
     void macParsingShouldRefuseMalformedText() {
-        assertArrayEquals(MAC, VhostUserNetDevice.parseMac("52:54:00:12:34:56"));
-        assertArrayEquals(MAC, VhostUserNetDevice.parseMac("52-54-00-12-34-56"));
+        assertArrayEquals(MAC, VirtioNetDevice.parseMac("52:54:00:12:34:56"));
+        assertArrayEquals(MAC, VirtioNetDevice.parseMac("52-54-00-12-34-56"));
         for (String bad : new String[] {"52:54:00:12:34", "52:54:00:12:34:5g", "525:4:00:12:34:56", ""}) {
             try {
-                VhostUserNetDevice.parseMac(bad);
+                VirtioNetDevice.parseMac(bad);
                 throw new AssertionError("accepted '" + bad + "'");
             } catch (IllegalArgumentException expected) {
                 assertTrue(expected.getMessage().contains(bad), expected.getMessage());

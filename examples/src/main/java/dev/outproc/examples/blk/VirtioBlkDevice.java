@@ -4,12 +4,12 @@ import dev.outproc.core.virtqueue.DescriptorChain;
 import dev.outproc.core.virtqueue.QueueState;
 import dev.outproc.migration.handshake.DeviceDescriptor;
 import dev.outproc.migration.handshake.HandshakeAgreement;
-import dev.outproc.core.virtqueue.DeviceQueue;
 import dev.outproc.core.virtqueue.VirtqueueException;
-import dev.outproc.vhost.backend.VhostUserDevice;
+import dev.outproc.core.virtio.VirtioDevice;
+import dev.outproc.core.virtio.VirtioDeviceType;
 import dev.outproc.core.virtio.VirtioQueue;
-import dev.outproc.vhost.message.ProtocolFeature;
 import dev.outproc.core.virtio.VirtioFeature;
+import dev.outproc.core.virtio.blk.VirtioBlk;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -26,13 +26,17 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A virtio-blk device for vhost-user: IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES on a
- * {@link BlockStore}, several queues, read-only mode. Data moves between guest memory and the store
- * without an intermediate copy. Requests the guest gets wrong are answered with
- * {@link VirtioBlk#S_IOERR} or {@link VirtioBlk#S_UNSUPP}; a chain too short to hold a status byte is
- * returned with length 0.
+ * A virtio-blk device (VIRTIO 1.2 §5.2): IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES on a
+ * {@link BlockStore}, several queues, read-only mode, its configuration space and its migratable state.
+ * Data moves between guest memory and the store without an intermediate copy. Requests the guest gets
+ * wrong are answered with {@link VirtioBlk#S_IOERR} or {@link VirtioBlk#S_UNSUPP}; a chain too short to
+ * hold a status byte is returned with length 0.
+ *
+ * <p>Transport-neutral: it knows {@link VirtioDevice} and {@link VirtioQueue} only, so vhost-user
+ * serves it ({@code vhost-user-blk}: the back-end adds the CONFIG protocol feature for its configuration
+ * space) and a virtio-pci transport can serve the same class.
  */
-public class VhostUserBlkDevice implements VhostUserDevice {
+public class VirtioBlkDevice implements VirtioDevice {
     private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -45,7 +49,8 @@ public class VhostUserBlkDevice implements VhostUserDevice {
     private final int queueSize;
     private final byte[] serial;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment[] scratch;
+    /** One request handler per queue, each with its own header scratch, made once: serving allocates nothing. */
+    private final VirtioQueue.ChainHandler[] handlers;
     private volatile boolean writeback = true;
     private volatile long driverFeatures;
     private volatile int deviceStatus;
@@ -77,7 +82,7 @@ public class VhostUserBlkDevice implements VhostUserDevice {
      * @param queueSize largest queue size (a power of two)
      * @param serial the id GET_ID returns (up to 20 bytes of it)
      */
-    public VhostUserBlkDevice(BlockStore store, int queues, int queueSize, String serial) {
+    public VirtioBlkDevice(BlockStore store, int queues, int queueSize, String serial) {
         if (queues < 1 || queues > 64) {
             throw new IllegalArgumentException("queues must be 1..64, queues=" + queues);
         }
@@ -85,10 +90,11 @@ public class VhostUserBlkDevice implements VhostUserDevice {
         this.queues = queues;
         this.queueSize = queueSize;
         this.serial = serial.getBytes(StandardCharsets.US_ASCII);
-        this.scratch = new MemorySegment[queues];
+        this.handlers = new VirtioQueue.ChainHandler[queues];
         this.stoppedQueues = new BlkState.Queue[queues];
         for (int i = 0; i < queues; i++) {
-            scratch[i] = arena.allocate(64, 8);
+            MemorySegment header = arena.allocate(64, 8);
+            handlers[i] = chain -> handle(chain, header);
         }
     }
 
@@ -159,10 +165,10 @@ public class VhostUserBlkDevice implements VhostUserDevice {
     }
 
     @Override
-    public void queueStopped(VirtioQueue vring) {
-        QueueState s = vring.queue() == null ? null : vring.queue().exportState();
+    public void queueStopped(VirtioQueue queue) {
+        QueueState s = queue.queue() == null ? null : queue.queue().exportState();
         if (s != null) {
-            stoppedQueues[vring.index()] = new BlkState.Queue(vring.index(), s.size(), vring.isEnabled(), s.nextAvail(), s.nextUsed());
+            stoppedQueues[queue.index()] = new BlkState.Queue(queue.index(), s.size(), queue.isEnabled(), s.nextAvail(), s.nextUsed());
         }
     }
 
@@ -224,8 +230,8 @@ public class VhostUserBlkDevice implements VhostUserDevice {
     }
 
     @Override
-    public long protocolFeatures() {
-        return ProtocolFeature.CONFIG.mask();
+    public int deviceType() {
+        return VirtioDeviceType.BLOCK;
     }
 
     @Override
@@ -275,20 +281,14 @@ public class VhostUserBlkDevice implements VhostUserDevice {
         throw new IOException("virtio-blk configuration space is read-only here, offset=" + offset);
     }
 
+    // @start region="process"
     @Override
-    public void processQueue(VirtioQueue vring) throws IOException {
-        DeviceQueue queue = vring.queue();
-        MemorySegment header = scratch[vring.index()];
-        do {
-            queue.disableNotifications();
-            DescriptorChain chain;
-            while ((chain = vring.pop()) != null) {
-                long written = handle(chain, header);
-                vring.complete(chain, written);
-            }
-            vring.notifyGuest();
-        } while (queue.enableNotifications());
+    public void processQueue(VirtioQueue queue) throws IOException {
+        // handlers[i] = chain -> handle(chain, header): made once per queue in the constructor,
+        // so the loop allocates nothing.
+        queue.drain(handlers[queue.index()]);
     }
+    // @end
 
     /** Serves one request; returns the bytes written into the chain. */
     private long handle(DescriptorChain chain, MemorySegment header) throws VirtqueueException {
@@ -301,8 +301,8 @@ public class VhostUserBlkDevice implements VhostUserDevice {
             return status(chain, statusOffset, VirtioBlk.S_IOERR, 0);
         }
         chain.readReadable(0, header, 0, VirtioBlk.HEADER_SIZE);
-        int type = header.get(LE_U32, 0);
-        long sector = header.get(LE_U64, 8);
+        int type = header.get(LE_U32, VirtioBlk.HEADER_TYPE_OFFSET);
+        long sector = header.get(LE_U64, VirtioBlk.HEADER_SECTOR_OFFSET);
         try {
             return switch (type) {
                 case VirtioBlk.T_IN -> read(chain, sector, statusOffset);
@@ -348,12 +348,14 @@ public class VhostUserBlkDevice implements VhostUserDevice {
         }
         long position = sector * VirtioBlk.SECTOR_SIZE;
         long left = dataBytes;
+        // @start region="read"
         for (int i = chain.readableCount(); i < chain.bufferCount() && left > 0; i++) {
             long n = Math.min(chain.length(i), left);
             store.read(position, chain.regionSegment(i).asSlice(chain.regionOffset(i), n));
             position += n;
             left -= n;
         }
+        // @end
         reads.incrementAndGet();
         bytes.addAndGet(dataBytes);
         bytesReadTotal.addAndGet(dataBytes);
@@ -393,10 +395,12 @@ public class VhostUserBlkDevice implements VhostUserDevice {
         if (count > 1) {
             return status(chain, statusOffset, VirtioBlk.S_UNSUPP, 0); // max_*_seg is 1
         }
-        chain.readReadable(VirtioBlk.HEADER_SIZE, segment, 16, VirtioBlk.SEGMENT_SIZE);
-        long sector = segment.get(LE_U64, 16);
-        long sectors = Integer.toUnsignedLong(segment.get(LE_U32, 24));
-        int flags = segment.get(LE_U32, 28);
+        // The segment goes into the scratch behind the header.
+        long at = VirtioBlk.HEADER_SIZE;
+        chain.readReadable(VirtioBlk.HEADER_SIZE, segment, at, VirtioBlk.SEGMENT_SIZE);
+        long sector = segment.get(LE_U64, at + VirtioBlk.SEGMENT_SECTOR_OFFSET);
+        long sectors = Integer.toUnsignedLong(segment.get(LE_U32, at + VirtioBlk.SEGMENT_NUM_SECTORS_OFFSET));
+        int flags = segment.get(LE_U32, at + VirtioBlk.SEGMENT_FLAGS_OFFSET);
         boolean unmap = (flags & 1) != 0;
         if ((flags & ~1) != 0 || (type == VirtioBlk.T_DISCARD && unmap) || sectors > MAX_ZEROES_SECTORS) {
             return status(chain, statusOffset, VirtioBlk.S_UNSUPP, 0);
