@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.outproc.examples.migration.StateTransfer;
 import dev.outproc.vhost.frontend.FrontendException;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
 import dev.outproc.vhost.frontend.VirtioBlkDriver;
@@ -137,7 +138,7 @@ class BlkMigrationBetweenProcessesIT {
             assertEquals(0, there.status(), there.out());
             assertTrue(there.out().contains("\"agreed\":true") && there.out().contains("\"formatVersion\":2"), there.out());
             // Both back-ends serve one image: the disk needs no copy, only the device state moves.
-            BlkLiveMigration.Outcome toB = BlkLiveMigration.moveState(blk, fe, dir.resolve("b.sock"), () -> { });
+            StateTransfer.Outcome toB = StateTransfer.move(blk, fe, dir.resolve("b.sock"), () -> { });
             assertTrue(toB.stream().length > 0, "the source saved a stream");
             verifyAll(blk, written, "seed=" + seed + " at b");
             writeRandom(blk, random, written, 30);
@@ -145,7 +146,7 @@ class BlkMigrationBetweenProcessesIT {
 
             Relay back = relay("b", "a");
             assertEquals(0, back.status(), back.out());
-            BlkLiveMigration.Outcome toA = BlkLiveMigration.moveState(blk, toB.frontend(), dir.resolve("a.sock"), () -> { });
+            StateTransfer.Outcome toA = StateTransfer.move(blk, toB.frontend(), dir.resolve("a.sock"), () -> { });
             verifyAll(blk, written, "seed=" + seed + " back at a");
             toA.frontend().close();
         }
@@ -163,7 +164,7 @@ class BlkMigrationBetweenProcessesIT {
             assertTrue(r.out().contains("\"agreed\":false") && r.out().contains("\"refusedBy\":\"destination\"")
                     && r.out().contains("\"code\":\"PARAMETER_MISMATCH\",\"subject\":\"num_queues\""), r.out());
             // No agreement: the source refuses to save, so no state can move.
-            IOException e = assertThrows(IOException.class, () -> BlkLiveMigration.moveState(blk, fe, dir.resolve("c.sock"), () -> {
+            IOException e = assertThrows(IOException.class, () -> StateTransfer.move(blk, fe, dir.resolve("c.sock"), () -> {
                 throw new AssertionError("the disk must not be copied for a refused migration");
             }));
             assertTrue(e instanceof FrontendException || e.getMessage().contains("CHECK_DEVICE_STATE"), e.toString());
