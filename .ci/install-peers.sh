@@ -25,6 +25,7 @@ PACKAGES=(
   librte-net-vhost23     # net_vhost PMD (testpmd as vhost-user back-end)
   librte-net-virtio23    # net_virtio_user PMD (testpmd as vhost-user front-end)
   librte-mempool-ring23  # default mempool driver; testpmd cannot allocate mbufs without it
+  python3-cryptography   # X25519/Ed25519 for the Python implementation of the migration format (PythonInteropTest)
 )
 
 log() { printf 'install-peers: %s\n' "$*"; }

@@ -5,13 +5,9 @@
 module dev.outproc.migration {
     requires org.bouncycastle.provider;
     requires com.fasterxml.jackson.core;
-    requires info.picocli;
 
     exports dev.outproc.migration.stream;
     exports dev.outproc.migration.model;
     exports dev.outproc.migration.handshake;
     exports dev.outproc.migration.integrity;
-    exports dev.outproc.migration.cli;
-
-    opens dev.outproc.migration.cli to info.picocli;
 }

@@ -2,10 +2,10 @@ package dev.outproc.examples;
 
 import dev.outproc.examples.blk.VhostUserBlkCommand;
 import dev.outproc.examples.demo.DemoCommand;
+import dev.outproc.examples.migration.MigrationCommand;
 import dev.outproc.examples.net.VhostUserNetCommand;
 import dev.outproc.examples.probe.VhostUserProbeCommand;
 import dev.outproc.examples.rng.VhostUserRngCommand;
-import dev.outproc.migration.cli.MigrationCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 

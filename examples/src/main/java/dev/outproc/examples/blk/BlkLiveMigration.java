@@ -1,21 +1,15 @@
 package dev.outproc.examples.blk;
 
-import dev.outproc.core.fd.FdChannel;
-import dev.outproc.core.fd.OwnedFd;
-import dev.outproc.core.virtqueue.QueueConfig;
+import dev.outproc.examples.migration.StateTransfer;
 import dev.outproc.migration.handshake.CompatibilityChecker;
 import dev.outproc.migration.handshake.HandshakeAgreement;
 import dev.outproc.migration.handshake.Incompatibility;
 import dev.outproc.migration.handshake.MigrationSession;
 import dev.outproc.migration.model.Registry;
-import dev.outproc.vhost.frontend.FrontendException;
-import dev.outproc.vhost.frontend.FrontendQueue;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
 import dev.outproc.vhost.frontend.VirtioBlkDriver;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.List;
@@ -101,7 +95,7 @@ public final class BlkLiveMigration {
      * @throws IOException when a step fails after the handshake accepted
      */
     public Outcome migrate(VirtioBlkDriver driver, VhostUserFrontend current, Endpoint source, Endpoint destination,
-                           IoStep copyDisk) throws IOException {
+                           StateTransfer.IoStep copyDisk) throws IOException {
         if (driver.busySlots() != 0) {
             throw new IllegalStateException("the driver has " + driver.busySlots() + " requests in flight");
         }
@@ -109,75 +103,8 @@ public final class BlkLiveMigration {
         if (!handshake.accepted()) {
             return handshake;
         }
-        FrontendQueue ring = driver.queue();
-        // 1. Stop the source's ring: it returns where the device stopped.
-        long base = current.getVringBase(0);
-        // 2. Save the source's state through a pipe.
-        byte[] stream = transfer(current, true, null);
-        // 3. The disk follows (the management layer's copy); then the destination takes over.
-        copyDisk.run();
-        VhostUserFrontend next = VhostUserFrontend.connect(destination.socket());
-        try {
-            long acked = next.negotiate(driver.features(), current.protocolFeatures());
-            if (acked != driver.features()) {
-                throw new FrontendException(0, "the destination does not offer the features the driver uses: 0x"
-                        + Long.toHexString(driver.features()) + " vs 0x" + Long.toHexString(acked));
-            }
-            next.setMemTable(driver.memory());
-            transfer(next, false, stream);
-            QueueConfig c = ring.queue().config();
-            next.setVringNum(0, c.size());
-            next.setVringAddr(0, VhostUserFrontend.userAddr(driver.memory(), c.descAddr()),
-                    VhostUserFrontend.userAddr(driver.memory(), c.deviceAddr()),
-                    VhostUserFrontend.userAddr(driver.memory(), c.driverAddr()), false, c.deviceAddr());
-            next.setVringBase(0, (int) base);
-            next.setVringCall(0, ring.call());
-            next.setVringKick(0, ring.kick());
-            next.setVringEnable(0, true);
-        } catch (IOException | RuntimeException e) {
-            next.close();
-            throw e;
-        }
-        current.close();
-        return new Outcome(true, List.of(), handshake.agreement(), stream, next, base);
+        StateTransfer.Outcome moved = StateTransfer.move(driver, current, destination.socket(), copyDisk);
+        return new Outcome(true, List.of(), handshake.agreement(), moved.stream(), moved.frontend(), moved.vringBase());
     }
 
-    /** Saves ({@code save}) the device's state into a byte array, or loads {@code stream} into it. */
-    private static byte[] transfer(VhostUserFrontend fe, boolean save, byte[] stream) throws IOException {
-        OwnedFd[] pipe = FdChannel.pipe();
-        OwnedFd read = pipe[0];
-        OwnedFd write = pipe[1];
-        byte[] result = stream;
-        try (FdChannel ours = FdChannel.of(save ? read : write)) {
-            try (OwnedFd theirs = save ? write : read) {
-                fe.setDeviceStateFd(save, theirs);
-            }
-            if (save) {
-                ByteArrayOutputStream out = new ByteArrayOutputStream();
-                ByteBuffer buffer = ByteBuffer.allocate(64 * 1024);
-                while (ours.read(buffer.clear()) >= 0) {
-                    out.write(buffer.array(), 0, buffer.position());
-                }
-                result = out.toByteArray();
-            } else {
-                ours.write(ByteBuffer.wrap(stream));
-            }
-        }
-        long check = fe.checkDeviceState();
-        if (check != 0) {
-            throw new FrontendException(check, "CHECK_DEVICE_STATE after " + (save ? "save" : "load") + " reported " + check);
-        }
-        return result;
-    }
-
-    /** A step that may fail with an I/O error. */
-    @FunctionalInterface
-    public interface IoStep {
-        /**
-         * Runs the step.
-         *
-         * @throws IOException on failure
-         */
-        void run() throws IOException;
-    }
 }

@@ -1,6 +1,9 @@
 package dev.outproc.examples.blk;
 
 import dev.outproc.examples.cli.BackendOptions;
+import dev.outproc.examples.migration.MigrationCapabilities;
+import dev.outproc.examples.migration.MigrationEndpointServer;
+import dev.outproc.examples.migration.MigrationOptions;
 import dev.outproc.vhost.backend.VhostUserServer;
 import dev.outproc.vhost.program.BackendProgram;
 import picocli.CommandLine.Command;
@@ -25,7 +28,9 @@ import java.util.concurrent.Callable;
                 "Example:",
                 "  java -jar outproc-examples.jar vhost-user-blk --socket-path /tmp/vub.sock --image disk.img",
                 "  qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem \\",
-                "      -chardev socket,id=c0,path=/tmp/vub.sock -device vhost-user-blk-pci,chardev=c0"
+                "      -chardev socket,id=c0,path=/tmp/vub.sock -device vhost-user-blk-pci,chardev=c0",
+                "With --migration-socket PATH it takes part in the migration handshake ('migration relay'); the agreement",
+                "governs the next SET_DEVICE_STATE_FD save (as source) or load (as destination)."
         })
 public final class VhostUserBlkCommand implements Callable<Integer> {
     @Spec
@@ -33,6 +38,9 @@ public final class VhostUserBlkCommand implements Callable<Integer> {
 
     @Mixin
     BackendOptions backend;
+
+    @Mixin
+    MigrationOptions migration = new MigrationOptions();
 
     @Option(names = {"--image", "--blk-file"}, paramLabel = "FILE", description = "Disk image or block device to serve.")
     Path image;
@@ -52,7 +60,14 @@ public final class VhostUserBlkCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (backend.printCapabilities()) {
-            printCapabilities(System.out);
+            if (image == null) {
+                printCapabilities(System.out);
+            } else {
+                try (BlockStore store = FileBlockStore.open(image, readOnly)) {
+                    MigrationCapabilities.print(System.out, "block", CAPABILITY_FEATURES,
+                            new VirtioBlkDevice(store, queues, queueSize, serial).descriptor(IMPLEMENTATION_ID, image.toString()));
+                }
+            }
             return 0;
         }
         String missing = backend.missingSocket();
@@ -70,17 +85,28 @@ public final class VhostUserBlkCommand implements Callable<Integer> {
         }
         try (BlockStore store = FileBlockStore.open(image, readOnly)) {
             VirtioBlkDevice device = new VirtioBlkDevice(store, queues, queueSize, serial);
-            try (VhostUserServer server = backend.start(device)) {
+            try (MigrationEndpointServer endpoint = migration.socket() == null ? null : MigrationEndpointServer.start(migration.socket(),
+                    migration.sessions(device.descriptor(IMPLEMENTATION_ID, image.toString())), device::migrationAgreed);
+                 VhostUserServer server = backend.start(device)) {
                 System.err.println("vhost-user-blk: serving " + store.describe() + " on " + backend.where()
-                        + " with " + queues + " queue(s)");
+                        + " with " + queues + " queue(s)"
+                        + (endpoint == null ? "" : "; migration handshake on " + migration.socket()));
                 BackendProgram.serve(server);
             }
         }
         return 0;
     }
 
-    /** Prints {@code {"type": "block", "features": ["read-only", "blk-file"]}} as the conventions define. */
+    /** The implementation id of this back-end in the shipped registry. */
+    static final String IMPLEMENTATION_ID = "outproc.dev/examples/file-blk";
+    private static final List<String> CAPABILITY_FEATURES = List.of("read-only", "blk-file");
+
+    /**
+     * Prints {@code {"type": "block", "features": ["read-only", "blk-file"], "migration": {...}}}: the conventions'
+     * capabilities and the migration descriptor's fixed part (with {@code --image}, the whole descriptor).
+     */
     static void printCapabilities(PrintStream out) {
-        BackendProgram.printCapabilities(out, "block", List.of("read-only", "blk-file"));
+        MigrationCapabilities.print(out, "block", CAPABILITY_FEATURES, new dev.outproc.migration.handshake.DeviceDescriptor(
+                VirtioBlkDevice.MODEL_ID, IMPLEMENTATION_ID, VirtioBlkDevice.FORMAT_CLASS, java.util.Map.of(), List.of(1, 2), List.of(1, 2)));
     }
 }

@@ -4,6 +4,10 @@ import dev.outproc.core.virtqueue.DescriptorChain;
 import dev.outproc.core.virtqueue.QueueState;
 import dev.outproc.migration.handshake.DeviceDescriptor;
 import dev.outproc.migration.handshake.HandshakeAgreement;
+import dev.outproc.migration.handshake.HandshakeEndpoint;
+import dev.outproc.migration.model.FormatVersion;
+import dev.outproc.migration.model.Registry;
+import dev.outproc.migration.model.StateSchemaReader;
 import dev.outproc.core.virtqueue.VirtqueueException;
 import dev.outproc.core.virtio.VirtioDevice;
 import dev.outproc.core.virtio.VirtioDeviceType;
@@ -55,7 +59,9 @@ public class VirtioBlkDevice implements VirtioDevice {
     private volatile long driverFeatures;
     private volatile int deviceStatus;
     private final BlkState.Queue[] stoppedQueues;
-    private volatile HandshakeAgreement agreement;
+    /** The agreement the next save uses (this device is the source), and the one the next load uses (destination). */
+    private volatile HandshakeAgreement saveAgreement;
+    private volatile HandshakeAgreement loadAgreement;
     private volatile BlkState loaded;
 
     /** Counters, for the demo and the probe. */
@@ -133,7 +139,22 @@ public class VirtioBlkDevice implements VirtioDevice {
      * @param agreement the agreement, or {@code null} to forget it
      */
     public void migrationAgreed(HandshakeAgreement agreement) {
-        this.agreement = agreement;
+        this.saveAgreement = agreement;
+        this.loadAgreement = agreement;
+    }
+
+    /**
+     * Takes the agreement of a handshake served on this device's migration endpoint (integration.md §7): as source
+     * it governs the next save, as destination the next load. Each agreement serves one transfer.
+     *
+     * @param agreed the role and agreement
+     */
+    public void migrationAgreed(HandshakeEndpoint.Agreed agreed) {
+        if (agreed.source()) {
+            saveAgreement = agreed.agreement();
+        } else {
+            loadAgreement = agreed.agreement();
+        }
     }
 
     /** {@return the state last loaded, or {@code null}} */
@@ -143,11 +164,11 @@ public class VirtioBlkDevice implements VirtioDevice {
 
     /** {@return the state as it would be saved now} */
     public BlkState currentState() {
+        // One record per queue (the format's queue-count check): a queue the driver never started is recorded disabled.
         List<BlkState.Queue> q = new ArrayList<>();
-        for (BlkState.Queue s : stoppedQueues) {
-            if (s != null) {
-                q.add(s);
-            }
+        for (int i = 0; i < stoppedQueues.length; i++) {
+            BlkState.Queue s = stoppedQueues[i];
+            q.add(s != null ? s : new BlkState.Queue(i, queueSize, false, 0, 0));
         }
         return new BlkState(store.sizeBytes() / VirtioBlk.SECTOR_SIZE, VirtioBlk.SECTOR_SIZE, queues, store.readOnly(),
                 features(), driverFeatures, deviceStatus, 0, writeback, q, reads.get() + writes.get(),
@@ -179,20 +200,26 @@ public class VirtioBlkDevice implements VirtioDevice {
 
     @Override
     public void saveState(WritableByteChannel out) throws IOException {
-        HandshakeAgreement a = agreement;
+        HandshakeAgreement a = saveAgreement;
         if (a == null) {
-            throw new IOException("no migration handshake was agreed for this device");
+            throw new IOException("no migration handshake was agreed for this device as source; nothing is saved");
         }
+        saveAgreement = null;
         currentState().write(out, a);
     }
 
     @Override
     public void loadState(ReadableByteChannel in) throws IOException {
-        HandshakeAgreement a = agreement;
+        HandshakeAgreement a = loadAgreement;
         if (a == null) {
-            throw new IOException("no migration handshake was agreed for this device");
+            throw new IOException("no migration handshake was agreed for this device as destination; nothing is loaded");
         }
+        loadAgreement = null;
         BlkState s = BlkState.read(in, a);
+        // The format version's declarative checks (registry-format.md §3.5): num_queues against the queue records.
+        StateSchemaReader.check(schema(a.formatVersion()), Map.of(
+                "device", Map.<String, Object>of("num_queues", (long) s.numQueues()),
+                "virtqueues", Map.<String, Object>of("queues", s.queues())));
         // The guest must see the same disk: refuse a state of another geometry before using any of it.
         if (s.capacitySectors() != store.sizeBytes() / VirtioBlk.SECTOR_SIZE || s.numQueues() != queues
                 || s.readOnly() != store.readOnly() || s.blkSize() != VirtioBlk.SECTOR_SIZE) {
@@ -203,6 +230,12 @@ public class VirtioBlkDevice implements VirtioDevice {
         driverFeatures = s.driverFeatures();
         deviceStatus = s.deviceStatus();
         loaded = s;
+    }
+
+    /** The shipped registry's schema of a version of this device's format class, for the load-time checks. */
+    private static FormatVersion schema(int version) throws IOException {
+        return Registry.builtin().model(MODEL_ID).flatMap(m -> m.formatClass(FORMAT_CLASS)).flatMap(f -> f.version(version))
+                .orElseThrow(() -> new IOException("the registry defines no version " + version + " of " + FORMAT_CLASS));
     }
 
     /** {@return the storage} */

@@ -5,6 +5,7 @@ import dev.outproc.migration.model.Constraint;
 import dev.outproc.migration.model.DeviceModel;
 import dev.outproc.migration.model.FormatClass;
 import dev.outproc.migration.model.FormatVersion;
+import dev.outproc.migration.model.Implementation;
 import dev.outproc.migration.model.Parameter;
 import dev.outproc.migration.model.ParameterValue;
 import dev.outproc.migration.model.Registry;
@@ -76,7 +77,8 @@ public final class CompatibilityChecker {
      *
      * @param source the source
      * @param destination the destination
-     * @param sourceModelDigest SHA-256 of the source's canonical model entry, or null to skip that check
+     * @param sourceModelDigest SHA-256 of the source's canonical model entry, empty when the offer carried none (refused
+     *        with MODEL_DEFINITION_MISMATCH), or null to skip that check (offline comparison of two descriptors)
      * @return the reasons (empty if compatible) and the version to use
      */
     public CompatibilityReport check(DeviceDescriptor source, DeviceDescriptor destination, byte[] sourceModelDigest) {
@@ -99,7 +101,11 @@ public final class CompatibilityChecker {
             reasons.add(new Incompatibility(ReasonCode.UNTRUSTED_MODEL, model.id(),
                     "entry is " + sig.status() + (sig.signer() == null ? "" : " (signed by " + sig.signer() + ")") + "; a trusted signature is required"));
         }
-        if (sourceModelDigest != null && !MessageDigest.isEqual(sourceModelDigest, Registry.modelDigest(model))) {
+        if (sourceModelDigest != null && sourceModelDigest.length == 0) {
+            // An offer without a digest does not say which definition of the model the source follows: never assume ours.
+            reasons.add(new Incompatibility(ReasonCode.MODEL_DEFINITION_MISMATCH, model.id(),
+                    "the offer carries no model digest; the destination's revision " + model.revision() + " cannot be confirmed"));
+        } else if (sourceModelDigest != null && !MessageDigest.isEqual(sourceModelDigest, Registry.modelDigest(model))) {
             reasons.add(new Incompatibility(ReasonCode.MODEL_DEFINITION_MISMATCH, model.id(),
                     "the source's definition of the model (revision unknown here) differs from the destination's revision " + model.revision()));
         }
@@ -184,6 +190,8 @@ public final class CompatibilityChecker {
             return 0;
         }
         TreeSet<Integer> defined = new TreeSet<>(fc.get().versions().stream().map(FormatVersion::version).toList());
+        implementation(model, source, "source", source.writeVersions(), true, reasons);
+        implementation(model, destination, "destination", destination.readVersions(), false, reasons);
         for (int v : new TreeSet<>(source.writeVersions())) {
             if (!defined.contains(v)) {
                 reasons.add(new Incompatibility(ReasonCode.UNKNOWN_FORMAT_VERSION, fc.get().id(),
@@ -205,6 +213,31 @@ public final class CompatibilityChecker {
             return 0;
         }
         return common.last();
+    }
+
+    /**
+     * A side whose implementation id the registry lists must use that entry's format class and claim no version the
+     * entry does not list (stream-format.md §9.5 item 6): a descriptor cannot promise more than its published entry.
+     */
+    private static void implementation(DeviceModel model, DeviceDescriptor d, String side, List<Integer> claimed, boolean writes,
+            List<Incompatibility> reasons) {
+        Optional<Implementation> listed = model.implementation(d.implementationId());
+        if (listed.isEmpty()) {
+            return;
+        }
+        Implementation i = listed.get();
+        if (!i.formatClass().equals(d.formatClass())) {
+            reasons.add(new Incompatibility(ReasonCode.IMPLEMENTATION_MISMATCH, i.id(),
+                    side + " uses format class " + d.formatClass() + ", the registry lists " + i.formatClass() + " for " + i.id()));
+            return;
+        }
+        List<Integer> allowed = writes ? i.writeVersions() : i.readVersions();
+        TreeSet<Integer> extra = new TreeSet<>(claimed);
+        extra.removeAll(allowed);
+        if (!extra.isEmpty()) {
+            reasons.add(new Incompatibility(ReasonCode.IMPLEMENTATION_MISMATCH, i.id(), side + " claims to " + (writes ? "write" : "read")
+                    + " versions " + extra + " that the registry does not list for " + i.id() + " (" + new TreeSet<>(allowed) + ")"));
+        }
     }
 
     /** Large unsigned values (feature words) read better in hexadecimal too. */

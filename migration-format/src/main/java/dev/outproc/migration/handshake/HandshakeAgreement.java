@@ -30,6 +30,7 @@ public final class HandshakeAgreement {
     private final boolean digests;
     private final SigningKey signingKey;
     private final Set<VerifyingKey> trustedStreamSigners;
+    private final boolean signatureRequired;
     private final String implementationId;
 
     private HandshakeAgreement(Builder b) {
@@ -42,6 +43,7 @@ public final class HandshakeAgreement {
         this.digests = b.digests;
         this.signingKey = b.signingKey;
         this.trustedStreamSigners = Set.copyOf(b.trustedStreamSigners);
+        this.signatureRequired = b.signatureRequired || !b.trustedStreamSigners.isEmpty();
         this.implementationId = b.implementationId;
     }
 
@@ -102,6 +104,11 @@ public final class HandshakeAgreement {
         return trustedStreamSigners;
     }
 
+    /** @return whether the reader requires a signed trailer (by one of {@link #trustedStreamSigners()}, if any) */
+    public boolean signatureRequired() {
+        return signatureRequired;
+    }
+
     /** @return informative id of the writing implementation */
     public String implementationId() {
         return implementationId;
@@ -118,6 +125,7 @@ public final class HandshakeAgreement {
         private boolean digests = true;
         private SigningKey signingKey;
         private Set<VerifyingKey> trustedStreamSigners = Set.of();
+        private boolean signatureRequired;
         private String implementationId = "";
 
         private Builder(String modelId, String formatClass, int formatVersion) {
@@ -171,6 +179,12 @@ public final class HandshakeAgreement {
             return this;
         }
 
+        /** @param v whether the reader requires a signed trailer even without pinned signers @return this */
+        public Builder requireSignature(boolean v) {
+            this.signatureRequired = v;
+            return this;
+        }
+
         /** @param v informative implementation id @return this */
         public Builder implementationId(String v) {
             this.implementationId = Objects.requireNonNull(v);
@@ -179,7 +193,7 @@ public final class HandshakeAgreement {
 
         /** @return the agreement */
         public HandshakeAgreement build() {
-            if (!digests && (macKey != null || signingKey != null || !trustedStreamSigners.isEmpty())) {
+            if (!digests && (macKey != null || signingKey != null || signatureRequired || !trustedStreamSigners.isEmpty())) {
                 throw new IllegalStateException("MAC and signature cover the transcript and need digests");
             }
             return new HandshakeAgreement(this);

@@ -46,6 +46,14 @@ public final class HandshakeCodec {
     public static final int TYPE_ACCEPT = 2;
     /** Message type of a refusal. */
     public static final int TYPE_REFUSE = 3;
+    /** Message type that opens a handshake at a back-end's endpoint and names its role (integration.md §7). */
+    public static final int TYPE_BEGIN = 4;
+    /** Message type of the source endpoint's verdict on the answer (integration.md §7). */
+    public static final int TYPE_RESULT = 5;
+    /** Role of a back-end in {@link #TYPE_BEGIN}: the source. */
+    public static final int ROLE_SOURCE = 1;
+    /** Role of a back-end in {@link #TYPE_BEGIN}: the destination. */
+    public static final int ROLE_DESTINATION = 2;
     private static final int MAX_REASONS = 1024;
 
     private HandshakeCodec() {}
@@ -101,7 +109,9 @@ public final class HandshakeCodec {
             switch (answer) {
                 case MigrationAccept a -> {
                     w.bytes(1, a.nonce()).int32(2, a.formatVersion()).string(3, a.modelId()).string(4, a.formatClass())
-                            .string(5, a.destinationImplementation()).bytes(6, a.keyAgreementPublicKey());
+                            .string(5, a.destinationImplementation()).bytes(6, a.keyAgreementPublicKey())
+                            .bytes(7, a.destinationNonce()).int32(8, a.requirements());
+                    w.bytesArray(9, a.signers());
                     return frame(TYPE_ACCEPT, w);
                 }
                 case MigrationRefusal r -> {
@@ -227,6 +237,9 @@ public final class HandshakeCodec {
                 String format = null;
                 String impl = null;
                 byte[] pub = null;
+                byte[] destinationNonce = null;
+                Integer requirements = null;
+                List<byte[]> signers = null;
                 while (f.next()) {
                     switch (f.tag()) {
                         case 1 -> nonce = f.bytes();
@@ -235,15 +248,23 @@ public final class HandshakeCodec {
                         case 4 -> format = f.string();
                         case 5 -> impl = f.string();
                         case 6 -> pub = f.bytes();
+                        case 7 -> destinationNonce = f.bytes();
+                        case 8 -> requirements = f.int32();
+                        case 9 -> signers = signerKeys(f);
                         default -> f.skip();
                     }
                 }
-                require(nonce != null && version != null && model != null && format != null && impl != null && pub != null,
-                        "accept lacks a required field");
+                require(nonce != null && version != null && model != null && format != null && impl != null && pub != null
+                        && destinationNonce != null && requirements != null && signers != null, "accept lacks a required field");
                 require(nonce.length == 32, "accept nonce must be 32 bytes, length=" + nonce.length);
+                require(destinationNonce.length == 32, "accept destination nonce must be 32 bytes, length=" + destinationNonce.length);
                 require(version >= 1, "accepted format version must be >= 1, version=" + version);
                 require(pub.length == 0 || pub.length == 32, "accept X25519 key must be 0 or 32 bytes, length=" + pub.length);
-                return new MigrationAccept(nonce, version, model, format, impl, pub);
+                require((requirements & ~MigrationAccept.KNOWN_REQUIREMENTS) == 0,
+                        "accept requirements 0x" + Integer.toHexString(requirements) + " has undefined bits");
+                require(signers.isEmpty() || (requirements & MigrationAccept.REQUIRE_SIGNATURE) != 0,
+                        "accept lists signers but does not require a signature");
+                return new MigrationAccept(nonce, version, model, format, impl, pub, destinationNonce, requirements, signers);
             }
             byte[] nonce = null;
             List<Incompatibility> reasons = null;
@@ -285,6 +306,121 @@ public final class HandshakeCodec {
         } catch (IOException e) {
             throw new HandshakeException("malformed answer: " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Encodes a begin message: the relay tells a back-end's endpoint which side of the handshake it takes.
+     *
+     * @param role {@link #ROLE_SOURCE} or {@link #ROLE_DESTINATION}
+     * @return the message bytes
+     */
+    public static byte[] encodeBegin(int role) {
+        try {
+            return frame(TYPE_BEGIN, FieldWriter.inMemory().int32(1, role));
+        } catch (IOException e) {
+            throw new UncheckedIOException("in-memory encoding cannot fail", e);
+        }
+    }
+
+    /**
+     * Decodes a begin message.
+     *
+     * @param m message bytes from an untrusted peer
+     * @return the role
+     * @throws HandshakeException if the message is malformed or the role undefined
+     */
+    public static int decodeBegin(byte[] m) throws HandshakeException {
+        FieldReader f = open(m, TYPE_BEGIN);
+        try {
+            Integer role = null;
+            while (f.next()) {
+                if (f.tag() == 1) {
+                    role = f.int32();
+                } else {
+                    f.skip();
+                }
+            }
+            require(role != null && (role == ROLE_SOURCE || role == ROLE_DESTINATION), "begin needs role 1 (source) or 2 (destination), role=" + role);
+            return role;
+        } catch (HandshakeException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new HandshakeException("malformed begin: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The source endpoint's verdict (message type 5).
+     *
+     * @param agreed whether the source took the accept and will write the stream
+     * @param detail why not, or empty
+     * @param formatVersion the version it will write (0 when not agreed)
+     * @param handshakeHash the handshake hash (empty when not agreed)
+     */
+    public record Result(boolean agreed, String detail, int formatVersion, byte[] handshakeHash) {
+        /** Canonical constructor: copies. */
+        public Result {
+            handshakeHash = handshakeHash.clone();
+        }
+
+        @Override
+        public byte[] handshakeHash() {
+            return handshakeHash.clone();
+        }
+    }
+
+    /**
+     * Encodes a result message.
+     *
+     * @param r the result
+     * @return the message bytes
+     */
+    public static byte[] encodeResult(Result r) {
+        try {
+            return frame(TYPE_RESULT, FieldWriter.inMemory().int32(1, r.agreed() ? 0 : 1).string(2, r.detail())
+                    .int32(3, r.formatVersion()).bytes(4, r.handshakeHash()));
+        } catch (IOException e) {
+            throw new UncheckedIOException("in-memory encoding cannot fail", e);
+        }
+    }
+
+    /**
+     * Decodes a result message.
+     *
+     * @param m message bytes from an untrusted peer
+     * @return the result
+     * @throws HandshakeException if the message is malformed
+     */
+    public static Result decodeResult(byte[] m) throws HandshakeException {
+        FieldReader f = open(m, TYPE_RESULT);
+        try {
+            Integer status = null;
+            String detail = null;
+            Integer version = null;
+            byte[] hash = null;
+            while (f.next()) {
+                switch (f.tag()) {
+                    case 1 -> status = f.int32();
+                    case 2 -> detail = f.string();
+                    case 3 -> version = f.int32();
+                    case 4 -> hash = f.bytes();
+                    default -> f.skip();
+                }
+            }
+            require(status != null && detail != null && version != null && hash != null, "result lacks a required field");
+            require(status == 0 || status == 1, "result status must be 0 or 1, status=" + status);
+            require(status == 1 || (hash.length == 32 && version >= 1), "an agreed result needs a 32-byte handshake hash and a version");
+            return new Result(status == 0, detail, version, hash);
+        } catch (HandshakeException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new HandshakeException("malformed result: " + e.getMessage(), e);
+        }
+    }
+
+    /** {@return the message type of an encoded message (byte 5), without validating it} @param m message bytes */
+    public static int typeOf(byte[] m) {
+        return m.length > 5 ? m[5] & 0xff : -1;
     }
 
     /**
@@ -335,6 +471,23 @@ public final class HandshakeCodec {
                 throw new HandshakeException("channel ended inside a handshake message after " + (bb.position() - off) + " of " + len + " bytes");
             }
         }
+    }
+
+    private static List<byte[]> signerKeys(FieldReader f) throws IOException {
+        ArrayReader a = f.array();
+        if (a.elementType() != FieldType.BYTES || a.count() > MigrationAccept.MAX_SIGNERS) {
+            throw new HandshakeException("accept signers must be at most " + MigrationAccept.MAX_SIGNERS + " BYTES, got "
+                    + a.count() + " of " + a.elementType());
+        }
+        List<byte[]> keys = new ArrayList<>();
+        while (a.hasNext()) {
+            byte[] k = a.nextBytes();
+            if (k.length != 32) {
+                throw new HandshakeException("accept signer key must be 32 bytes, length=" + k.length);
+            }
+            keys.add(k);
+        }
+        return keys;
     }
 
     private static List<Integer> versions(FieldReader f, String what) throws IOException {

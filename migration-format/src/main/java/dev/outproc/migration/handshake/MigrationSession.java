@@ -4,6 +4,7 @@ import dev.outproc.migration.integrity.SigningKey;
 import dev.outproc.migration.integrity.VerifyingKey;
 import dev.outproc.migration.internal.Crypto;
 import dev.outproc.migration.internal.Le;
+import dev.outproc.migration.model.Implementation;
 import dev.outproc.migration.model.Registry;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -138,6 +139,10 @@ public final class MigrationSession {
          */
         public HandshakeAgreement complete(byte[] answerBytes) throws HandshakeException {
             MigrationAnswer answer = HandshakeCodec.decodeAnswer(answerBytes);
+            if (answer instanceof MigrationRefusal r && MessageDigest.isEqual(r.nonce(), new byte[HandshakeAgreement.NONCE_BYTES])) {
+                // The destination could not decode the offer, so it could not echo the nonce: the reasons still count.
+                throw new MigrationRefusedException(r.reasons());
+            }
             if (!MessageDigest.isEqual(answer.nonce(), nonce)) {
                 throw new HandshakeException("answer nonce " + Le.hex(answer.nonce()) + " is not this offer's " + Le.hex(nonce));
             }
@@ -151,6 +156,20 @@ public final class MigrationSession {
             if (!a.modelId().equals(local.modelId()) || !a.formatClass().equals(local.formatClass())) {
                 throw new HandshakeException("destination accepted " + a.modelId() + " / " + a.formatClass() + ", the source offered "
                         + local.modelId() + " / " + local.formatClass());
+            }
+            // The accept states what the destination will check; refuse here, before any state is sent, what we cannot give.
+            if (a.requiresMac() && keyAgreement == null) {
+                throw new HandshakeException("the destination requires a MAC and this source offered no X25519 key");
+            }
+            if (a.requiresSignature()) {
+                if (signingKey == null) {
+                    throw new HandshakeException("the destination requires a signed stream and this source has no signing key");
+                }
+                byte[] mine = signingKey.verifyingKey().encoded();
+                if (!a.signers().isEmpty() && a.signers().stream().noneMatch(k -> MessageDigest.isEqual(k, mine))) {
+                    throw new HandshakeException("the destination requires a stream signed by one of " + a.signers().size()
+                            + " pinned key(s) and this source's key " + signingKey.verifyingKey().toBase64() + " is not one of them");
+                }
             }
             byte[] hash = handshakeHash(offer, answerBytes);
             HandshakeAgreement.Builder b = HandshakeAgreement.builder(local.modelId(), local.formatClass(), a.formatVersion())
@@ -195,6 +214,7 @@ public final class MigrationSession {
         private final boolean requireMac;
         private final SecureRandom random;
         private Set<VerifyingKey> trustedStreamSigners = Set.of();
+        private boolean requireSignature;
 
         private Destination(DeviceDescriptor local, CompatibilityChecker checker, boolean requireMac, SecureRandom random) {
             this.local = local;
@@ -215,6 +235,36 @@ public final class MigrationSession {
         }
 
         /**
+         * Requires a signed stream trailer even when no signer is pinned or bound (the signature then proves only
+         * that the stream was not changed after signing).
+         *
+         * @return this
+         */
+        public Destination requireSignature() {
+            this.requireSignature = true;
+            return this;
+        }
+
+        /**
+         * The signers a stream from this source must use: the keys the registry binds to the source's implementation
+         * (registry-format.md §3.6), narrowed to the pinned ones when both exist; the pinned ones when the registry binds
+         * none. Null when pins and bound keys have nothing in common.
+         */
+        private Set<VerifyingKey> requiredSigners(DeviceDescriptor source) {
+            List<VerifyingKey> bound = checker.registry().model(source.modelId())
+                    .flatMap(m -> m.implementation(source.implementationId())).map(Implementation::signers).orElse(List.of());
+            if (bound.isEmpty()) {
+                return trustedStreamSigners;
+            }
+            if (trustedStreamSigners.isEmpty()) {
+                return Set.copyOf(bound);
+            }
+            Set<VerifyingKey> both = new java.util.LinkedHashSet<>(bound);
+            both.retainAll(trustedStreamSigners);
+            return both.isEmpty() ? null : both;
+        }
+
+        /**
          * Answers an offer. A malformed offer is answered with a refusal ({@link ReasonCode#MALFORMED_OFFER}) rather
          * than an exception, so the source always learns why.
          *
@@ -230,7 +280,7 @@ public final class MigrationSession {
                 return new Answer(HandshakeCodec.encode(new MigrationRefusal(new byte[32], r)), false, r, null);
             }
             List<Incompatibility> reasons = new java.util.ArrayList<>();
-            CompatibilityReport report = checker.check(offer.source(), local, offer.modelDigest().length == 32 ? offer.modelDigest() : null);
+            CompatibilityReport report = checker.check(offer.source(), local, offer.modelDigest());
             reasons.addAll(report.reasons());
             if (requireMac && !offer.wantsMac()) {
                 reasons.add(new Incompatibility(ReasonCode.MAC_REQUIRED, "offer", "the destination requires a MAC and the offer carries no X25519 key"));
@@ -238,12 +288,24 @@ public final class MigrationSession {
             if (!reasons.isEmpty()) {
                 return new Answer(HandshakeCodec.encode(new MigrationRefusal(offer.nonce(), reasons)), false, reasons, null);
             }
+            Set<VerifyingKey> signers = requiredSigners(offer.source());
+            if (signers == null) {
+                List<Incompatibility> r = List.of(new Incompatibility(ReasonCode.SIGNER_NOT_BOUND, offer.source().implementationId(),
+                        "none of the destination's pinned stream signers is bound to implementation " + offer.source().implementationId()
+                                + " in its registry"));
+                return new Answer(HandshakeCodec.encode(new MigrationRefusal(offer.nonce(), r)), false, r, null);
+            }
+            boolean signature = requireSignature || !signers.isEmpty();
             X25519PrivateKeyParameters mine = offer.wantsMac() ? new X25519PrivateKeyParameters(random) : null;
+            byte[] destinationNonce = new byte[HandshakeAgreement.NONCE_BYTES];
+            random.nextBytes(destinationNonce);
+            int requirements = (mine != null ? MigrationAccept.REQUIRE_MAC : 0) | (signature ? MigrationAccept.REQUIRE_SIGNATURE : 0);
             byte[] answerBytes = HandshakeCodec.encode(new MigrationAccept(offer.nonce(), report.chosenVersion(), local.modelId(),
-                    local.formatClass(), local.implementationId(), mine == null ? new byte[0] : mine.generatePublicKey().getEncoded()));
+                    local.formatClass(), local.implementationId(), mine == null ? new byte[0] : mine.generatePublicKey().getEncoded(),
+                    destinationNonce, requirements, signers.stream().map(VerifyingKey::encoded).toList()));
             byte[] hash = handshakeHash(offerBytes, answerBytes);
             HandshakeAgreement.Builder b = HandshakeAgreement.builder(local.modelId(), local.formatClass(), report.chosenVersion())
-                    .nonce(offer.nonce()).handshakeHash(hash).requireSignatureBy(trustedStreamSigners);
+                    .nonce(offer.nonce()).handshakeHash(hash).requireSignatureBy(signers).requireSignature(signature);
             if (mine != null) {
                 try {
                     b.macKey(macKey(mine, offer.keyAgreementPublicKey(), hash));

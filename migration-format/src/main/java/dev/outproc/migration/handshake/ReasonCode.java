@@ -36,6 +36,10 @@ public enum ReasonCode {
     MAC_REQUIRED,
     /** The offer could not be decoded. */
     MALFORMED_OFFER,
+    /** The destination pins stream signers and none of them is bound to the source's implementation in its registry. */
+    SIGNER_NOT_BOUND,
+    /** A side's implementation is listed in the registry with another format class or fewer versions than it claims. */
+    IMPLEMENTATION_MISMATCH,
     /** A reason code this version does not know (from a newer peer). */
     OTHER;
 

@@ -94,7 +94,7 @@ public final class JsonTree {
             case START_OBJECT -> {
                 Map<String, Object> m = new LinkedHashMap<>();
                 for (JsonToken k = p.nextToken(); k != JsonToken.END_OBJECT; k = p.nextToken()) {
-                    String name = p.currentName();
+                    String name = wellFormed(p.currentName(), p);
                     m.put(name, value(p, p.nextToken(), count));
                 }
                 return m;
@@ -107,7 +107,7 @@ public final class JsonTree {
                 return l;
             }
             case VALUE_STRING -> {
-                return p.getText();
+                return wellFormed(p.getText(), p);
             }
             case VALUE_NUMBER_INT -> {
                 return new Num(p.getText(), true);
@@ -121,10 +121,23 @@ public final class JsonTree {
             case VALUE_FALSE -> {
                 return Boolean.FALSE;
             }
-            case VALUE_NULL -> {
-                return null;
-            }
+            case VALUE_NULL -> throw new JsonException("JSON null at " + p.currentLocation().offsetDescription()
+                    + ": null is not a value in these documents; leave the key out instead");
             default -> throw new JsonException("unexpected JSON token " + t + " at " + p.currentLocation().offsetDescription());
         }
+    }
+
+    /** Refuses a string with a lone surrogate (a {@code \}{@code ud800} escape without its pair): it is not Unicode text. */
+    private static String wellFormed(String s, JsonParser p) throws JsonException {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                throw new JsonException("string with a lone surrogate U+" + Integer.toHexString(c).toUpperCase(java.util.Locale.ROOT)
+                        + " at " + p.currentLocation().offsetDescription());
+            }
+        }
+        return s;
     }
 }

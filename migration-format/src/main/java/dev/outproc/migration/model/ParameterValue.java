@@ -82,17 +82,7 @@ public sealed interface ParameterValue {
                 return new Str(text);
             }
             default -> {
-                long v;
-                try {
-                    boolean hex = text.startsWith("0x") || text.startsWith("0X");
-                    if (type.isUnsigned()) {
-                        v = hex ? Long.parseUnsignedLong(text.substring(2), 16) : Long.parseUnsignedLong(text);
-                    } else {
-                        v = hex ? Long.parseLong(text.substring(2), 16) : Long.parseLong(text);
-                    }
-                } catch (NumberFormatException e) {
-                    throw new IllegalArgumentException("not a " + type.jsonName() + ": '" + text + "'");
-                }
+                long v = IntegerText.parse(text, type);
                 if (!type.fits(v)) {
                     throw new IllegalArgumentException("value " + text + " does not fit " + type.jsonName());
                 }

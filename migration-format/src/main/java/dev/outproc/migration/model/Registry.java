@@ -47,6 +47,17 @@ public final class Registry {
     }
 
     /**
+     * Builds a registry from models made in code; they pass the same checks as a parsed file.
+     *
+     * @param models the models
+     * @return the registry, unsigned
+     * @throws RegistryException if a model breaks a rule of registry-format.md
+     */
+    public static Registry of(List<DeviceModel> models) throws RegistryException {
+        return parse(RegistryCodec.encode(models, List.of(), false));
+    }
+
+    /**
      * Parses a registry file.
      *
      * @param json UTF-8 JSON

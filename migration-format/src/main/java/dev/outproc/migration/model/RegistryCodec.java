@@ -3,6 +3,7 @@ package dev.outproc.migration.model;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.outproc.migration.integrity.VerifyingKey;
+import dev.outproc.migration.internal.CanonicalJson;
 import dev.outproc.migration.internal.JsonTree;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -10,6 +11,7 @@ import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -120,13 +122,22 @@ final class RegistryCodec {
         for (int i = 0; i < il.size(); i++) {
             String a = at + ".implementations[" + i + "]";
             Map<String, Object> x = obj(il.get(i), a);
-            keys(x, a, Set.of("id", "vendor", "formatClass", "read", "write"), Set.of("id", "formatClass", "read", "write"));
+            keys(x, a, Set.of("id", "vendor", "formatClass", "read", "write", "signers"), Set.of("id", "formatClass", "read", "write"));
             String fc = id(x.get("formatClass"), a + ".formatClass");
             if (classes.stream().noneMatch(f -> f.id().equals(fc))) {
                 throw new RegistryException(a + ".formatClass " + fc + " is not a format class of model " + id);
             }
+            List<VerifyingKey> signers = new ArrayList<>();
+            List<Object> sl = optList(x.get("signers"), a + ".signers");
+            for (int k = 0; k < sl.size(); k++) {
+                byte[] key = base64(sl.get(k), a + ".signers[" + k + "]");
+                if (key.length != VerifyingKey.LENGTH) {
+                    throw new RegistryException(a + ".signers[" + k + "] must be a 32-byte Ed25519 key, length=" + key.length);
+                }
+                signers.add(VerifyingKey.of(key));
+            }
             impls.add(new Implementation(id(x.get("id"), a + ".id"), optStr(x.get("vendor"), a + ".vendor"), fc,
-                    versions(x.get("read"), a + ".read"), versions(x.get("write"), a + ".write")));
+                    versions(x.get("read"), a + ".read"), versions(x.get("write"), a + ".write"), signers));
         }
         return new DeviceModel(id, revision, description, aliases, params, constraints, classes, impls);
     }
@@ -199,7 +210,7 @@ final class RegistryCodec {
         for (int i = 0; i < vl.size(); i++) {
             String a = at + ".versions[" + i + "]";
             Map<String, Object> v = obj(vl.get(i), a);
-            keys(v, a, Set.of("version", "sections"), Set.of("version", "sections"));
+            keys(v, a, Set.of("version", "sections", "checks"), Set.of("version", "sections"));
             int version = (int) range(integer(v.get("version"), a + ".version"), 1, Integer.MAX_VALUE, a + ".version");
             if (versions.stream().anyMatch(f -> f.version() == version)) {
                 throw new RegistryException(a + ".version " + version + " appears twice");
@@ -209,28 +220,179 @@ final class RegistryCodec {
             for (int j = 0; j < sl.size(); j++) {
                 String s = a + ".sections[" + j + "]";
                 Map<String, Object> y = obj(sl.get(j), s);
-                keys(y, s, Set.of("id", "name", "version", "mustUnderstand", "envelope", "fields"), Set.of("id", "name", "version"));
-                List<FieldSchema> fields = new ArrayList<>();
-                List<Object> fl = optList(y.get("fields"), s + ".fields");
-                for (int k = 0; k < fl.size(); k++) {
-                    String f = s + ".fields[" + k + "]";
-                    Map<String, Object> z = obj(fl.get(k), f);
-                    keys(z, f, Set.of("tag", "name", "type", "default"), Set.of("tag", "name", "type"));
-                    String ft = str(z.get("type"), f + ".type");
-                    if (!Set.of("bool", "int8", "int16", "int32", "int64", "bytes", "string", "array", "record").contains(ft)) {
-                        throw new RegistryException(f + ".type '" + ft + "' is not a field type");
-                    }
-                    fields.add(new FieldSchema((int) range(integer(z.get("tag"), f + ".tag"), 1, 0xffff, f + ".tag"),
-                            str(z.get("name"), f + ".name"), ft, z.get("default") == null ? null : scalarText(z.get("default"), f + ".default")));
-                }
-                sections.add(new SectionSchema((int) range(integer(y.get("id"), s + ".id"), 0, 0xffff_ffffL, s + ".id"),
-                        str(y.get("name"), s + ".name"), (int) range(integer(y.get("version"), s + ".version"), 1, 0xffff, s + ".version"),
+                keys(y, s, Set.of("id", "name", "version", "mustUnderstand", "envelope", "optional", "fields"), Set.of("id", "name", "version"));
+                SectionSchema section = new SectionSchema((int) range(integer(y.get("id"), s + ".id"), 0, 0xffff_ffffL, s + ".id"),
+                        name(y.get("name"), s + ".name"), (int) range(integer(y.get("version"), s + ".version"), 1, 0xffff, s + ".version"),
                         y.get("mustUnderstand") != null && bool(y.get("mustUnderstand"), s + ".mustUnderstand"),
-                        y.get("envelope") != null && bool(y.get("envelope"), s + ".envelope"), fields));
+                        y.get("envelope") != null && bool(y.get("envelope"), s + ".envelope"),
+                        y.get("optional") != null && bool(y.get("optional"), s + ".optional"),
+                        fields(y.get("fields"), s + ".fields", 1));
+                for (SectionSchema other : sections) {
+                    if (other.id() == section.id() || other.name().equals(section.name())) {
+                        throw new RegistryException(s + ": section id " + Integer.toUnsignedString(section.id()) + " or name " + section.name() + " appears twice");
+                    }
+                }
+                sections.add(section);
             }
-            versions.add(new FormatVersion(version, sections));
+            List<StateCheck> checks = new ArrayList<>();
+            List<Object> cl = optList(v.get("checks"), a + ".checks");
+            for (int j = 0; j < cl.size(); j++) {
+                checks.add(check(cl.get(j), sections, a + ".checks[" + j + "]"));
+            }
+            versions.add(new FormatVersion(version, sections, checks));
         }
         return new FormatClass(id(x.get("id"), at + ".id"), optStr(x.get("description"), at + ".description"), versions);
+    }
+
+    /** Field type names of the registry (stream-format.md §5.1, lower case). */
+    static final List<String> FIELD_TYPES = List.of("bool", "int8", "int16", "int32", "int64", "bytes", "string", "array", "record");
+    /** Field and record nesting allowed in a schema: the stream's own limit (stream-format.md §5.2). */
+    static final int MAX_SCHEMA_DEPTH = 32;
+    private static final Pattern NAME = Pattern.compile("[a-z][a-z0-9_-]{0,63}");
+    private static final Pattern HEX_BYTES = Pattern.compile("([0-9a-f]{2})*");
+
+    private static List<FieldSchema> fields(Object o, String at, int depth) throws RegistryException {
+        List<FieldSchema> fields = new ArrayList<>();
+        List<Object> fl = optList(o, at);
+        for (int k = 0; k < fl.size(); k++) {
+            String f = at + "[" + k + "]";
+            Map<String, Object> z = obj(fl.get(k), f);
+            keys(z, f, Set.of("tag", "name", "type", "signed", "element", "fields", "default"), Set.of("tag", "name", "type"));
+            String ft = str(z.get("type"), f + ".type");
+            if (!FIELD_TYPES.contains(ft)) {
+                throw new RegistryException(f + ".type '" + ft + "' is not one of " + FIELD_TYPES);
+            }
+            String element = null;
+            if (ft.equals("array")) {
+                element = str(z.get("element"), f + ".element");
+                if (!FIELD_TYPES.contains(element) || element.equals("array")) {
+                    throw new RegistryException(f + ".element '" + element + "' must be a field type other than array");
+                }
+            } else if (z.containsKey("element")) {
+                throw new RegistryException(f + ".element is only for type array");
+            }
+            boolean nested = ft.equals("record") || "record".equals(element);
+            if (nested != z.containsKey("fields")) {
+                throw new RegistryException(f + (nested ? " needs fields (type record or array of record)" : ".fields is only for records"));
+            }
+            if (nested && depth + 1 > MAX_SCHEMA_DEPTH) {
+                throw new RegistryException(f + " nests records deeper than " + MAX_SCHEMA_DEPTH);
+            }
+            String scalar = element == null ? ft : element;
+            boolean integerType = scalar.startsWith("int");
+            if (z.containsKey("signed") && !integerType) {
+                throw new RegistryException(f + ".signed is only for integer types, type=" + ft);
+            }
+            boolean signed = z.containsKey("signed") && bool(z.get("signed"), f + ".signed");
+            List<FieldSchema> inner = nested ? fields(z.get("fields"), f + ".fields", depth + 1) : List.of();
+            String def = z.containsKey("default") ? fieldDefault(z.get("default"), ft, scalar, signed, f + ".default") : null;
+            FieldSchema field = new FieldSchema((int) range(integer(z.get("tag"), f + ".tag"), 1, 0xffff, f + ".tag"),
+                    name(z.get("name"), f + ".name"), ft, signed, element, inner, def);
+            for (FieldSchema other : fields) {
+                if (other.tag() == field.tag() || other.name().equals(field.name())) {
+                    throw new RegistryException(f + ": tag " + field.tag() + " or name " + field.name() + " appears twice in one field list");
+                }
+            }
+            fields.add(field);
+        }
+        return fields;
+    }
+
+    /** A typed field default, as canonical text (registry-format.md §3.3). */
+    private static String fieldDefault(Object o, String type, String scalar, boolean signed, String at) throws RegistryException {
+        switch (type) {
+            case "bool" -> {
+                return Boolean.toString(bool(o, at));
+            }
+            case "string" -> {
+                return str(o, at);
+            }
+            case "bytes" -> {
+                String hex = str(o, at);
+                if (!HEX_BYTES.matcher(hex).matches()) {
+                    throw new RegistryException(at + " '" + hex + "' must be lower-case hex with an even number of digits");
+                }
+                return hex;
+            }
+            case "array" -> {
+                if (!list(o, at).isEmpty()) {
+                    throw new RegistryException(at + " of an array can only be [] (absent means empty)");
+                }
+                return "[]";
+            }
+            case "record" -> throw new RegistryException(at + ": a record has no default; give its fields defaults instead");
+            default -> {
+                return fieldInteger(o, scalar, signed, at);
+            }
+        }
+    }
+
+    /** An integer of a field type (int8 … int64, signed or unsigned) from a JSON integer or integer text, as decimal. */
+    static String fieldInteger(Object o, String type, boolean signed, String at) throws RegistryException {
+        String text = o instanceof String s ? s : o instanceof JsonTree.Num n && n.integral() ? n.text() : null;
+        if (text == null) {
+            throw new RegistryException(at + " must be an integer or integer text");
+        }
+        int bits = switch (type) {
+            case "int8" -> 8;
+            case "int16" -> 16;
+            case "int32" -> 32;
+            default -> 64;
+        };
+        try {
+            long v = IntegerText.parse(text, signed ? ParameterType.INT64 : ParameterType.UINT64);
+            boolean fits = signed ? bits == 64 || (v >= -(1L << (bits - 1)) && v < (1L << (bits - 1)))
+                    : bits == 64 || (v >= 0 && v < (1L << bits));
+            if (!fits) {
+                throw new RegistryException(at + " " + text + " does not fit " + (signed ? "signed " : "unsigned ") + type);
+            }
+            return signed ? Long.toString(v) : Long.toUnsignedString(v);
+        } catch (IllegalArgumentException e) {
+            throw new RegistryException(at + ": " + e.getMessage());
+        }
+    }
+
+    private static StateCheck check(Object o, List<SectionSchema> sections, String at) throws RegistryException {
+        Map<String, Object> x = obj(o, at);
+        keys(x, at, Set.of("id", "left", "op", "right", "description"), Set.of("id", "left", "op", "right"));
+        String op = str(x.get("op"), at + ".op");
+        if (!Set.of("eq", "ne", "lt", "le", "gt", "ge").contains(op)) {
+            throw new RegistryException(at + ".op '" + op + "' is not one of eq, ne, lt, le, gt, ge");
+        }
+        return new StateCheck(str(x.get("id"), at + ".id"), operand(x.get("left"), sections, at + ".left"), op,
+                operand(x.get("right"), sections, at + ".right"), optStr(x.get("description"), at + ".description"));
+    }
+
+    private static StateCheck.Operand operand(Object o, List<SectionSchema> sections, String at) throws RegistryException {
+        Map<String, Object> x = obj(o, at);
+        keys(x, at, Set.of("field", "count", "value"), Set.of());
+        if (x.size() != 1) {
+            throw new RegistryException(at + " needs exactly one of field, count, value");
+        }
+        if (x.containsKey("value")) {
+            return new StateCheck.Operand("value", fieldInteger(x.get("value"), "int64", true, at + ".value"));
+        }
+        String kind = x.containsKey("field") ? "field" : "count";
+        String path = str(x.get(kind), at + "." + kind);
+        String[] parts = path.split("\\.", -1);
+        FieldSchema f = parts.length != 2 ? null : sections.stream().filter(s -> s.name().equals(parts[0])).findFirst()
+                .flatMap(s -> s.fields().stream().filter(g -> g.name().equals(parts[1])).findFirst()).orElse(null);
+        if (f == null) {
+            throw new RegistryException(at + "." + kind + " '" + path + "' is not section-name.field-name of this format version");
+        }
+        if (kind.equals("field") ? !f.type().startsWith("int") : !f.type().equals("array")) {
+            throw new RegistryException(at + "." + kind + " '" + path + "' must name " + (kind.equals("field") ? "an integer field" : "an array field")
+                    + ", type=" + f.type());
+        }
+        return new StateCheck.Operand(kind, path);
+    }
+
+    private static String name(Object o, String at) throws RegistryException {
+        String n = str(o, at);
+        if (!NAME.matcher(n).matches()) {
+            throw new RegistryException(at + " '" + n + "' must match [a-z][a-z0-9_-]{0,63}");
+        }
+        return n;
     }
 
     // ---------------- helpers ----------------
@@ -326,10 +488,9 @@ final class RegistryCodec {
             throw new RegistryException(at + " must be a hex string like \"0x1af4\" or an integer");
         }
         try {
-            long v = text.startsWith("0x") ? Long.parseLong(text.substring(2), 16) : Long.parseLong(text);
-            return (int) range(v, 0, max, at);
-        } catch (NumberFormatException e) {
-            throw new RegistryException(at + " '" + text + "' is not a number");
+            return (int) range(IntegerText.parse(text, ParameterType.UINT64), 0, max, at);
+        } catch (IllegalArgumentException e) {
+            throw new RegistryException(at + ": " + e.getMessage());
         }
     }
 
@@ -375,31 +536,31 @@ final class RegistryCodec {
     // ---------------- encoding ----------------
 
     static byte[] encode(List<DeviceModel> models, List<RegistrySignature> signatures, boolean pretty) {
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("registryFormat", REGISTRY_FORMAT);
+        List<Object> ms = new ArrayList<>();
+        for (DeviceModel m : models) {
+            ms.add(modelTree(m));
+        }
+        doc.put("models", ms);
+        if (!signatures.isEmpty()) {
+            List<Object> ss = new ArrayList<>();
+            for (RegistrySignature sig : signatures) {
+                Map<String, Object> x = new LinkedHashMap<>();
+                x.put("model", sig.modelId());
+                x.put("signer", sig.signer());
+                x.put("publicKey", sig.key().toBase64());
+                x.put("signature", Base64.getEncoder().encodeToString(sig.signature()));
+                ss.add(x);
+            }
+            doc.put("signatures", ss);
+        }
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (JsonGenerator g = FACTORY.createGenerator(out)) {
             if (pretty) {
                 g.useDefaultPrettyPrinter();
             }
-            g.writeStartObject();
-            g.writeNumberField("registryFormat", REGISTRY_FORMAT);
-            g.writeArrayFieldStart("models");
-            for (DeviceModel m : models) {
-                writeModel(g, m);
-            }
-            g.writeEndArray();
-            if (!signatures.isEmpty()) {
-                g.writeArrayFieldStart("signatures");
-                for (RegistrySignature s : signatures) {
-                    g.writeStartObject();
-                    g.writeStringField("model", s.modelId());
-                    g.writeStringField("signer", s.signer());
-                    g.writeStringField("publicKey", s.key().toBase64());
-                    g.writeStringField("signature", Base64.getEncoder().encodeToString(s.signature()));
-                    g.writeEndObject();
-                }
-                g.writeEndArray();
-            }
-            g.writeEndObject();
+            writeTree(g, doc);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -409,159 +570,201 @@ final class RegistryCodec {
         return out.toByteArray();
     }
 
-    static byte[] canonical(DeviceModel m) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (JsonGenerator g = FACTORY.createGenerator(out)) {
-            writeModel(g, m);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return out.toByteArray();
-    }
-
-    private static void writeValue(JsonGenerator g, ParameterValue v) throws IOException {
+    private static void writeTree(JsonGenerator g, Object v) throws IOException {
         switch (v) {
-            case ParameterValue.Bool b -> g.writeBoolean(b.value());
-            case ParameterValue.Int i -> g.writeNumber(i.text());
-            case ParameterValue.Str s -> g.writeString(s.value());
-        }
-    }
-
-    private static void writeModel(JsonGenerator g, DeviceModel m) throws IOException {
-        g.writeStartObject();
-        g.writeStringField("id", m.id());
-        g.writeNumberField("revision", m.revision());
-        g.writeStringField("description", m.description());
-        g.writeArrayFieldStart("pciAliases");
-        for (PciAlias a : m.pciAliases()) {
-            g.writeStartObject();
-            g.writeStringField("vendor", String.format("0x%04x", a.vendor()));
-            g.writeStringField("device", String.format("0x%04x", a.device()));
-            if (a.subsystemVendor() >= 0) {
-                g.writeStringField("subsystemVendor", String.format("0x%04x", a.subsystemVendor()));
-            }
-            if (a.subsystemDevice() >= 0) {
-                g.writeStringField("subsystemDevice", String.format("0x%04x", a.subsystemDevice()));
-            }
-            if (a.revision() >= 0) {
-                g.writeStringField("revision", String.format("0x%02x", a.revision()));
-            }
-            g.writeEndObject();
-        }
-        g.writeEndArray();
-        g.writeArrayFieldStart("parameters");
-        for (Parameter p : m.parameters()) {
-            g.writeStartObject();
-            g.writeStringField("name", p.name());
-            g.writeStringField("type", p.type().jsonName());
-            if (p.defaultValue() != null) {
-                g.writeFieldName("default");
-                writeValue(g, p.defaultValue());
-            }
-            if (!p.allowed().isEmpty()) {
-                g.writeArrayFieldStart("allowed");
-                for (ParameterValue v : p.allowed()) {
-                    writeValue(g, v);
-                }
-                g.writeEndArray();
-            }
-            if (p.min() != null) {
-                g.writeFieldName("min");
-                writeValue(g, p.min());
-            }
-            if (p.max() != null) {
-                g.writeFieldName("max");
-                writeValue(g, p.max());
-            }
-            g.writeBooleanField("mustMatch", p.mustMatch());
-            g.writeStringField("description", p.description());
-            g.writeEndObject();
-        }
-        g.writeEndArray();
-        g.writeArrayFieldStart("constraints");
-        for (Constraint c : m.constraints()) {
-            g.writeStartObject();
-            g.writeStringField("id", c.id());
-            if (c.when() != null) {
-                g.writeFieldName("when");
-                writeCondition(g, c.when());
-            }
-            g.writeFieldName("require");
-            writeCondition(g, c.require());
-            g.writeStringField("description", c.description());
-            g.writeEndObject();
-        }
-        g.writeEndArray();
-        g.writeArrayFieldStart("formatClasses");
-        for (FormatClass f : m.formatClasses()) {
-            g.writeStartObject();
-            g.writeStringField("id", f.id());
-            g.writeStringField("description", f.description());
-            g.writeArrayFieldStart("versions");
-            for (FormatVersion v : f.versions()) {
+            case Map<?, ?> m -> {
                 g.writeStartObject();
-                g.writeNumberField("version", v.version());
-                g.writeArrayFieldStart("sections");
-                for (SectionSchema s : v.sections()) {
-                    g.writeStartObject();
-                    g.writeNumberField("id", Integer.toUnsignedLong(s.id()));
-                    g.writeStringField("name", s.name());
-                    g.writeNumberField("version", s.version());
-                    g.writeBooleanField("mustUnderstand", s.mustUnderstand());
-                    g.writeBooleanField("envelope", s.envelope());
-                    g.writeArrayFieldStart("fields");
-                    for (FieldSchema fs : s.fields()) {
-                        g.writeStartObject();
-                        g.writeNumberField("tag", fs.tag());
-                        g.writeStringField("name", fs.name());
-                        g.writeStringField("type", fs.type());
-                        if (fs.defaultValue() != null) {
-                            g.writeStringField("default", fs.defaultValue());
-                        }
-                        g.writeEndObject();
-                    }
-                    g.writeEndArray();
-                    g.writeEndObject();
+                for (Map.Entry<?, ?> e : m.entrySet()) {
+                    g.writeFieldName((String) e.getKey());
+                    writeTree(g, e.getValue());
                 }
-                g.writeEndArray();
                 g.writeEndObject();
             }
-            g.writeEndArray();
-            g.writeEndObject();
-        }
-        g.writeEndArray();
-        g.writeArrayFieldStart("implementations");
-        for (Implementation i : m.implementations()) {
-            g.writeStartObject();
-            g.writeStringField("id", i.id());
-            g.writeStringField("vendor", i.vendor());
-            g.writeStringField("formatClass", i.formatClass());
-            g.writeArrayFieldStart("read");
-            for (int v : i.readVersions()) {
-                g.writeNumber(v);
+            case List<?> l -> {
+                g.writeStartArray();
+                for (Object x : l) {
+                    writeTree(g, x);
+                }
+                g.writeEndArray();
             }
-            g.writeEndArray();
-            g.writeArrayFieldStart("write");
-            for (int v : i.writeVersions()) {
-                g.writeNumber(v);
-            }
-            g.writeEndArray();
-            g.writeEndObject();
+            case String x -> g.writeString(x);
+            case Boolean x -> g.writeBoolean(x);
+            case Integer x -> g.writeNumber(x);
+            case Long x -> g.writeNumber(x);
+            default -> throw new IllegalArgumentException(v.getClass().getName());
         }
-        g.writeEndArray();
-        g.writeEndObject();
     }
 
-    private static void writeCondition(JsonGenerator g, Condition c) throws IOException {
-        g.writeStartObject();
-        g.writeStringField("param", c.param());
-        g.writeStringField("op", c.op().name().toLowerCase(java.util.Locale.ROOT));
-        if (c.otherParam() != null) {
-            g.writeStringField("otherParam", c.otherParam());
-        } else {
-            g.writeFieldName("value");
-            writeValue(g, c.value());
+    /**
+     * The canonical form of a model entry (registry-format.md §4): RFC 8785 (JCS) over the entry's normalized tree.
+     *
+     * @param m the model
+     * @return canonical UTF-8 bytes
+     */
+    static byte[] canonical(DeviceModel m) {
+        return CanonicalJson.write(modelTree(m));
+    }
+
+    /** A parameter value in the normalized tree: booleans and strings as such, integers as decimal text. */
+    private static Object valueTree(ParameterValue v) {
+        return switch (v) {
+            case ParameterValue.Bool b -> b.value();
+            case ParameterValue.Int i -> i.text();
+            case ParameterValue.Str x -> x.value();
+        };
+    }
+
+    /**
+     * The normalized tree of a model entry (registry-format.md §4): every key present with its default when the
+     * entry leaves it out ({@code ""}, {@code []}, {@code false}, {@code mustMatch: true}), except the keys that have
+     * no default ({@code default}, {@code min}, {@code max}, {@code when}, optional PCI ids), which are left out when
+     * absent; integer values as canonical decimal text; PCI ids as lower-case {@code 0x} hex.
+     */
+    static Map<String, Object> modelTree(DeviceModel m) {
+        Map<String, Object> t = new LinkedHashMap<>();
+        t.put("id", m.id());
+        t.put("revision", m.revision());
+        t.put("description", m.description());
+        List<Object> aliases = new ArrayList<>();
+        for (PciAlias a : m.pciAliases()) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("vendor", String.format("0x%04x", a.vendor()));
+            x.put("device", String.format("0x%04x", a.device()));
+            if (a.subsystemVendor() >= 0) {
+                x.put("subsystemVendor", String.format("0x%04x", a.subsystemVendor()));
+            }
+            if (a.subsystemDevice() >= 0) {
+                x.put("subsystemDevice", String.format("0x%04x", a.subsystemDevice()));
+            }
+            if (a.revision() >= 0) {
+                x.put("revision", String.format("0x%02x", a.revision()));
+            }
+            aliases.add(x);
         }
-        g.writeEndObject();
+        t.put("pciAliases", aliases);
+        List<Object> params = new ArrayList<>();
+        for (Parameter p : m.parameters()) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("name", p.name());
+            x.put("type", p.type().jsonName());
+            if (p.defaultValue() != null) {
+                x.put("default", valueTree(p.defaultValue()));
+            }
+            x.put("allowed", p.allowed().stream().map(RegistryCodec::valueTree).toList());
+            if (p.min() != null) {
+                x.put("min", valueTree(p.min()));
+            }
+            if (p.max() != null) {
+                x.put("max", valueTree(p.max()));
+            }
+            x.put("mustMatch", p.mustMatch());
+            x.put("description", p.description());
+            params.add(x);
+        }
+        t.put("parameters", params);
+        List<Object> constraints = new ArrayList<>();
+        for (Constraint c : m.constraints()) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("id", c.id());
+            if (c.when() != null) {
+                x.put("when", conditionTree(c.when()));
+            }
+            x.put("require", conditionTree(c.require()));
+            x.put("description", c.description());
+            constraints.add(x);
+        }
+        t.put("constraints", constraints);
+        List<Object> classes = new ArrayList<>();
+        for (FormatClass f : m.formatClasses()) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("id", f.id());
+            x.put("description", f.description());
+            List<Object> versions = new ArrayList<>();
+            for (FormatVersion v : f.versions()) {
+                Map<String, Object> y = new LinkedHashMap<>();
+                y.put("version", v.version());
+                List<Object> sections = new ArrayList<>();
+                for (SectionSchema s : v.sections()) {
+                    Map<String, Object> z = new LinkedHashMap<>();
+                    z.put("id", Integer.toUnsignedLong(s.id()));
+                    z.put("name", s.name());
+                    z.put("version", s.version());
+                    z.put("mustUnderstand", s.mustUnderstand());
+                    z.put("envelope", s.envelope());
+                    z.put("optional", s.optional());
+                    z.put("fields", fieldsTree(s.fields()));
+                    sections.add(z);
+                }
+                y.put("sections", sections);
+                List<Object> checks = new ArrayList<>();
+                for (StateCheck c : v.checks()) {
+                    Map<String, Object> z = new LinkedHashMap<>();
+                    z.put("id", c.id());
+                    z.put("left", Map.of(c.left().kind(), c.left().path()));
+                    z.put("op", c.op());
+                    z.put("right", Map.of(c.right().kind(), c.right().path()));
+                    z.put("description", c.description());
+                    checks.add(z);
+                }
+                y.put("checks", checks);
+                versions.add(y);
+            }
+            x.put("versions", versions);
+            classes.add(x);
+        }
+        t.put("formatClasses", classes);
+        List<Object> impls = new ArrayList<>();
+        for (Implementation i : m.implementations()) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("id", i.id());
+            x.put("vendor", i.vendor());
+            x.put("formatClass", i.formatClass());
+            x.put("read", i.readVersions());
+            x.put("write", i.writeVersions());
+            x.put("signers", i.signers().stream().map(VerifyingKey::toBase64).toList());
+            impls.add(x);
+        }
+        t.put("implementations", impls);
+        return t;
+    }
+
+    private static List<Object> fieldsTree(List<FieldSchema> fields) {
+        List<Object> l = new ArrayList<>();
+        for (FieldSchema f : fields) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("tag", f.tag());
+            x.put("name", f.name());
+            x.put("type", f.type());
+            if (f.element() != null) {
+                x.put("element", f.element());
+            }
+            if (f.isInteger()) {
+                x.put("signed", f.signed());
+            }
+            if (f.type().equals("record") || "record".equals(f.element())) {
+                x.put("fields", fieldsTree(f.fields()));
+            }
+            if (f.defaultValue() != null) {
+                x.put("default", switch (f.type()) {
+                    case "bool" -> Boolean.parseBoolean(f.defaultValue());
+                    case "array" -> List.of();
+                    default -> f.defaultValue();
+                });
+            }
+            l.add(x);
+        }
+        return l;
+    }
+
+    private static Map<String, Object> conditionTree(Condition c) {
+        Map<String, Object> x = new LinkedHashMap<>();
+        x.put("param", c.param());
+        x.put("op", c.op().name().toLowerCase(java.util.Locale.ROOT));
+        if (c.otherParam() != null) {
+            x.put("otherParam", c.otherParam());
+        } else {
+            x.put("value", valueTree(c.value()));
+        }
+        return x;
     }
 }

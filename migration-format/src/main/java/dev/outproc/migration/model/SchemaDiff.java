@@ -176,7 +176,7 @@ public final class SchemaDiff {
     private static boolean fieldsCompatible(SectionSchema a, SectionSchema b) {
         for (FieldSchema f : a.fields()) {
             Optional<FieldSchema> g = b.fields().stream().filter(x -> x.tag() == f.tag()).findFirst();
-            if (g.isPresent() ? !g.get().type().equals(f.type()) : f.defaultValue() == null) {
+            if (g.isPresent() ? !g.get().shape().equals(f.shape()) : f.defaultValue() == null) {
                 return false;
             }
         }
@@ -210,8 +210,8 @@ public final class SchemaDiff {
                 if (nf.isEmpty()) {
                     c.add(new SchemaChange(of.defaultValue() == null ? Severity.BREAKING : Severity.COMPATIBLE, "FIELD_REMOVED",
                             subject + " field " + of.name(), "tag " + of.tag() + (of.defaultValue() == null ? " has no default" : " has default " + of.defaultValue())));
-                } else if (!of.type().equals(nf.get().type())) {
-                    c.add(new SchemaChange(Severity.BREAKING, "FIELD_TYPE_CHANGED", subject + " field " + of.name(), "tag " + of.tag() + ": " + of.type() + " -> " + nf.get().type()));
+                } else if (!of.shape().equals(nf.get().shape())) {
+                    c.add(new SchemaChange(Severity.BREAKING, "FIELD_TYPE_CHANGED", subject + " field " + of.name(), "tag " + of.tag() + ": " + of.shape() + " -> " + nf.get().shape()));
                 } else if (!Objects.equals(of.defaultValue(), nf.get().defaultValue())) {
                     c.add(new SchemaChange(Severity.BREAKING, "FIELD_DEFAULT_CHANGED", subject + " field " + of.name(), of.defaultValue() + " -> " + nf.get().defaultValue()));
                 } else if (!of.name().equals(nf.get().name())) {

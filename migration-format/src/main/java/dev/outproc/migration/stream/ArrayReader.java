@@ -72,6 +72,19 @@ public final class ArrayReader {
         return FieldReader.readInteger(in, element);
     }
 
+    /** @return next BYTES element, copied onto the heap (at most {@link StreamLimits#MAX_HEAP_BYTES}) @throws IOException if malformed */
+    public byte[] nextBytes() throws IOException {
+        advance(FieldType.BYTES);
+        long len = in.i64();
+        if (len < 0 || len > StreamLimits.MAX_HEAP_BYTES) {
+            throw new StreamFormatException("BYTES element of ARRAY tag " + tag + " length " + Long.toUnsignedString(len) + " exceeds "
+                    + StreamLimits.MAX_HEAP_BYTES + " at " + in.where());
+        }
+        byte[] b = new byte[(int) len];
+        in.readFully(b, 0, b.length);
+        return b;
+    }
+
     /** @return next STRING element @throws IOException if malformed */
     public String nextString() throws IOException {
         advance(FieldType.STRING);
@@ -130,7 +143,12 @@ public final class ArrayReader {
         closeOpenRecord();
         while (index < count) {
             index++;
-            FieldReader.skipValue(in, element, depth);
+            if (element == FieldType.RECORD) {
+                // A record element shares its array's level (stream-format.md §5.2), as nextRecord() reads it.
+                FieldReader.skipRecordBody(in, depth);
+            } else {
+                FieldReader.skipValue(in, element, depth);
+            }
         }
     }
 }

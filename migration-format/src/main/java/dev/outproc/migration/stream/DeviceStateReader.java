@@ -15,7 +15,9 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -63,6 +65,7 @@ public final class DeviceStateReader implements AutoCloseable {
     private boolean claimed;
     private FieldReader envelopeFields;
     private int sequence;
+    private final Set<Integer> seenSections = new java.util.HashSet<>();
     private StreamTrailer trailer;
     private boolean closed;
 
@@ -136,7 +139,34 @@ public final class DeviceStateReader implements AutoCloseable {
      */
     public static DeviceStateReader openUnattested(ReadableByteChannel channel, String modelId, String formatClass,
             int minVersion, int maxVersion) throws IOException {
-        DeviceStateReader r = new DeviceStateReader(channel, null, null, Set.of());
+        return openUnattested(channel, modelId, formatClass, minVersion, maxVersion, null, Set.of());
+    }
+
+    /**
+     * Opens a reader for a stream without a handshake (a file or snapshot, stream-format.md §7.5) with the same checks
+     * a handshake would give: a MAC under a pre-shared key, and a trailer signed by a pinned signer.
+     * {@snippet :
+     * try (DeviceStateReader r = DeviceStateReader.openUnattested(file, MODEL, FORMAT, 1, 2, null, Set.of(vendorKey))) {
+     *     // read sections; finish() refuses an unsigned stream or one signed by another key
+     * }
+     * }
+     *
+     * @param channel blocking source
+     * @param modelId expected model
+     * @param formatClass expected format class
+     * @param minVersion lowest format version the caller reads
+     * @param maxVersion highest format version the caller reads
+     * @param macKey pre-shared 32-byte MAC key the stream must carry a MAC under, or null
+     * @param pinnedSigners keys of which one must have signed the trailer, or empty to not require a signature
+     * @return the reader
+     * @throws IOException if the header is malformed, names something else or lacks a required protection
+     */
+    public static DeviceStateReader openUnattested(ReadableByteChannel channel, String modelId, String formatClass,
+            int minVersion, int maxVersion, byte[] macKey, Set<VerifyingKey> pinnedSigners) throws IOException {
+        if (macKey != null && macKey.length != 32) {
+            throw new IllegalArgumentException("MAC key must be 32 bytes, length=" + macKey.length);
+        }
+        DeviceStateReader r = new DeviceStateReader(channel, null, macKey == null ? null : macKey.clone(), Set.copyOf(pinnedSigners));
         r.expectedModel = modelId;
         r.expectedFormat = formatClass;
         r.minVersion = minVersion;
@@ -213,19 +243,54 @@ public final class DeviceStateReader implements AutoCloseable {
         String model = headerString(rest, p, "model id");
         String format = headerString(rest, p, "format class");
         String impl = headerString(rest, p, "implementation id");
-        // Bytes after the known fields are a header extension from a newer minor revision; they are covered by
-        // the transcript and otherwise ignored (spec "Evolution rules").
+        List<HeaderExtension> extensions = headerExtensions(rest, p[0], StreamLayout.VARIABLE_OFFSET);
         src.setTap(null);
         header = new StreamHeader(version, flags, (int) length, formatVersion,
                 Arrays.copyOfRange(fixed, StreamLayout.NONCE_OFFSET, StreamLayout.NONCE_OFFSET + 32),
                 Arrays.copyOfRange(fixed, StreamLayout.HANDSHAKE_HASH_OFFSET, StreamLayout.HANDSHAKE_HASH_OFFSET + 32),
-                model, format, impl);
+                model, format, impl, extensions);
         if (header.hasDigests()) {
             transcript = hd.digest();
             sectionDigest = Crypto.sha256();
             chain = Crypto.sha256();
         }
         checkAgainstAgreement();
+    }
+
+    /**
+     * Parses the header extension (stream-format.md §3.1): entries that fill the rest of the header exactly. This
+     * version defines no entry kind, so every critical entry is refused and every other one is kept for the caller.
+     */
+    private static List<HeaderExtension> headerExtensions(byte[] rest, int start, int base) throws StreamFormatException {
+        List<HeaderExtension> entries = new ArrayList<>();
+        int p = start;
+        while (p < rest.length) {
+            if (rest.length - p < HeaderExtension.ENTRY_HEADER_BYTES) {
+                throw new StreamFormatException("header extension entry at offset " + (base + p) + " needs "
+                        + HeaderExtension.ENTRY_HEADER_BYTES + " bytes, " + (rest.length - p) + " remain");
+            }
+            int kind = Le.u16(rest, p);
+            int version = rest[p + 2] & 0xff;
+            int flags = rest[p + 3] & 0xff;
+            int len = Le.u16(rest, p + 4);
+            if (version == 0 || (flags & ~HeaderExtension.FLAG_CRITICAL) != 0) {
+                throw new StreamFormatException("header extension entry kind " + kind + " at offset " + (base + p)
+                        + " has version " + version + " and flags 0x" + Integer.toHexString(flags) + ": version must be >= 1, flags only bit 0");
+            }
+            if (len > rest.length - p - HeaderExtension.ENTRY_HEADER_BYTES) {
+                throw new StreamFormatException("header extension entry kind " + kind + " at offset " + (base + p) + " has length "
+                        + len + ", only " + (rest.length - p - HeaderExtension.ENTRY_HEADER_BYTES) + " bytes remain in the header");
+            }
+            boolean critical = (flags & HeaderExtension.FLAG_CRITICAL) != 0;
+            if (critical) {
+                throw new StreamFormatException("header extension entry kind " + kind + " version " + version
+                        + " is critical and unknown to this reader");
+            }
+            int from = p + HeaderExtension.ENTRY_HEADER_BYTES;
+            entries.add(new HeaderExtension(kind, version, false, Arrays.copyOfRange(rest, from, from + len)));
+            p = from + len;
+        }
+        return entries;
     }
 
     private static String headerString(byte[] rest, int[] p, String what) throws StreamFormatException {
@@ -260,6 +325,12 @@ public final class DeviceStateReader implements AutoCloseable {
             if (!header.hasDigests()) {
                 throw new StreamIntegrityException("stream has no digests; an unattested stream must carry them");
             }
+            if (macKey != null && !header.hasMac()) {
+                throw new StreamIntegrityException("stream has no MAC but the reader holds a MAC key and requires one");
+            }
+            if (!trustedSigners.isEmpty() && !header.hasSignature()) {
+                throw new StreamIntegrityException("stream is not signed but the reader pins signer(s) " + trustedSigners);
+            }
             return;
         }
         if (expected == null) {
@@ -288,7 +359,7 @@ public final class DeviceStateReader implements AutoCloseable {
         if (expected.macKey() != null && !header.hasMac()) {
             throw new StreamIntegrityException("stream has no MAC but the agreement requires one");
         }
-        if (!expected.trustedStreamSigners().isEmpty() && !header.hasSignature()) {
+        if (expected.signatureRequired() && !header.hasSignature()) {
             throw new StreamIntegrityException("stream is not signed but the agreement requires a signature");
         }
     }
@@ -339,6 +410,10 @@ public final class DeviceStateReader implements AutoCloseable {
         if (seq != sequence) {
             throw new StreamIntegrityException("section " + Integer.toUnsignedString(id) + " has sequence number " + Integer.toUnsignedString(seq)
                     + " where " + sequence + " was expected at offset " + at + ": sections reordered, dropped or spliced");
+        }
+        if (!seenSections.add(id)) {
+            throw new StreamFormatException("section " + Integer.toUnsignedString(id) + " appears a second time at offset " + at
+                    + ": a section id occurs at most once in a stream");
         }
         current = new SectionInfo(id, version, flags, seq, at);
         body = new ChunkedInput(src, current);
@@ -446,6 +521,10 @@ public final class DeviceStateReader implements AutoCloseable {
         }
         envelopeFields.readBytesBody(dst);
         envelopeFields = null;
+        if (!body.atEnd()) {
+            throw new StreamFormatException("envelope section " + current.idString() + " at offset " + current.offset()
+                    + " has bytes after its payload field: an envelope holds exactly three fields");
+        }
     }
 
     /**

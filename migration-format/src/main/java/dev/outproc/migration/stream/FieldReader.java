@@ -36,6 +36,10 @@ public final class FieldReader {
     private boolean finished;
     private FieldReader child;
     private ArrayReader childArray;
+    /** Tags 1..63 seen in this list, one bit each: the common case needs no allocation. */
+    private long seenLowTags;
+    /** Tags from 64 up seen in this list, allocated on the first such tag. */
+    private java.util.BitSet seenHighTags;
 
     FieldReader(FieldInput in, int depth, boolean record) {
         this.in = in;
@@ -93,10 +97,29 @@ public final class FieldReader {
             }
             throw new StreamFormatException("END marker must be tag 0 type 0x00 and only close a record, tag=" + t + " type=" + ft + " at " + in.where());
         }
+        markSeen(t);
         tag = t;
         type = ft;
         pending = true;
         return true;
+    }
+
+    /** Refuses a tag that already appeared in this list (stream-format.md §5.3): no reader may guess which one counts. */
+    private void markSeen(int t) throws StreamFormatException {
+        boolean repeated;
+        if (t < Long.SIZE) {
+            repeated = (seenLowTags & (1L << t)) != 0;
+            seenLowTags |= 1L << t;
+        } else {
+            if (seenHighTags == null) {
+                seenHighTags = new java.util.BitSet();
+            }
+            repeated = seenHighTags.get(t);
+            seenHighTags.set(t);
+        }
+        if (repeated) {
+            throw new StreamFormatException("field tag " + t + " appears twice in one field list at " + in.where());
+        }
     }
 
     private void drainCurrent() throws IOException {
@@ -111,6 +134,12 @@ public final class FieldReader {
             childArray = null;
         }
         if (pending) {
+            if (tag >= StreamLayout.MUST_UNDERSTAND_TAG) {
+                // An optional subsection (stream-format.md §5.4): the writer sent it because the state needs it, so a
+                // reader that does not understand it must not load the state without it.
+                throw new UnsupportedSectionException(0, 0, "field tag " + tag + " (0x" + Integer.toHexString(tag)
+                        + ") is a must-understand subsection that this reader does not read, at " + in.where());
+            }
             skipValue(in, type, depth);
             pending = false;
         }
@@ -363,6 +392,14 @@ public final class FieldReader {
         }
     }
 
+    /** Skips the fields and END of a record whose field list is at {@code depth}. */
+    static void skipRecordBody(FieldInput in, int depth) throws IOException {
+        FieldReader r = new FieldReader(in, depth, true);
+        while (r.next()) {
+            // each value is skipped by next()
+        }
+    }
+
     static void skipValue(FieldInput in, FieldType t, int depth) throws IOException {
         switch (t) {
             case BOOL -> readBool(in, -1);
@@ -384,10 +421,7 @@ public final class FieldReader {
             }
             case RECORD -> {
                 checkDepth(depth + 1, in);
-                FieldReader r = new FieldReader(in, depth + 1, true);
-                while (r.next()) {
-                    // each value is skipped by next()
-                }
+                skipRecordBody(in, depth + 1);
             }
             case END -> throw new StreamFormatException("END is not a value at " + in.where());
         }

@@ -23,6 +23,9 @@ public final class FieldWriter {
     private final ArrayOutput memory;
     private int depth;
     private long[] arrayRemaining = new long[StreamLimits.MAX_DEPTH + 1];
+    /** Whether the level opened at each depth is a record element of an array (it shares the array's level). */
+    private final boolean[] elementAt = new boolean[2 * StreamLimits.MAX_DEPTH + 2];
+    private int openElements;
     private int arrayDepth;
 
     FieldWriter(FieldOutput out) {
@@ -156,12 +159,20 @@ public final class FieldWriter {
         }
         out.u16(0);
         out.u8(FieldType.END.code());
+        if (elementAt[depth]) {
+            elementAt[depth] = false;
+            openElements--;
+        }
         depth--;
         return this;
     }
 
+    /**
+     * Opens a level. The limit counts as the reader does (stream-format.md §5.2): a record element of an array shares
+     * the array's level, so open elements do not count.
+     */
     private void enter() {
-        if (depth >= StreamLimits.MAX_DEPTH) {
+        if (depth - openElements >= StreamLimits.MAX_DEPTH) {
             throw new IllegalStateException("records nested deeper than " + StreamLimits.MAX_DEPTH);
         }
         depth++;
@@ -223,6 +234,16 @@ public final class FieldWriter {
         return this;
     }
 
+    /** @param tag field tag @param v values (each copied onto the stream) @return this @throws IOException if the channel fails */
+    public FieldWriter bytesArray(int tag, List<byte[]> v) throws IOException {
+        arrayHeader(tag, FieldType.BYTES, v.size());
+        for (byte[] b : v) {
+            out.i64(b.length);
+            out.write(b, 0, b.length);
+        }
+        return this;
+    }
+
     /**
      * Opens an array of records; write each element with {@link #beginElement()} ... {@link #endRecord()}, then
      * call {@link #endArray()}.
@@ -249,7 +270,9 @@ public final class FieldWriter {
             throw new IllegalStateException("no record array with elements left");
         }
         arrayRemaining[arrayDepth]--;
-        enter();
+        depth++;
+        elementAt[depth] = true;
+        openElements++;
         return this;
     }
 

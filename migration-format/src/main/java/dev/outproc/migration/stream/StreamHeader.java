@@ -12,9 +12,15 @@ package dev.outproc.migration.stream;
  * @param modelId device model id
  * @param formatClass state-format class id
  * @param implementationId informative id of the writer
+ * @param extensions the non-critical header extension entries (stream-format.md §3.1), in stream order; this
+ *        version of the format defines no kind, so a critical entry is always refused
  */
 public record StreamHeader(int streamVersion, int flags, int headerLength, int formatVersion, byte[] nonce,
-        byte[] handshakeHash, String modelId, String formatClass, String implementationId) {
+        byte[] handshakeHash, String modelId, String formatClass, String implementationId, java.util.List<HeaderExtension> extensions) {
+    /** Canonical constructor: copies the list. */
+    public StreamHeader {
+        extensions = java.util.List.copyOf(extensions);
+    }
 
     /** @return whether digests are present */
     public boolean hasDigests() {

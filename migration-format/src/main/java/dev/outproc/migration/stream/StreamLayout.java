@@ -98,6 +98,9 @@ public final class StreamLayout {
     /** Fixed bytes of the trailer before the transcript. */
     public static final int TRAILER_FIXED_BYTES = 8;
 
+    /** First must-understand field tag (stream-format.md §5.4): an optional subsection a reader may not skip. */
+    public static final int MUST_UNDERSTAND_TAG = 0x8000;
+
     /** Envelope field tag: vendor id (STRING). */
     public static final int ENVELOPE_VENDOR_TAG = 1;
     /** Envelope field tag: blob schema version (INT32). */

@@ -51,6 +51,20 @@ class HandshakeDecoderFuzzTest {
         } catch (RuntimeException e) {
             fail("answer decoder threw " + e.getClass().getName() + ": " + e.getMessage(), e);
         }
+        try {
+            HandshakeCodec.decodeBegin(data);
+        } catch (HandshakeException expected) {
+            // typed
+        } catch (RuntimeException e) {
+            fail("begin decoder threw " + e.getClass().getName() + ": " + e.getMessage(), e);
+        }
+        try {
+            HandshakeCodec.decodeResult(data);
+        } catch (HandshakeException expected) {
+            // typed
+        } catch (RuntimeException e) {
+            fail("result decoder threw " + e.getClass().getName() + ": " + e.getMessage(), e);
+        }
         MigrationSession.Answer a = MigrationSession.destination(LOCAL, new CompatibilityChecker(REGISTRY), false, new SecureRandom()).answer(data);
         try {
             HandshakeCodec.decodeAnswer(a.bytes());

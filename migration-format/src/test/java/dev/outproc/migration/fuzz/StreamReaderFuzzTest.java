@@ -3,6 +3,10 @@ package dev.outproc.migration.fuzz;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.outproc.migration.model.FormatVersion;
+import dev.outproc.migration.model.Registry;
+import dev.outproc.migration.model.StateSchemaReader;
+import dev.outproc.migration.testing.CounterState;
 import dev.outproc.migration.stream.ArrayReader;
 import dev.outproc.migration.stream.DeviceStateReader;
 import dev.outproc.migration.stream.Envelope;
@@ -109,6 +113,25 @@ class StreamReaderFuzzTest {
             // a typed refusal
         } catch (IOException | RuntimeException e) {
             fail("device loader threw " + e.getClass().getName() + ": " + e.getMessage(), e);
+        }
+        try {
+            StateSchemaReader.read(DeviceStateReader.openForInspection(Channels.newChannel(new ByteArrayInputStream(data)), GoldenCorpus.MAC_KEY, Set.of()),
+                    COUNTER_V2);
+        } catch (MigrationStreamException expected) {
+            // a typed refusal
+        } catch (IOException | RuntimeException e) {
+            fail("schema reader threw " + e.getClass().getName() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static final FormatVersion COUNTER_V2;
+
+    static {
+        try {
+            COUNTER_V2 = Registry.builtin().model(CounterState.MODEL).orElseThrow().formatClass(CounterState.FORMAT).orElseThrow()
+                    .version(2).orElseThrow();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 

@@ -50,6 +50,20 @@ class CompatibilityCheckerTest {
     }
 
     @Test
+    void aListedImplementationShouldNotClaimMoreThanItsRegistryEntry() throws IOException {
+        DeviceDescriptor src = descriptor("blk-source.json");
+        DeviceDescriptor d = descriptor("blk-dest-memory.json");
+        DeviceDescriptor overclaiming = new DeviceDescriptor(d.modelId(), "outproc.dev/examples/memory-blk", d.formatClass(), d.parameters(),
+                List.of(1, 2, 7), d.writeVersions());
+        CompatibilityReport r = new CompatibilityChecker(Registry.builtin()).check(src, overclaiming);
+        assertTrue(codes(r).contains(ReasonCode.IMPLEMENTATION_MISMATCH), r.reasons().toString());
+        assertTrue(r.reasons().stream().anyMatch(i -> i.detail().contains("destination claims to read versions [7]")), r.reasons().toString());
+        DeviceDescriptor unlisted = new DeviceDescriptor(d.modelId(), "example.com/unlisted-blk", d.formatClass(), d.parameters(),
+                d.readVersions(), d.writeVersions());
+        assertTrue(new CompatibilityChecker(Registry.builtin()).check(src, unlisted).compatible(), "an unlisted implementation is no reason");
+    }
+
+    @Test
     void differentModelShouldBeRefused() throws IOException {
         CompatibilityReport r = new CompatibilityChecker(Registry.builtin()).check(descriptor("blk-source.json"), descriptor("counter-dest-v1.json"));
         assertEquals(ReasonCode.MODEL_MISMATCH, r.reasons().getFirst().code());

@@ -142,7 +142,7 @@ class MigrationSessionTest {
         MigrationOffer back = HandshakeCodec.decodeOffer(HandshakeCodec.encode(offer));
         assertEquals(s, back.source());
         assertTrue(back.wantsMac());
-        MigrationAccept accept = new MigrationAccept(new byte[32], 2, "a.b/c", "a.b/c/s", "impl", new byte[0]);
+        MigrationAccept accept = new MigrationAccept(new byte[32], 2, "a.b/c", "a.b/c/s", "impl", new byte[0], new byte[32], 0, List.of());
         MigrationAccept acceptBack = (MigrationAccept) HandshakeCodec.decodeAnswer(HandshakeCodec.encode(accept));
         assertEquals(2, acceptBack.formatVersion());
         assertEquals("impl", acceptBack.destinationImplementation());

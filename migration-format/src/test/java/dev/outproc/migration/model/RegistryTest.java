@@ -79,7 +79,7 @@ class RegistryTest {
 
         // The signature travels in the file; someone edits the signed entry (allows blk_size 8192).
         String json = new String(signed.toJson(), StandardCharsets.UTF_8);
-        String tampered = json.replace("\"allowed\" : [ 512, 1024, 2048, 4096 ]", "\"allowed\" : [ 512, 1024, 2048, 4096, 8192 ]");
+        String tampered = json.replace("\"allowed\" : [ \"512\", \"1024\", \"2048\", \"4096\" ]", "\"allowed\" : [ \"512\", \"1024\", \"2048\", \"4096\", \"8192\" ]");
         assertTrue(!tampered.equals(json), "the edit must apply");
         Registry edited = Registry.parse(tampered.getBytes(StandardCharsets.UTF_8));
         SignatureCheck c = edited.verify(BLK, Set.of(OUTPROC.verifyingKey()));

@@ -1,6 +1,5 @@
-package dev.outproc.migration.cli;
+package dev.outproc.examples.migration;
 
-import dev.outproc.migration.internal.Le;
 import dev.outproc.migration.stream.ArrayReader;
 import dev.outproc.migration.stream.DeviceStateReader;
 import dev.outproc.migration.stream.Envelope;
@@ -42,8 +41,8 @@ final class StreamPrinter {
         line(1, "model:          " + h.modelId());
         line(1, "format class:   " + h.formatClass() + " version " + h.formatVersion());
         line(1, "implementation: " + h.implementationId());
-        line(1, "nonce:          " + Le.hex(h.nonce()));
-        line(1, "handshake hash: " + Le.hex(h.handshakeHash()));
+        line(1, "nonce:          " + HexFormat.of().formatHex(h.nonce()));
+        line(1, "handshake hash: " + HexFormat.of().formatHex(h.handshakeHash()));
         SectionInfo s;
         while ((s = r.nextSection()) != null) {
             line(0, "section " + s.idString() + " version " + s.version() + " #" + s.sequence() + " at offset " + s.offset()
@@ -66,7 +65,7 @@ final class StreamPrinter {
         StreamTrailer t = r.finish();
         line(0, "trailer: " + t.sectionCount() + " sections, " + t.streamBytes() + " bytes");
         if (t.transcript() != null) {
-            line(1, "transcript: " + Le.hex(t.transcript()));
+            line(1, "transcript: " + HexFormat.of().formatHex(t.transcript()));
         }
         return t;
     }

@@ -1,13 +1,14 @@
-package dev.outproc.migration.cli;
+package dev.outproc.examples.migration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.outproc.migration.testing.GoldenCorpus;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.URISyntaxException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HexFormat;
@@ -16,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** The four commands run in-process on the corpus: output and exit status. */
+/** The migration tool's commands run in-process on migration-format's corpus: output and exit status. */
 class MigrationCommandTest {
     private record Result(int status, String out, String err) {}
 
@@ -27,11 +28,21 @@ class MigrationCommandTest {
         return new Result(status, out.toString(), err.toString());
     }
 
+    /** The corpus, descriptors and registries of migration-format's tests, copied out of its test jar. */
+    @TempDir
+    static Path resources;
+
     private static String res(String path) {
-        try {
-            return Path.of(MigrationCommandTest.class.getResource(path).toURI()).toString();
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
+        try (InputStream in = GoldenCorpus.class.getResourceAsStream(path)) {
+            if (in == null) {
+                throw new IllegalStateException("missing test resource " + path);
+            }
+            Path file = resources.resolve(path.substring(1));
+            Files.createDirectories(file.getParent());
+            Files.write(file, in.readAllBytes());
+            return file.toString();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -76,10 +87,12 @@ class MigrationCommandTest {
     }
 
     @Test
-    void verifyShouldCheckMacAndSignature() {
-        String key = HexFormat.of().formatHex(GoldenCorpus.MAC_KEY);
+    void verifyShouldCheckMacAndSignature(@TempDir Path dir) throws IOException {
+        Path keyFile = dir.resolve("mac.key");
+        Files.writeString(keyFile, HexFormat.of().formatHex(GoldenCorpus.MAC_KEY) + "\n");
+        String key = keyFile.toString();
         String signer = GoldenCorpus.SIGNER.verifyingKey().toBase64();
-        Result ok = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key", key, "--trusted-signer", signer,
+        Result ok = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key-file", key, "--trusted-signer", signer,
                 "--require-mac", "--require-signature");
         assertEquals(0, ok.status(), ok.out());
         assertTrue(ok.out().contains("mac:        verified"), ok.out());
@@ -91,12 +104,16 @@ class MigrationCommandTest {
 
         byte[] wrong = GoldenCorpus.MAC_KEY.clone();
         wrong[5] ^= 1;
-        Result bad = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key", HexFormat.of().formatHex(wrong));
+        Path wrongFile = dir.resolve("wrong.key");
+        Files.writeString(wrongFile, HexFormat.of().formatHex(wrong));
+        Result bad = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key-file", wrongFile.toString());
         assertEquals(MigrationCommand.EXIT_FAILED, bad.status());
         assertTrue(bad.out().contains("NOT VERIFIED: MAC does not verify"), bad.out());
 
         Result unsigned = run("verify", res("/golden/counter-v1.oms"), "--require-signature");
         assertEquals(MigrationCommand.EXIT_FAILED, unsigned.status());
+        Result onCommandLine = run("verify", res("/golden/counter-v2-mac-signed.oms"), "--mac-key", HexFormat.of().formatHex(GoldenCorpus.MAC_KEY));
+        assertEquals(MigrationCommand.EXIT_USAGE, onCommandLine.status(), "a key on the command line is not an option");
         Result plain = run("verify", res("/golden/counter-v1.oms"));
         assertEquals(0, plain.status(), plain.out());
         assertTrue(plain.out().contains("digests:    verified"), plain.out());

@@ -1,4 +1,4 @@
-package dev.outproc.migration.cli;
+package dev.outproc.examples.migration;
 
 import dev.outproc.migration.handshake.CompatibilityChecker;
 import dev.outproc.migration.handshake.CompatibilityReport;
@@ -6,7 +6,6 @@ import dev.outproc.migration.handshake.DeviceDescriptor;
 import dev.outproc.migration.handshake.Incompatibility;
 import dev.outproc.migration.integrity.SigningKey;
 import dev.outproc.migration.integrity.VerifyingKey;
-import dev.outproc.migration.internal.Le;
 import dev.outproc.migration.model.DeviceModel;
 import dev.outproc.migration.model.Registry;
 import dev.outproc.migration.model.SchemaChange;
@@ -46,7 +45,8 @@ import picocli.CommandLine.Spec;
 @Command(name = "migration", mixinStandardHelpOptions = true, version = "outproc migration-format 1",
         description = "Inspect, verify and check outproc device-state streams and device models.",
         subcommands = {MigrationCommand.Inspect.class, MigrationCommand.Verify.class, MigrationCommand.Check.class,
-                MigrationCommand.Diff.class, MigrationCommand.Keygen.class, MigrationCommand.Sign.class})
+                MigrationCommand.Diff.class, MigrationCommand.Keygen.class, MigrationCommand.Sign.class,
+                HandshakeCommands.Relay.class, HandshakeCommands.Connect.class, HandshakeCommands.Serve.class})
 public final class MigrationCommand implements Callable<Integer> {
     /** Exit status when a stream or file cannot be read or does not verify. */
     public static final int EXIT_FAILED = 1;
@@ -108,19 +108,36 @@ public final class MigrationCommand implements Callable<Integer> {
         return r;
     }
 
+    /**
+     * Reads a 32-byte secret from a file of 64 hex digits (surrounding white space ignored). Secrets come from files
+     * or inherited fds ({@code /dev/fd/N}), never from the command line, where every user of the host can read them.
+     */
+    static byte[] readKeyFile(Path file, String what) throws IOException {
+        byte[] raw = java.nio.file.Files.readAllBytes(file);
+        if (raw.length > 1024) {
+            throw new IOException(what + " file " + file + " is " + raw.length + " bytes; expected 64 hex digits");
+        }
+        String hex = new String(raw, java.nio.charset.StandardCharsets.US_ASCII).strip();
+        if (!hex.matches("[0-9a-fA-F]{64}")) {
+            throw new IOException(what + " file " + file + " must hold 64 hex digits");
+        }
+        return HexFormat.of().parseHex(hex);
+    }
+
     /** Options shared by inspect and verify. */
     static class StreamOptions {
         @Parameters(index = "0", paramLabel = "STREAM", description = "Device-state stream file.")
         Path stream;
 
-        @Option(names = "--mac-key", paramLabel = "HEX", description = "MAC key (64 hex digits) to verify the trailer MAC with.")
-        String macKey;
+        @Option(names = "--mac-key-file", paramLabel = "FILE",
+                description = "File holding the MAC key (64 hex digits) to verify the trailer MAC with; /dev/fd/N reads an inherited fd. Keys never go on the command line.")
+        Path macKeyFile;
 
         @Option(names = "--trusted-signer", paramLabel = "BASE64", description = "Ed25519 public key whose trailer signature is accepted; repeatable.")
         List<String> trustedSigners = new ArrayList<>();
 
-        byte[] macKeyBytes() {
-            return macKey == null ? null : HexFormat.of().parseHex(macKey);
+        byte[] macKeyBytes() throws IOException {
+            return macKeyFile == null ? null : readKeyFile(macKeyFile, "MAC key");
         }
     }
 
@@ -173,7 +190,7 @@ public final class MigrationCommand implements Callable<Integer> {
                 boolean digests = r.header().hasDigests();
                 out.println("sections:   " + t.sectionCount() + ", " + t.streamBytes() + " bytes");
                 out.println("digests:    " + (digests ? "verified" : "ABSENT"));
-                out.println("transcript: " + (t.transcript() == null ? "absent" : Le.hex(t.transcript())));
+                out.println("transcript: " + (t.transcript() == null ? "absent" : HexFormat.of().formatHex(t.transcript())));
                 out.println("mac:        " + (t.macVerified() ? "verified" : t.macPresent() ? "present, not verified (no --mac-key)" : "absent"));
                 out.println("signature:  " + (t.signer() == null ? "absent" : "valid, by " + t.signer().toBase64()
                         + (options.trustedSigners.isEmpty() ? " (signer not pinned)" : " (trusted)")));
@@ -358,8 +375,7 @@ public final class MigrationCommand implements Callable<Integer> {
         @Override
         public Integer call() {
             try {
-                String hex = java.nio.file.Files.readString(key).strip();
-                SigningKey k = SigningKey.fromSeed(HexFormat.of().parseHex(hex));
+                SigningKey k = SigningKey.fromSeed(readKeyFile(key, "signing key"));
                 Registry signed = Registry.load(registry).sign(model, signer, k);
                 java.nio.file.Files.write(output, signed.toJson());
                 spec.commandLine().getOut().println("signed " + model + " as " + signer + " with " + k.verifyingKey().toBase64());

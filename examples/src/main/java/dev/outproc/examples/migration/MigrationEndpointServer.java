@@ -1,0 +1,95 @@
+package dev.outproc.examples.migration;
+
+import dev.outproc.migration.handshake.HandshakeEndpoint;
+import dev.outproc.migration.handshake.MigrationSession;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+/**
+ * A back-end's migration endpoint (integration.md §7): a Unix socket, owner-only, on which each connection runs one
+ * handshake ({@link HandshakeEndpoint#serve}); every agreement goes to the device, which uses it for the next
+ * SET_DEVICE_STATE_FD transfer in its direction. One connection at a time; a failed or malformed handshake leaves no
+ * agreement behind and the endpoint keeps listening.
+ */
+public final class MigrationEndpointServer implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(MigrationEndpointServer.class.getName());
+
+    /**
+     * The sessions the endpoint starts for each role.
+     *
+     * @param source a new source session per handshake
+     * @param destination a new destination session per handshake
+     */
+    public record Sessions(Supplier<MigrationSession.Source> source, Supplier<MigrationSession.Destination> destination) {}
+
+    private final ServerSocketChannel server;
+    private final Path path;
+    private final Thread thread;
+
+    private MigrationEndpointServer(ServerSocketChannel server, Path path, Sessions sessions, Consumer<HandshakeEndpoint.Agreed> agreed) {
+        this.server = server;
+        this.path = path;
+        this.thread = Thread.ofPlatform().daemon(true).name("migration-endpoint").start(() -> loop(sessions, agreed));
+    }
+
+    /**
+     * Listens on a path and serves handshakes until closed.
+     *
+     * @param path the socket path; must not exist
+     * @param sessions the device's sessions
+     * @param agreed receives each agreement with its role
+     * @return the running endpoint
+     * @throws IOException if the socket cannot be created
+     */
+    public static MigrationEndpointServer start(Path path, Sessions sessions, Consumer<HandshakeEndpoint.Agreed> agreed) throws IOException {
+        ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            server.bind(UnixDomainSocketAddress.of(path));
+            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
+        } catch (IOException | UnsupportedOperationException e) {
+            server.close();
+            throw new IOException("cannot serve the migration handshake on " + path + ": " + e.getMessage(), e);
+        }
+        return new MigrationEndpointServer(server, path, sessions, agreed);
+    }
+
+    private void loop(Sessions sessions, Consumer<HandshakeEndpoint.Agreed> agreed) {
+        while (server.isOpen()) {
+            try (SocketChannel c = server.accept()) {
+                Optional<HandshakeEndpoint.Agreed> a = HandshakeEndpoint.serve(c, sessions.source(), sessions.destination());
+                if (a.isPresent()) {
+                    LOG.log(System.Logger.Level.INFO, "migration handshake agreed as {0}: format version {1}",
+                            a.get().source() ? "source" : "destination", a.get().agreement().formatVersion());
+                    agreed.accept(a.get());
+                } else {
+                    LOG.log(System.Logger.Level.INFO, "migration handshake refused; no agreement");
+                }
+            } catch (ClosedChannelException e) {
+                return;
+            } catch (IOException | RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "migration handshake failed: {0}", e.getMessage());
+            }
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        server.close();
+        Files.deleteIfExists(path);
+        try {
+            thread.join(1000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
