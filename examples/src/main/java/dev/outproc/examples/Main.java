@@ -6,6 +6,8 @@ import dev.outproc.examples.migration.MigrationCommand;
 import dev.outproc.examples.net.VhostUserNetCommand;
 import dev.outproc.examples.probe.VhostUserProbeCommand;
 import dev.outproc.examples.rng.VhostUserRngCommand;
+import dev.outproc.examples.vfio.VfioUserClientCommand;
+import dev.outproc.examples.vfio.VfioUserSampleCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -23,6 +25,8 @@ import picocli.CommandLine.Command;
                 VhostUserNetCommand.class,
                 VhostUserRngCommand.class,
                 VhostUserProbeCommand.class,
+                VfioUserSampleCommand.class,
+                VfioUserClientCommand.class,
                 MigrationCommand.class,
                 CommandLine.HelpCommand.class
         })
