@@ -84,9 +84,9 @@ class FrontendKilledFaultTest {
             rig.program(ring, Rig.Setup.standard());
             byte[] block = new byte[4096];
             block[7] = 42;
-            assertEquals(RamBlkDevice.S_OK, ring.write(0, 4096, block));
+            assertEquals(RamBlkDevice.S_OK, ring.write(0, 8, block));
             byte[] back = new byte[4096];
-            assertEquals(RamBlkDevice.S_OK, ring.read(1, 4096, back));
+            assertEquals(RamBlkDevice.S_OK, ring.read(1, 8, back));
             assertEquals(42, back[7]);
         }
     }

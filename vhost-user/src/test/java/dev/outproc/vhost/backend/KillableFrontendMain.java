@@ -21,7 +21,7 @@ final class KillableFrontendMain {
         Rig rig = Rig.connect(socket, 1L << 20);
         long acked = rig.negotiate(VirtioFeature.VERSION_1.mask(), true, ProtocolFeature.REPLY_ACK.mask());
         rig.setMemTable();
-        Rig.Ring ring = rig.ring(0, 16, acked, 8, 4096);
+        Rig.Ring ring = rig.ring(0, 64, acked, 8, 4096);
         rig.program(ring, Rig.Setup.standard());
         byte[] block = new byte[4096];
         for (int i = 0; i < writes; i++) {

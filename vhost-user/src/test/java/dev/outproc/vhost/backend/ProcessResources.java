@@ -12,7 +12,8 @@ import java.util.List;
  * in use after a full collection. Soak and fault tests compare a snapshot before against one after.
  *
  * @param fds open fds
- * @param threads live threads (tasks of the process, the JVM's own included)
+ * @param threads live threads (tasks of the process, the JVM's own included, except the JDK's pooled helpers that
+ *        linger after use: the process reaper of {@link Process} and common fork-join workers)
  * @param mapsLines lines of {@code /proc/self/maps}
  * @param mappedBytes bytes of address space mapped
  * @param memfdMappings mappings of memfd files
@@ -41,8 +42,27 @@ record ProcessResources(int fds, int threads, int mapsLines, long mappedBytes, i
                 memfds++;
             }
         }
+        return new ProcessResources(TestFds.count(), liveThreads(), maps.size(), bytes, memfds, heap);
+    }
+
+    private static int liveThreads() {
         String[] tasks = new File("/proc/self/task").list();
-        return new ProcessResources(TestFds.count(), tasks == null ? -1 : tasks.length, maps.size(), bytes, memfds, heap);
+        if (tasks == null) {
+            throw new IllegalStateException("/proc/self/task is not readable");
+        }
+        int n = 0;
+        for (String task : tasks) {
+            String name;
+            try {
+                name = Files.readString(Path.of("/proc/self/task", task, "comm")).trim();
+            } catch (IOException e) {
+                continue; // ended meanwhile
+            }
+            if (!name.startsWith("process reaper") && !name.startsWith("ForkJoinPool")) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /** {@return the snapshot once fds, threads and memfd mappings equal {@code baseline}'s, or the last one after five seconds} */
