@@ -223,10 +223,15 @@ final class RegistryCodec {
                     fields.add(new FieldSchema((int) range(integer(z.get("tag"), f + ".tag"), 1, 0xffff, f + ".tag"),
                             str(z.get("name"), f + ".name"), ft, z.get("default") == null ? null : scalarText(z.get("default"), f + ".default")));
                 }
-                sections.add(new SectionSchema((int) range(integer(y.get("id"), s + ".id"), 0, 0xffff_ffffL, s + ".id"),
+                SectionSchema section = new SectionSchema((int) range(integer(y.get("id"), s + ".id"), 0, 0xffff_ffffL, s + ".id"),
                         str(y.get("name"), s + ".name"), (int) range(integer(y.get("version"), s + ".version"), 1, 0xffff, s + ".version"),
                         y.get("mustUnderstand") != null && bool(y.get("mustUnderstand"), s + ".mustUnderstand"),
-                        y.get("envelope") != null && bool(y.get("envelope"), s + ".envelope"), fields));
+                        y.get("envelope") != null && bool(y.get("envelope"), s + ".envelope"), fields);
+                // A stream section names its schema by id: two schemas of one id would make it ambiguous.
+                if (sections.stream().anyMatch(other -> other.id() == section.id())) {
+                    throw new RegistryException(s + ".id " + Integer.toUnsignedString(section.id()) + " appears twice in " + a);
+                }
+                sections.add(section);
             }
             versions.add(new FormatVersion(version, sections));
         }
