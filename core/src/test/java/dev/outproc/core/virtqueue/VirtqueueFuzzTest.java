@@ -35,7 +35,7 @@ class VirtqueueFuzzTest {
         }
     }
 
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "30s")
     void popArbitraryRings(FuzzedDataProvider data) throws Exception {
         GuestRam r = ram();
         r.region.segment().fill((byte) 0);

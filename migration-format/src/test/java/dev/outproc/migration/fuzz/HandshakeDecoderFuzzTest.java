@@ -35,7 +35,7 @@ class HandshakeDecoderFuzzTest {
     private static final DeviceDescriptor LOCAL = new DeviceDescriptor("outproc.dev/example/counter", "outproc.dev/example/counter-v2",
             "outproc.dev/example/counter/state", Map.of(), List.of(1, 2), List.of(1, 2));
 
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "30s")
     void decodeArbitraryMessages(byte[] data) {
         try {
             HandshakeCodec.decodeOffer(data);

@@ -17,7 +17,7 @@ import java.util.Set;
  */
 class RegistryParserFuzzTest {
 
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "30s")
     void parseArbitraryRegistry(byte[] data) {
         Registry r;
         try {
@@ -41,7 +41,7 @@ class RegistryParserFuzzTest {
         }
     }
 
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "30s")
     void parseArbitraryDescriptor(byte[] data) {
         try {
             DeviceDescriptor.parse(data);

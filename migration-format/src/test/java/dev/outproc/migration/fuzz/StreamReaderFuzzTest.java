@@ -135,7 +135,7 @@ class StreamReaderFuzzTest {
         }
     }
 
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "30s")
     void decodeArbitraryStream(byte[] data) {
         expectOnlyStreamExceptions(data);
     }

@@ -13,7 +13,7 @@ import java.lang.foreign.MemorySegment;
  * <p>Input layout: byte 0 selects the stream, byte 1 the fd count, the rest is the message.
  */
 class MessageDecoderFuzzTest {
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "30s")
     void decodeArbitraryMessages(byte[] data) {
         if (data.length < 2) {
             return;
