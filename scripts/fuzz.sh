@@ -24,8 +24,6 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
         core:VirtqueueFuzzTest#popArbitraryRings
         core:ChainWalkerFuzzTest#walkArbitraryChains
         migration-format:StreamReaderFuzzTest#decodeArbitraryStream
-        migration-format:StreamPrinterFuzzTest#inspectArbitraryStream
-        migration-format:StreamPrinterFuzzTest#restoreArbitrarySnapshot
         migration-format:RegistryParserFuzzTest#parseArbitraryRegistry
         migration-format:RegistryParserFuzzTest#parseArbitraryDescriptor
         migration-format:HandshakeDecoderFuzzTest#decodeArbitraryMessages
