@@ -50,8 +50,14 @@ public final class VhostUserServer implements AutoCloseable {
      */
     public static VhostUserServer listen(VirtioDevice device, VhostUserBackend.Options options, Path socketPath)
             throws IOException {
-        UnixListener listener = UnixListener.bind(socketPath, options.socketMode()).requirePeers(options.peers());
+        return serving(device, options, UnixListener.bind(socketPath, options.socketMode()));
+    }
+
+    /** A server on {@code listener}, which is closed when the back-end cannot start. */
+    private static VhostUserServer serving(VirtioDevice device, VhostUserBackend.Options options, UnixListener listener)
+            throws IOException {
         try {
+            listener.requirePeers(options.peers());
             return new VhostUserServer(new VhostUserBackend(device, options), listener, null);
         } catch (IOException | RuntimeException e) {
             listener.close();
@@ -81,13 +87,7 @@ public final class VhostUserServer implements AutoCloseable {
         if (!listening) {
             return connected(device, options, fd);
         }
-        UnixListener listener = UnixListener.adopt(fd).requirePeers(options.peers());
-        try {
-            return new VhostUserServer(new VhostUserBackend(device, options), listener, null);
-        } catch (IOException | RuntimeException e) {
-            listener.close();
-            throw e;
-        }
+        return serving(device, options, UnixListener.adopt(fd));
     }
 
     /**
