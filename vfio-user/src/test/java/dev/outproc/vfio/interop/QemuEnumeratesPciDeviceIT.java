@@ -106,7 +106,9 @@ class QemuEnumeratesPciDeviceIT {
                     assertNotEquals(0, bar0Address.get(), "SeaBIOS assigned BAR0");
                     assertEquals(PciConfigSpace.COMMAND_MEMORY, command.get() & PciConfigSpace.COMMAND_MEMORY, "memory decoding enabled");
                     long waitUntil = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                    while (device.context() != null && System.nanoTime() < waitUntil) {
+                    // The session ends (context gone) before the device's reset runs: wait for both.
+                    while ((device.context() != null || config.read16(PciConfigSpace.COMMAND) != 0)
+                            && System.nanoTime() < waitUntil) {
                         Thread.sleep(50);
                     }
                     assertEquals(0, config.read16(PciConfigSpace.COMMAND), "the device was reset when QEMU went");
