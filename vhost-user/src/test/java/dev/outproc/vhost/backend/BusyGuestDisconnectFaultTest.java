@@ -80,7 +80,7 @@ class BusyGuestDisconnectFaultTest {
             ProcessResources after = ProcessResources.settle(before);
             System.out.println("BusyGuestDisconnectFaultTest packed=" + packed + " before: " + before + "; after 5 disconnects: "
                     + after);
-            assertEquals(before.fds(), after.fds(), "open fds: " + TestFds.snapshot());
+            assertTrue(after.fds() <= before.fds(), "open fds " + before.fds() + " -> " + after.fds() + " (an fd open before may close meanwhile; more is a leak): " + TestFds.snapshot());
             assertTrue(after.threads() <= before.threads(), "threads " + before.threads() + " -> " + after.threads());
             assertEquals(before.memfdMappings(), after.memfdMappings(), "memfd mappings");
         }

@@ -89,7 +89,7 @@ class CutMessageFaultTest {
             }
             ProcessResources after = ProcessResources.settle(before);
             System.out.println("CutMessageFaultTest " + cut + " before: " + before + "; after 5 cut connections: " + after);
-            assertEquals(before.fds(), after.fds(), "open fds: " + TestFds.snapshot());
+            assertTrue(after.fds() <= before.fds(), "open fds " + before.fds() + " -> " + after.fds() + " (an fd open before may close meanwhile; more is a leak): " + TestFds.snapshot());
             assertTrue(after.threads() <= before.threads(), "threads " + before.threads() + " -> " + after.threads());
             assertEquals(before.memfdMappings(), after.memfdMappings(), "memfd mappings");
         }

@@ -63,7 +63,7 @@ class FrontendKilledFaultTest {
             }
             ProcessResources after = ProcessResources.settle(before);
             System.out.println("FrontendKilledFaultTest before: " + before + "; after 3 kills: " + after);
-            assertEquals(before.fds(), after.fds(), "open fds: " + TestFds.snapshot());
+            assertTrue(after.fds() <= before.fds(), "open fds " + before.fds() + " -> " + after.fds() + " (an fd open before may close meanwhile; more is a leak): " + TestFds.snapshot());
             assertTrue(after.threads() <= before.threads(), "threads " + before.threads() + " -> " + after.threads());
             assertEquals(before.memfdMappings(), after.memfdMappings(), "memfd mappings of dead front-ends");
         }

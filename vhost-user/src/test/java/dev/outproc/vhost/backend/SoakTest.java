@@ -58,7 +58,7 @@ class SoakTest {
             ProcessResources after = ProcessResources.settle(before);
             System.out.println("SoakTest after " + cycles + " cycles: " + after);
             assertEquals(WARM_UP + cycles, served.server().connections(), "connections served");
-            assertEquals(before.fds(), after.fds(), "open fds: " + TestFds.snapshot());
+            assertTrue(after.fds() <= before.fds(), "open fds " + before.fds() + " -> " + after.fds() + " (an fd open before may close meanwhile; more is a leak): " + TestFds.snapshot());
             assertTrue(after.threads() <= before.threads(), "threads " + before.threads() + " -> " + after.threads());
             assertEquals(before.memfdMappings(), after.memfdMappings(), "memfd mappings");
             assertTrue(after.mappedBytes() - before.mappedBytes() < MAPPED_ALLOWANCE,
