@@ -91,7 +91,7 @@ class CutMessageFaultTest {
             System.out.println("CutMessageFaultTest " + cut + " before: " + before + "; after 5 cut connections: " + after);
             assertTrue(after.fds() <= before.fds(), "open fds " + before.fds() + " -> " + after.fds() + " (an fd open before may close meanwhile; more is a leak): " + TestFds.snapshot());
             assertTrue(after.threads() <= before.threads(), "threads " + before.threads() + " -> " + after.threads());
-            assertEquals(before.memfdMappings(), after.memfdMappings(), "memfd mappings");
+            assertTrue(after.memfdMappings() <= before.memfdMappings(), "memfd mappings " + before.memfdMappings() + " -> " + after.memfdMappings());
         }
     }
 

@@ -60,7 +60,7 @@ class SoakTest {
             assertEquals(WARM_UP + cycles, served.server().connections(), "connections served");
             assertTrue(after.fds() <= before.fds(), "open fds " + before.fds() + " -> " + after.fds() + " (an fd open before may close meanwhile; more is a leak): " + TestFds.snapshot());
             assertTrue(after.threads() <= before.threads(), "threads " + before.threads() + " -> " + after.threads());
-            assertEquals(before.memfdMappings(), after.memfdMappings(), "memfd mappings");
+            assertTrue(after.memfdMappings() <= before.memfdMappings(), "memfd mappings " + before.memfdMappings() + " -> " + after.memfdMappings());
             assertTrue(after.mappedBytes() - before.mappedBytes() < MAPPED_ALLOWANCE,
                     "mapped bytes grew by " + ((after.mappedBytes() - before.mappedBytes()) >> 20) + " MiB");
             assertTrue(after.heapBytes() - before.heapBytes() < HEAP_ALLOWANCE,
