@@ -65,7 +65,7 @@ class FrontendKilledFaultTest {
             System.out.println("FrontendKilledFaultTest before: " + before + "; after 3 kills: " + after);
             assertTrue(after.fds() <= before.fds(), "open fds " + before.fds() + " -> " + after.fds() + " (an fd open before may close meanwhile; more is a leak): " + TestFds.snapshot());
             assertTrue(after.threads() <= before.threads(), "threads " + before.threads() + " -> " + after.threads());
-            assertEquals(before.memfdMappings(), after.memfdMappings(), "memfd mappings of dead front-ends");
+            assertTrue(after.memfdMappings() <= before.memfdMappings(), "memfd mappings of dead front-ends " + before.memfdMappings() + " -> " + after.memfdMappings());
         }
     }
 
