@@ -6,12 +6,14 @@ import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.internal.linux.Sockets;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * A listening Unix stream socket that accepts {@link MessageChannel}s: bound to a path
@@ -21,7 +23,9 @@ import java.util.Set;
  * <h2 id="access">Access</h2>
  * A socket file is created with mode {@code 0600} unless another mode is given: only the owner (and root)
  * may connect. The mode is set between {@code bind(2)} and {@code listen(2)}, while a connect is still
- * refused, so no peer gets in under the umask's mode. A {@link PeerAllowList} given with
+ * refused, so no peer gets in under the umask's mode. The socket is bound under a temporary name in the
+ * same directory and linked to its path only after {@code listen(2)}: once the path exists, a connect
+ * succeeds (a peer or script that waits for the file never races the listener). A {@link PeerAllowList} given with
  * {@link #requirePeers} is checked on every accepted connection before it is returned, that is before
  * any byte is read: a refused peer is logged and its connection closed, and {@code accept} waits for the
  * next one.
@@ -81,16 +85,45 @@ public final class UnixListener implements AutoCloseable {
             Files.delete(path);
         }
         OwnedFd fd = OwnedFd.of(Sockets.socket());
+        Path staging = stagingPath(path);
         try {
-            Sockets.bind(fd.get(), path.toString());
-            // Before listen(2): until then a connect is refused, so the umask's mode admits nobody.
-            Files.setPosixFilePermissions(path, socketMode);
-            Sockets.listen(fd.get(), 16);
+            Sockets.bind(fd.get(), staging.toString());
+            try {
+                // Before listen(2): until then a connect is refused, so the umask's mode admits nobody.
+                Files.setPosixFilePermissions(staging, socketMode);
+                Sockets.listen(fd.get(), 16);
+                if (!staging.equals(path)) {
+                    // The path appears only once it accepts: a peer that waits for the file never meets
+                    // ECONNREFUSED. link(2) refuses to replace a file another process created meanwhile.
+                    Files.createLink(path, staging);
+                }
+            } finally {
+                if (!staging.equals(path)) {
+                    Files.deleteIfExists(staging);
+                }
+            }
         } catch (IOException | RuntimeException e) {
             fd.close();
             throw e;
         }
         return new UnixListener(fd, path);
+    }
+
+    /** Longest socket path {@code sockaddr_un} holds, without its terminating NUL. */
+    private static final int MAX_SOCKET_PATH = 107;
+
+    /**
+     * A fresh name next to the path to bind and listen on before the socket takes its real name; the path
+     * itself when such a name would not fit into {@code sockaddr_un} (then the file is visible from
+     * {@code bind(2)} on and an early connect is refused until {@code listen(2)}).
+     */
+    private static Path stagingPath(Path path) {
+        Path parent = path.toAbsolutePath().getParent();
+        String name = ".outproc-" + Long.toHexString(ProcessHandle.current().pid()) + "-"
+                + Integer.toHexString(ThreadLocalRandom.current().nextInt());
+        Path staging = parent.resolve(name);
+        return staging.toString().getBytes(StandardCharsets.UTF_8).length <= MAX_SOCKET_PATH
+                ? staging : path;
     }
 
     /** Connects to an existing socket file: refuses when something answers, returns when nobody listens. */

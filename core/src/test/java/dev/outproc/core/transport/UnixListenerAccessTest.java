@@ -62,6 +62,45 @@ class UnixListenerAccessTest {
     }
 
     @Test
+    void pathShouldAcceptAConnectAsSoonAsItExists() throws Exception {
+        // A peer that waits for the socket file and connects at once must never meet ECONNREFUSED.
+        for (int round = 0; round < 2000; round++) {
+            Path socket = dir.resolve("early" + round + ".sock");
+            CompletableFuture<UnixListener> bound = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return UnixListener.bind(socket);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            while (!Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) {
+                Thread.onSpinWait();
+            }
+            try (OwnedFd client = OwnedFd.of(Sockets.socket())) {
+                Sockets.connect(client.get(), socket.toString());
+            } finally {
+                bound.join().close();
+            }
+        }
+        try (var left = Files.list(dir)) {
+            assertEquals(List.of(), left.toList(), "no socket file and no staging name is left behind");
+        }
+    }
+
+    @Test
+    void socketShouldBeBoundWhenTheStagingNameWouldNotFit() throws Exception {
+        // 107 bytes is the longest sockaddr_un path: the staging name next to it does not fit.
+        String name = "x".repeat(107 - dir.toString().length() - 1);
+        Path socket = dir.resolve(name);
+        try (UnixListener listener = UnixListener.bind(socket);
+             OwnedFd client = OwnedFd.of(Sockets.socket())) {
+            Sockets.connect(client.get(), socket.toString());
+            assertEquals(PosixFilePermissions.fromString("rw-------"), Files.getPosixFilePermissions(socket));
+        }
+        assertFalse(Files.exists(socket, LinkOption.NOFOLLOW_LINKS));
+    }
+
+    @Test
     void shouldRefuseToListenWhereALiveListenerAnswers() throws Exception {
         Path socket = dir.resolve("live.sock");
         try (UnixListener first = UnixListener.bind(socket)) {
