@@ -315,6 +315,31 @@ def cmd_golden(argv):
         if res.model is None:
             notes.append("model not in the registry: syntax and digests only")
         print(line + ("; " + ", ".join(notes) if notes else ""))
+        if res.header["flags"] & om.FLAG_SIGNATURE:
+            tamper_check(name, data, expect, registry)
+
+
+def tamper_check(name, data, expect, registry):
+    """Every single-bit flip and every truncation of a protected stream must be refused (stream §7)."""
+    accepted = []
+    for i in range(len(data)):
+        for bit in (0x01, 0x80):
+            changed = bytearray(data)
+            changed[i] ^= bit
+            try:
+                om.read_stream(bytes(changed), expect, registry, generic=True)
+                accepted.append("flip 0x%02x at %d" % (bit, i))
+            except om.MigrationFormatError:
+                pass
+    for n in range(len(data)):
+        try:
+            om.read_stream(data[:n], expect, registry, generic=True)
+            accepted.append("truncation to %d" % n)
+        except om.MigrationFormatError:
+            pass
+    if accepted:
+        raise om.MigrationFormatError("%s: tampered copies were accepted: %s" % (name, ", ".join(accepted[:5])))
+    print("%s: all %d bit flips and %d truncations refused" % (name, 2 * len(data), len(data)))
 
 
 def _expect_from_header(path, mac_key, pins):
