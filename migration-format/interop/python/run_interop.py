@@ -4,6 +4,8 @@
 Run from ``migration-format/``; REGISTRY... are registry files (registry-format.md), HEX values are lower- or
 upper-case hex. Exit status 0 on success; any failure prints one line starting with FAIL and exits 1.
 
+  selftest
+      run test_outproc_migration.py (the documents' rules that vectors and golden streams do not exercise).
   vectors VECTOR_DIR REGISTRY...
       recompute every published test vector (docs/vectors/*.json); prints "vectors: N checks OK".
   golden GOLDEN_DIR REGISTRY...
@@ -483,7 +485,17 @@ def cmd_load(argv):
     print(state_json(res, {"handshakeHash": agreement.handshake_hash.hex()}))
 
 
-COMMANDS = {"vectors": cmd_vectors, "golden": cmd_golden, "digests": cmd_digests, "verify": cmd_verify,
+def cmd_selftest(argv):
+    import unittest
+    suite = unittest.defaultTestLoader.discover(HERE, pattern="test_*.py")
+    result = unittest.TextTestRunner(stream=sys.stdout, verbosity=1).run(suite)
+    if not result.wasSuccessful():
+        raise om.MigrationFormatError("%d self-test failures, %d errors" % (len(result.failures),
+                                                                           len(result.errors)))
+    print("selftest: %d cases OK" % result.testsRun)
+
+
+COMMANDS = {"selftest": cmd_selftest, "vectors": cmd_vectors, "golden": cmd_golden, "digests": cmd_digests, "verify": cmd_verify,
             "write": cmd_write, "offer": cmd_offer, "complete": cmd_complete, "answer": cmd_answer,
             "load": cmd_load}
 
