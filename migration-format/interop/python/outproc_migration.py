@@ -1582,8 +1582,9 @@ def decode_message(data, expected_types=None):
             fail("offer carries %d parameters, more than 256" % len(v["parameters"]))
         names = set()
         for p in v["parameters"]:
-            if not NAME_PARAM.match(p["name"]) or p["name"] in names:
-                fail("offer parameter name %r is invalid or repeated" % p["name"])
+            # Uniqueness is syntax; a name of any spelling that the model lacks is UNKNOWN_PARAMETER (§9.1).
+            if p["name"] in names:
+                fail("offer parameter name %r is repeated" % p["name"])
             names.add(p["name"])
         for key in ("read", "write"):
             if len(v[key]) > 256 or any(x < 1 for x in v[key]):
@@ -1617,6 +1618,32 @@ def decode_message(data, expected_types=None):
             fail("result status %d" % v["status"])
         _check_len(v["handshakeHash"], (32,) if v["status"] == 0 else (0,), "result handshake hash")
     return message_type, v
+
+
+def read_message_from(stream):
+    """Reads one self-delimiting message from a byte stream (stream §9.1): the header, the capped body length, the
+    body. Returns the message bytes, or None at a clean end of the stream before a header."""
+    header = _read_exactly(stream, 12, allow_eof=True)
+    if header is None:
+        return None
+    if header[:4] != MESSAGE_MAGIC:
+        fail("handshake magic %s is not OPMH" % header[:4].hex(), 0)
+    length = struct.unpack("<I", header[8:12])[0]
+    if length > MAX_MESSAGE - 12:
+        fail("handshake body length %d exceeds 65524" % length, 8)
+    return header + _read_exactly(stream, length)
+
+
+def _read_exactly(stream, n, allow_eof=False):
+    out = bytearray()
+    while len(out) < n:
+        chunk = stream.read(n - len(out))
+        if not chunk:
+            if allow_eof and not out:
+                return None
+            fail("byte stream ended after %d of %d bytes of a handshake message" % (len(out), n))
+        out += chunk
+    return bytes(out)
 
 
 REASON_CODES = ("UNKNOWN_MODEL", "MODEL_MISMATCH", "MODEL_DEFINITION_MISMATCH", "SIGNATURE_INVALID",
@@ -1756,16 +1783,16 @@ def decide(offer_bytes, descriptor, registry, policy, destination_nonce, destina
         return build_refuse(nonce, reasons), reasons, None
     reasons = []
     model = registry.models.get(offer["model"])
-    # 1. the model is known and is ours.
-    if model is None:
-        reasons.append(("UNKNOWN_MODEL", offer["model"], "model %s is not in the destination's registry"
-                        % offer["model"]))
+    # 1. the model is ours and is known; the other items use the offered model's entry, when there is one.
     if offer["model"] != descriptor.model:
         reasons.append(("MODEL_MISMATCH", offer["model"], "source offers %s, destination is %s"
                         % (offer["model"], descriptor.model)))
+    if model is None:
+        reasons.append(("UNKNOWN_MODEL", offer["model"], "model %s is not in the destination's registry"
+                        % offer["model"]))
     chosen = None
     required_signers = list(policy.pinned_signers)
-    if not reasons:
+    if model is not None:
         # 2. entry signatures.
         status = registry.entry_status(model, set(policy.trusted_model_keys))
         if status == "INVALID":
@@ -1789,19 +1816,18 @@ def decide(offer_bytes, descriptor, registry, policy, destination_nonce, destina
             if p.must_match and a is not None and b is not None and a != b:
                 reasons.append(("PARAMETER_MISMATCH", name, "source has %s, destination has %s"
                                 % (_fmt(a), _fmt(b))))
-        # 5. format class.
+        # 5. format class: at most one reason; item 6 needs the one class both sides use.
         fc = offer["formatClass"]
         if fc != descriptor.format_class:
             reasons.append(("FORMAT_CLASS_MISMATCH", fc, "source uses %s, destination uses %s"
                             % (fc, descriptor.format_class)))
-        for c in sorted({fc, descriptor.format_class}, key=[fc, descriptor.format_class].index):
-            if c not in model.format_classes:
-                reasons.append(("UNKNOWN_FORMAT_CLASS", c, "format class %s is not defined by model %s"
-                                % (c, model.id)))
+        elif fc not in model.format_classes:
+            reasons.append(("UNKNOWN_FORMAT_CLASS", fc, "format class %s is not defined by model %s"
+                            % (fc, model.id)))
         # 6. implementations and versions.
-        for side, impl_id, side_fc, claimed, key in (
+        for side, impl_id, side_fc, claimed, key in (() if chosen_class_unusable(fc, descriptor, model) else (
                 ("source", offer["implementation"], fc, offer["write"], "write"),
-                ("destination", descriptor.implementation, descriptor.format_class, descriptor.read, "read")):
+                ("destination", descriptor.implementation, descriptor.format_class, descriptor.read, "read"))):
             entry = model.implementations.get(impl_id)
             if entry is None:
                 continue
@@ -1826,9 +1852,9 @@ def decide(offer_bytes, descriptor, registry, policy, destination_nonce, destina
                     ", ".join(map(str, offer["write"])), ", ".join(map(str, descriptor.read)))))
     # 7. MAC.
     if policy.require_mac and not offer["x25519"]:
-        reasons.append(("MAC_REQUIRED", offer["model"], "destination requires a MAC, the offer has no X25519 key"))
+        reasons.append(("MAC_REQUIRED", "offer", "destination requires a MAC, the offer has no X25519 key"))
     # 8. signers.
-    if model is not None and not any(r[0] in ("UNKNOWN_MODEL", "MODEL_MISMATCH") for r in reasons):
+    if model is not None:
         entry = model.implementations.get(offer["implementation"])
         bound = entry["signers"] if entry is not None else []
         if bound and policy.pinned_signers:
@@ -1856,6 +1882,10 @@ def decide(offer_bytes, descriptor, registry, policy, destination_nonce, destina
         "destinationNonce": bytes(destination_nonce), "requirements": requirements, "signers": required_signers})
     agreement = destination_agreement(bytes(offer_bytes), accept, destination_x25519_private)
     return accept, [], agreement
+
+
+def chosen_class_unusable(fc, descriptor, model):
+    return fc != descriptor.format_class or fc not in model.format_classes
 
 
 class Agreement:

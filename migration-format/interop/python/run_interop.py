@@ -4,6 +4,14 @@
 Run from ``migration-format/``; REGISTRY... are registry files (registry-format.md), HEX values are lower- or
 upper-case hex. Exit status 0 on success; any failure prints one line starting with FAIL and exits 1.
 
+  endpoint-destination DESCRIPTOR REGISTRY... --nonce HEX [--x25519 PRIVATE_HEX] [answer's policy options]
+         --save-offer FILE --save-answer FILE
+      the destination endpoint of integration.md §7 on stdin/stdout (for a relay's exec: endpoint): reads begin
+      (role 2) and the offer, writes the answer; saves both messages for load; messages for people go to stderr.
+  endpoint-source DESCRIPTOR REGISTRY... --nonce HEX [--x25519 PRIVATE_HEX] [--seed HEX]
+         --save-offer FILE --save-answer FILE
+      the source endpoint: reads begin (role 1), writes the offer, reads the answer, runs the source's checks and
+      writes the result message (status 1 with the reason when it refuses or cannot honour the answer).
   selftest
       run test_outproc_migration.py (the documents' rules that vectors and golden streams do not exercise).
   vectors VECTOR_DIR REGISTRY...
@@ -447,18 +455,12 @@ def cmd_complete(argv):
 
 
 def cmd_answer(argv):
-    positional, opts = parse_args(argv, ("--offer", "--nonce", "--x25519", "--require-signer", "--trusted-model-key",
-                                         "--out"),
-                                  ("--require-mac", "--require-signature", "--require-trusted-model"))
+    positional, opts = parse_args(argv, DESTINATION_OPTIONS, DESTINATION_FLAGS)
     if len(positional) < 2:
         raise UsageError("answer DESCRIPTOR REGISTRY... --offer FILE --nonce HEX [--x25519 HEX] ... --out FILE")
     registry = om.Registry.load(positional[1:])
     descriptor = om.Descriptor.load(positional[0])
-    policy = om.DestinationPolicy(
-        require_mac=opts["--require-mac"], require_signature=opts["--require-signature"],
-        pinned_signers=[hex_arg(k, 32, "--require-signer") for k in opts["--require-signer"]],
-        trusted_model_keys=[hex_arg(k, 32, "--trusted-model-key") for k in opts["--trusted-model-key"]],
-        require_trusted_model=opts["--require-trusted-model"])
+    policy = destination_policy(opts)
     private = one(opts, "--x25519", required=False)
     answer, reasons, agreement = om.decide(read_file(one(opts, "--offer")), descriptor, registry, policy,
                                            hex_arg(one(opts, "--nonce"), 32, "--nonce"),
@@ -470,6 +472,87 @@ def cmd_answer(argv):
         print("refused")
         for code, subject, detail in reasons:
             print("%s %s: %s" % (code, subject, detail))
+
+
+DESTINATION_OPTIONS = ("--nonce", "--x25519", "--require-signer", "--trusted-model-key", "--out", "--offer",
+                       "--save-offer", "--save-answer")
+DESTINATION_FLAGS = ("--require-mac", "--require-signature", "--require-trusted-model")
+
+
+def destination_policy(opts):
+    return om.DestinationPolicy(
+        require_mac=opts["--require-mac"], require_signature=opts["--require-signature"],
+        pinned_signers=[hex_arg(k, 32, "--require-signer") for k in opts["--require-signer"]],
+        trusted_model_keys=[hex_arg(k, 32, "--trusted-model-key") for k in opts["--trusted-model-key"]],
+        require_trusted_model=opts["--require-trusted-model"])
+
+
+def read_role(stdin, role):
+    begin = om.read_message_from(stdin)
+    if begin is None:
+        raise om.MigrationFormatError("the relay closed the connection before its begin message")
+    _, body = om.decode_message(begin, (om.BEGIN,))
+    if body["role"] != role:
+        raise om.MigrationFormatError("begin asks for role %d, this endpoint serves role %d" % (body["role"], role))
+
+
+def cmd_endpoint_destination(argv):
+    """The destination side of integration.md §7 over stdin/stdout (a relay's exec: endpoint)."""
+    positional, opts = parse_args(argv, DESTINATION_OPTIONS, DESTINATION_FLAGS)
+    if len(positional) < 2:
+        raise UsageError("endpoint-destination DESCRIPTOR REGISTRY... --nonce HEX ... --save-offer F --save-answer F")
+    registry = om.Registry.load(positional[1:])
+    descriptor = om.Descriptor.load(positional[0])
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    read_role(stdin, 2)
+    offer = om.read_message_from(stdin)
+    if offer is None:
+        raise om.MigrationFormatError("the relay closed the connection before the offer")
+    private = one(opts, "--x25519", required=False)
+    answer, reasons, agreement = om.decide(offer, descriptor, registry, destination_policy(opts),
+                                           hex_arg(one(opts, "--nonce"), 32, "--nonce"),
+                                           hex_arg(private, 32, "--x25519") if private else None)
+    write_file(one(opts, "--save-offer"), offer)
+    write_file(one(opts, "--save-answer"), answer)
+    stdout.write(answer)
+    stdout.flush()
+    if agreement is not None:
+        sys.stderr.write("accepted %s\n" % agreement.handshake_hash.hex())
+    else:
+        sys.stderr.write("refused\n" + "".join("%s %s: %s\n" % r for r in reasons))
+
+
+def cmd_endpoint_source(argv):
+    """The source side of integration.md §7 over stdin/stdout: begin, offer, answer, result."""
+    positional, opts = parse_args(argv, ("--nonce", "--x25519", "--seed", "--save-offer", "--save-answer"))
+    if len(positional) < 2:
+        raise UsageError("endpoint-source DESCRIPTOR REGISTRY... --nonce HEX [--x25519 HEX] [--seed HEX] ...")
+    registry = om.Registry.load(positional[1:])
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    read_role(stdin, 1)
+    private = one(opts, "--x25519", required=False)
+    private = hex_arg(private, 32, "--x25519") if private else None
+    seed = one(opts, "--seed", required=False)
+    seed = hex_arg(seed, 32, "--seed") if seed else None
+    offer = om.build_offer(om.Descriptor.load(positional[0]), registry, hex_arg(one(opts, "--nonce"), 32, "--nonce"),
+                           private)
+    write_file(one(opts, "--save-offer"), offer)
+    stdout.write(offer)
+    stdout.flush()
+    answer = om.read_message_from(stdin)
+    if answer is None:
+        raise om.MigrationFormatError("the relay closed the connection before the answer")
+    write_file(one(opts, "--save-answer"), answer)
+    try:
+        agreement = om.source_complete(offer, answer, private, seed)
+        result = {"status": 0, "detail": "", "formatVersion": agreement.format_version,
+                  "handshakeHash": agreement.handshake_hash}
+        sys.stderr.write("agreed %s version %d\n" % (agreement.handshake_hash.hex(), agreement.format_version))
+    except om.MigrationFormatError as e:
+        result = {"status": 1, "detail": str(e)[:4096], "formatVersion": 0, "handshakeHash": b""}
+        sys.stderr.write("%s\n" % e)
+    stdout.write(om.encode_message(om.RESULT, result))
+    stdout.flush()
 
 
 def cmd_load(argv):
@@ -497,7 +580,8 @@ def cmd_selftest(argv):
 
 COMMANDS = {"selftest": cmd_selftest, "vectors": cmd_vectors, "golden": cmd_golden, "digests": cmd_digests, "verify": cmd_verify,
             "write": cmd_write, "offer": cmd_offer, "complete": cmd_complete, "answer": cmd_answer,
-            "load": cmd_load}
+            "load": cmd_load, "endpoint-source": cmd_endpoint_source,
+            "endpoint-destination": cmd_endpoint_destination}
 
 
 def main(argv):
@@ -508,7 +592,9 @@ def main(argv):
         COMMANDS[argv[0]](argv[1:])
         return 0
     except (om.MigrationFormatError, UsageError, OSError, ValueError) as e:
-        print("FAIL %s: %s" % (argv[0], " ".join(str(e).split("\n"))))
+        # An endpoint's stdout carries handshake bytes: its FAIL line goes to stderr.
+        out = sys.stderr if argv[0].startswith("endpoint-") else sys.stdout
+        out.write("FAIL %s: %s\n" % (argv[0], " ".join(str(e).split("\n"))))
         return 1
 
 

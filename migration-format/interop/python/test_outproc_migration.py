@@ -253,11 +253,27 @@ class Decision(unittest.TestCase):
         _, _, agreement = self.decide(descriptor("blk-source.json"), descriptor("blk-dest-v1-only.json"))
         self.assertEqual(agreement.format_version, 1)
 
-    def test_other_model_stops_after_item_1_but_mac_is_still_checked(self):
-        _, reasons, _ = self.decide(descriptor("blk-source.json"), descriptor("counter-dest-v1.json"),
-                                    om.DestinationPolicy(require_mac=True))
+    def test_unknown_model_stops_after_item_1_but_mac_is_still_checked(self):
+        src = descriptor("blk-source.json")
+        src.model = "example.org/nope"
+        _, reasons, _ = self.decide(src, descriptor("blk-dest-memory.json"), om.DestinationPolicy(require_mac=True))
+        self.assertEqual(self.codes(reasons), [("MODEL_MISMATCH", "example.org/nope"),
+                                               ("UNKNOWN_MODEL", "example.org/nope"),
+                                               ("MAC_REQUIRED", "offer")])
+
+    def test_other_known_model_is_checked_against_the_offered_entry(self):
+        _, reasons, _ = self.decide(descriptor("blk-source.json"), descriptor("counter-dest-v1.json"))
         self.assertEqual(self.codes(reasons), [("MODEL_MISMATCH", "virtio-spec.org/pci/virtio-blk"),
-                                               ("MAC_REQUIRED", "virtio-spec.org/pci/virtio-blk")])
+                                               ("UNKNOWN_PARAMETER", "mode"), ("PARAMETER_MISSING", "capacity"),
+                                               ("PARAMETER_MISMATCH", "num_queues"),
+                                               ("PARAMETER_MISMATCH", "queue_size"),
+                                               ("FORMAT_CLASS_MISMATCH", "virtio-spec.org/pci/virtio-blk/state")])
+
+    def test_format_class_mismatch_gives_one_reason_and_skips_item_6(self):
+        src = descriptor("blk-source.json")
+        src.format_class = "example.org/x/state"  # file-blk is listed with another class: not reported
+        _, reasons, _ = self.decide(src, descriptor("blk-dest-memory.json"))
+        self.assertEqual(self.codes(reasons), [("FORMAT_CLASS_MISMATCH", "example.org/x/state")])
 
     def test_parameter_reasons_on_the_source_side(self):
         src = descriptor("blk-source.json")
