@@ -814,7 +814,7 @@ def parse_model(raw, what):
                 names.add(sname)
                 sversion = json_integer(s["version"], 1, 0xFFFF, ws + ".version", text_allowed=False)
                 envelope = _bool(s.get("envelope", False), ws + ".envelope")
-                if envelope and "fields" in s:
+                if envelope and s.get("fields", []) != []:
                     fail("%s: an envelope section has no fields" % ws)
                 fspecs, ftree = _parse_field_specs(s.get("fields", []), ws + ".fields", 1)
                 spec = SectionSpec(sid, sname, sversion, _bool(s.get("mustUnderstand", False), ws),
@@ -902,9 +902,9 @@ class Registry:
             key = decode_base64_key(_string(s["publicKey"], w), 32, w + ".publicKey")
             sig = decode_base64_key(_string(s["signature"], w), 64, w + ".signature")
             model = reg.models.get(_string(s["model"], w + ".model"))
-            if model is None:
-                fail("%s: signature for unknown model %r" % (w, s["model"]))
-            model.signatures.append((_string(s["signer"], w + ".signer"), key, sig))
+            signer = _string(s["signer"], w + ".signer")
+            if model is not None:  # a signature for a model this file does not hold is ignored (registry §4)
+                model.signatures.append((signer, key, sig))
         return reg
 
     @staticmethod
@@ -1505,8 +1505,6 @@ def read_envelope(fields, where):
     if len(fields) != 3 or [(f.tag, f.type) for f in fields] != shape:
         fail("%s is an envelope but holds %s instead of 1 STRING, 2 INT32, 3 BYTES"
              % (where, [(f.tag, TYPE_NAMES.get(f.type)) for f in fields]))
-    if not is_domain_rooted_id(fields[0].value):
-        fail("%s: envelope vendor id %r is not a domain-rooted id" % (where, fields[0].value), fields[0].offset)
     return {"vendor": fields[0].value, "schemaVersion": fields[1].value, "payload": fields[2].value}
 
 
