@@ -1397,11 +1397,7 @@ def read_stream(data, expect, registry=None, generic=False):
         section = Section(sid, sversion, sflags, seq, bytes(body), at)
         spec = schema.sections.get(sid) if schema is not None else None
         if spec is not None and spec.version == sversion:
-            want = (SECTION_MUST_UNDERSTAND if spec.must_understand else 0) | (
-                SECTION_ENVELOPE if spec.envelope else 0)
-            if sflags != want:
-                fail("section %d (%s) has flags 0x%02x, the registry says 0x%02x" % (sid, spec.name, sflags, want),
-                     at + 1)
+            pass  # read by the schema; its flags are for readers that do not know it (stream §4.1)
         elif schema is not None:
             if sflags & SECTION_MUST_UNDERSTAND:
                 fail("must-understand section %d version %d is unknown to format %s version %d"
