@@ -23,11 +23,15 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
         vhost-user:MessageDecoderFuzzTest#decodeArbitraryMessages
         core:VirtqueueFuzzTest#popArbitraryRings
         core:ChainWalkerFuzzTest#walkArbitraryChains
+        vfio-user:MessageDecoderFuzzTest#decodeArbitraryMessages
+        vfio-user:ServerSessionFuzzTest#serveArbitraryMessagesAfterVersion
         migration-format:StreamReaderFuzzTest#decodeArbitraryStream
+        migration-format:StreamReaderFuzzTest#restoreArbitrarySnapshot
         migration-format:RegistryParserFuzzTest#parseArbitraryRegistry
         migration-format:RegistryParserFuzzTest#parseArbitraryDescriptor
         migration-format:HandshakeDecoderFuzzTest#decodeArbitraryMessages
         migration-format:HandshakeFramingFuzzTest#readArbitraryHandshakeStream
+        examples:StreamPrinterFuzzTest#inspectArbitraryStream
     )
 fi
 
