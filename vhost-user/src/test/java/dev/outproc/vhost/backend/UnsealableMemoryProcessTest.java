@@ -37,17 +37,18 @@ import static org.junit.jupiter.api.Assertions.fail;
  *     {@link VhostUserBackend.UnsealableMemory#REFUSE}: SET_MEM_TABLE is refused, nothing is mapped, the
  *     truncation and the kick reach nothing, and the process serves the next front-end.</li>
  * <li>The same memfd and the default policy ({@link VhostUserBackend.UnsealableMemory#ACCEPT_WITH_WARNING}): the
- *     file is mapped with a warning, and the truncation followed by a kick kills the back-end process. HotSpot
- *     does not turn the {@code SIGBUS} of the worker's access to the ring into an exception: its fatal error
- *     handler ends the JVM (here "Internal Error (assembler_x86.cpp:895) ShouldNotReachHere" while handling the
- *     SIGBUS of {@code Unsafe.putShortVolatile}; status 1 with {@code -XX:-CreateCoredumpOnCrash}, otherwise
- *     {@code SIGABRT}). This is the documented residual risk of that policy (docs/security.md).</li>
+ *     file is mapped with a warning, and the truncation followed by a kick kills the back-end process when the
+ *     worker's access to the ring runs interpreted: HotSpot does not turn that {@code SIGBUS} into an exception,
+ *     its fatal error handler ends the JVM (status 1 with {@code -XX:-CreateCoredumpOnCrash}, otherwise
+ *     {@code SIGABRT}). When the access runs in JIT-compiled code, HotSpot raises an {@code InternalError}
+ *     instead and only that connection ends. This is the documented residual risk of that policy
+ *     (docs/security.md).</li>
  * <li>A memfd that allows sealing (as QEMU's and our own front-end's memory does): the back-end seals it against
  *     shrinking before it maps it, the front-end's {@code ftruncate} fails with {@code EPERM}, and the back-end
  *     keeps serving.</li>
  * </ul>
  */
-@Timeout(value = 180, unit = TimeUnit.SECONDS)
+@Timeout(value = 400, unit = TimeUnit.SECONDS)
 class UnsealableMemoryProcessTest {
     private static final long MEMORY = 4L << 20;
     private static final int EPERM = 1;
@@ -67,7 +68,7 @@ class UnsealableMemoryProcessTest {
             classPath = modulePath + File.pathSeparator + classPath;
         }
         ProcessBuilder pb = new ProcessBuilder(java.toString(), "--enable-native-access=ALL-UNNAMED",
-                "-XX:ErrorFile=" + dir.resolve("hs_err_%p.log"), "-XX:-CreateCoredumpOnCrash",
+                "-XX:ErrorFile=" + dir.resolve("hs_err_%p.log"), "-XX:-CreateCoredumpOnCrash", "-XX:ErrorLogTimeout=30",
                 "-cp", classPath, CrashBackendMain.class.getName(), socket.toString(), image.toString(), "-1", policy);
         pb.redirectError(dir.resolve("backend-stderr-" + policy + ".log").toFile());
         Process p = pb.start();
@@ -181,6 +182,14 @@ class UnsealableMemoryProcessTest {
         }
     }
 
+    /**
+     * The default policy. Which of two outcomes the attack has depends on where the faulting store runs, which
+     * nothing here controls: run by the interpreter (as on a fresh back-end), HotSpot's SIGBUS handler fails
+     * ("Internal Error (assembler_x86.cpp:895) ShouldNotReachHere" on JDK 25) and the fatal error handler ends
+     * the whole process; run by JIT-compiled code, HotSpot raises an {@code InternalError} ("a fault occurred
+     * in an unsafe memory access"), which ends that connection alone. The test accepts exactly these two and
+     * checks each precisely; a deployment must plan for the first.
+     */
     @Test
     void acceptPolicyShouldBeKilledByAShrinkOfUnsealableMemoryAsDocumented() throws Exception {
         Path socket = dir.resolve("accept.sock");
@@ -193,21 +202,34 @@ class UnsealableMemoryProcessTest {
                 assertEquals(RamBlkDevice.S_OK, ring.write(0, 1, new byte[512]), "served before the attack");
                 assertEquals(0, PeerSyscalls.ftruncate(rig.regions.get(0).fd().get(), 0), "nothing stops the shrink");
                 ring.kick.signal();
-                assertTrue(backend.waitFor(60, TimeUnit.SECONDS), "the back-end process died of the attack");
+                // The fatal error report takes a while on a loaded machine (at most ErrorLogTimeout).
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(150);
+                while (backend.isAlive() && !stderr("accept").contains("the device failed with")
+                        && System.nanoTime() < deadline) {
+                    Thread.sleep(50);
+                }
             } catch (IOException closed) {
                 // the front-end's close after the back-end died
             }
-            assertFalse(backend.isAlive());
             String stderr = stderr("accept");
             assertTrue(stderr.contains("cannot be sealed"), "the warning at SET_MEM_TABLE: " + stderr);
-            // HotSpot's fatal error handler (not an exception, not a clean exit): with CreateCoredumpOnCrash off
-            // it exits with status 1 after its report (with core dumps on, it aborts: SIGABRT, status 134).
-            assertEquals(1, backend.exitValue(), "stdout: " + stdout + "\nstderr: " + stderr);
-            assertTrue(stdout.toString().contains("A fatal error has been detected by the Java Runtime Environment"), "stdout: " + stdout);
-            String report = errorReports();
-            assertTrue(report.contains("SIGBUS"), "the report names the signal: " + report.substring(0, Math.min(4000, report.length())));
-            assertTrue(report.contains("JavaThread \"vhost-user-worker-0\""), "on the ring's worker");
-            assertTrue(report.contains("dev.outproc.core.virtqueue.SplitQueue"), "touching the ring");
+            if (backend.waitFor(5, TimeUnit.SECONDS)) {
+                // HotSpot's fatal error handler (not an exception, not a clean exit): with CreateCoredumpOnCrash
+                // off it exits with status 1 after its report (with core dumps on, it aborts: SIGABRT, 134).
+                System.out.println("shrink under the default policy: the back-end process died (interpreted access)");
+                assertEquals(1, backend.exitValue(), "stdout: " + stdout + "\nstderr: " + stderr);
+                assertTrue(stdout.toString().contains("A fatal error has been detected by the Java Runtime Environment"), "stdout: " + stdout);
+                String report = errorReports();
+                assertTrue(report.contains("SIGBUS"), "the report names the signal: " + report.substring(0, Math.min(4000, report.length())));
+                assertTrue(report.contains("JavaThread \"vhost-user-worker-0\""), "on the ring's worker");
+                assertTrue(report.contains("dev.outproc.core.virtqueue."), "touching the ring");
+            } else {
+                System.out.println("shrink under the default policy: the connection ended (compiled access)");
+                assertTrue(stderr.contains("the device failed with java.lang.InternalError"),
+                        "neither a dead process nor an InternalError that ended the connection; stdout: " + stdout + "\nstderr: " + stderr);
+                served(socket);
+                assertTrue(backend.isAlive());
+            }
         } finally {
             stop(backend);
         }
