@@ -259,7 +259,11 @@ public final class GuestMemory {
      * @throws java.io.IOException what the consumer throws
      */
     public void forEachPiece(long gpa, long length, PieceConsumer consumer) throws java.io.IOException {
-        checkPieces(gpa, length);
+        checkPieces(gpa, length, false, false);
+        walkPieces(gpa, length, consumer);
+    }
+
+    private void walkPieces(long gpa, long length, PieceConsumer consumer) throws java.io.IOException {
         long done = 0;
         while (done < length) {
             long at = gpa + done;
@@ -271,7 +275,7 @@ public final class GuestMemory {
         }
     }
 
-    private void checkPieces(long gpa, long length) throws GuestMemoryException {
+    private void checkPieces(long gpa, long length, boolean reads, boolean writes) throws GuestMemoryException {
         if (length < 0 || Unsigned.wraps(gpa, length)) {
             throw new GuestMemoryException("guest-physical range wraps past 2^64, address=" + Unsigned.hex(gpa)
                     + ", length=" + Unsigned.hex(length));
@@ -285,6 +289,11 @@ public final class GuestMemory {
                         + Unsigned.hex(gpa) + ", length=" + Unsigned.hex(length) + ", first missing byte=" + Unsigned.hex(at));
             }
             GuestRegion r = byGpa[i];
+            if ((reads && !r.readable()) || (writes && !r.writable())) {
+                throw new GuestMemoryException("guest-physical range is not " + (reads ? "readable" : "writable")
+                        + ", address=" + Unsigned.hex(gpa) + ", length=" + Unsigned.hex(length)
+                        + ", first refused byte=" + Unsigned.hex(at) + ", region=" + r);
+            }
             done += Math.min(length - done, r.sizeBytes() - (at - r.guestPhysAddr()));
         }
     }
@@ -294,11 +303,13 @@ public final class GuestMemory {
      *
      * @param gpa guest-physical start
      * @param destination where to copy (its whole size)
-     * @throws GuestMemoryException when the range is not all in guest memory
+     * @throws GuestMemoryException when the range is not all in guest memory, or a part of it is not
+     *         {@linkplain GuestRegion#readable() readable}
      */
     public void read(long gpa, MemorySegment destination) throws GuestMemoryException {
         try {
-            forEachPiece(gpa, destination.byteSize(),
+            checkPieces(gpa, destination.byteSize(), true, false);
+            walkPieces(gpa, destination.byteSize(),
                     (offset, piece) -> MemorySegment.copy(piece, 0, destination, offset, piece.byteSize()));
         } catch (GuestMemoryException e) {
             throw e;
@@ -312,11 +323,13 @@ public final class GuestMemory {
      *
      * @param gpa guest-physical start
      * @param source what to copy (its whole size)
-     * @throws GuestMemoryException when the range is not all in guest memory (nothing is written then)
+     * @throws GuestMemoryException when the range is not all in guest memory, or a part of it is not
+     *         {@linkplain GuestRegion#writable() writable} (nothing is written then)
      */
     public void write(long gpa, MemorySegment source) throws GuestMemoryException {
         try {
-            forEachPiece(gpa, source.byteSize(),
+            checkPieces(gpa, source.byteSize(), false, true);
+            walkPieces(gpa, source.byteSize(),
                     (offset, piece) -> MemorySegment.copy(source, offset, piece, 0, piece.byteSize()));
         } catch (GuestMemoryException e) {
             throw e;

@@ -21,14 +21,15 @@ public final class GuestRegion implements AutoCloseable {
     private final SharedMapping mapping;
     private final MemorySegment segment;
     private final OwnedFd fd;
+    private final boolean readable;
 
     private GuestRegion(long guestPhysAddr, long sizeBytes, long userAddr, long mmapOffset,
                         SharedMapping mapping, OwnedFd fd) {
-        this(guestPhysAddr, sizeBytes, userAddr, mmapOffset, mapping, mapping.segment(), fd);
+        this(guestPhysAddr, sizeBytes, userAddr, mmapOffset, mapping, mapping.segment(), fd, true);
     }
 
     private GuestRegion(long guestPhysAddr, long sizeBytes, long userAddr, long mmapOffset,
-                        SharedMapping mapping, MemorySegment segment, OwnedFd fd) {
+                        SharedMapping mapping, MemorySegment segment, OwnedFd fd, boolean readable) {
         this.guestPhysAddr = guestPhysAddr;
         this.sizeBytes = sizeBytes;
         this.userAddr = userAddr;
@@ -36,6 +37,7 @@ public final class GuestRegion implements AutoCloseable {
         this.mapping = mapping;
         this.segment = segment;
         this.fd = fd;
+        this.readable = readable;
     }
 
     /**
@@ -49,11 +51,36 @@ public final class GuestRegion implements AutoCloseable {
      * @param backing the region whose bytes it shows
      * @param backingOffset where in {@code backing} it starts
      * @param writable whether writes through the view are allowed
-     * @return the view
+     * @return the view, readable
      * @throws GuestMemoryException when the window is not inside {@code backing} or wraps
      */
     public static GuestRegion view(long address, long sizeBytes, GuestRegion backing, long backingOffset, boolean writable)
             throws GuestMemoryException {
+        return view(address, sizeBytes, backing, backingOffset, true, writable);
+    }
+
+    /**
+     * A window as {@link #view(long, long, GuestRegion, long, boolean)}, with its read permission too: an
+     * IOTLB entry may be write-only (vhost-user.rst "IOMMU support", {@code perm} WO), and a device must not
+     * read through it. The segment of a view that is not {@linkplain #readable() readable} is still a plain
+     * segment (Java has no write-only memory): the translations that hand out guest memory for reading
+     * ({@link GuestMemory#read}, a device queue's readable buffers and ring areas) check the flag and refuse.
+     *
+     * @param address where the view starts in its own address space (IOVA)
+     * @param sizeBytes its size
+     * @param backing the region whose bytes it shows
+     * @param backingOffset where in {@code backing} it starts
+     * @param readable whether the device may read through the view
+     * @param writable whether the device may write through the view
+     * @return the view
+     * @throws GuestMemoryException when the window is not inside {@code backing} or wraps, or allows no access
+     */
+    public static GuestRegion view(long address, long sizeBytes, GuestRegion backing, long backingOffset,
+                                   boolean readable, boolean writable) throws GuestMemoryException {
+        if (!readable && !writable) {
+            throw new GuestMemoryException("view allows neither reads nor writes, address=" + Unsigned.hex(address)
+                    + ", sizeBytes=" + Unsigned.hex(sizeBytes));
+        }
         validate(address, sizeBytes, address, 0);
         if (backingOffset < 0 || !Unsigned.within(backingOffset, sizeBytes, 0, backing.sizeBytes())) {
             throw new GuestMemoryException("view outside its backing region, offset=" + Unsigned.hex(backingOffset)
@@ -61,7 +88,7 @@ public final class GuestRegion implements AutoCloseable {
         }
         MemorySegment slice = backing.segment().asSlice(backingOffset, sizeBytes);
         return new GuestRegion(address, sizeBytes, address, backing.mmapOffset() + backingOffset, null,
-                writable ? slice : slice.asReadOnly(), null);
+                writable ? slice : slice.asReadOnly(), null, readable && backing.readable());
     }
 
     /**
@@ -154,6 +181,16 @@ public final class GuestRegion implements AutoCloseable {
         return segment;
     }
 
+    /** {@return whether the device may read this region (false for a view of a write-only IOTLB entry)} */
+    public boolean readable() {
+        return readable;
+    }
+
+    /** {@return whether the device may write this region (false for a read-only mapping or view)} */
+    public boolean writable() {
+        return !segment.isReadOnly();
+    }
+
     /** {@return the fd this region keeps, or {@code null}} */
     public OwnedFd fd() {
         return fd;
@@ -203,6 +240,7 @@ public final class GuestRegion implements AutoCloseable {
     @Override
     public String toString() {
         return "GuestRegion[gpa=" + Unsigned.hex(guestPhysAddr) + ", size=" + Unsigned.hex(sizeBytes)
-                + ", uaddr=" + Unsigned.hex(userAddr) + ", mmapOffset=" + Unsigned.hex(mmapOffset) + "]";
+                + ", uaddr=" + Unsigned.hex(userAddr) + ", mmapOffset=" + Unsigned.hex(mmapOffset)
+                + (readable ? writable() ? "" : ", read-only" : ", write-only") + "]";
     }
 }

@@ -39,6 +39,12 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
     private long[] regionStart = new long[0];
     private long[] regionSize = new long[0];
     private MemorySegment[] regionSegments = new MemorySegment[0];
+    /** Per region: {@link #READS} if the device may read it, {@link #WRITES} if it may write it. */
+    private byte[] regionAccess = new byte[0];
+    /** Access bit: the device reads (a readable buffer, an indirect table, the rings it reads). */
+    static final int READS = 1;
+    /** Access bit: the device writes (a writable buffer, the used ring, the device event area). */
+    static final int WRITES = 2;
 
     DeviceQueueBase(String name) {
         this.defaultName = name;
@@ -90,11 +96,13 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         regionStart = new long[n];
         regionSize = new long[n];
         regionSegments = new MemorySegment[n];
+        regionAccess = new byte[n];
         for (int i = 0; i < n; i++) {
             GuestRegion r = m.region(i);
             regionStart[i] = r.guestPhysAddr();
             regionSize[i] = r.sizeBytes();
             regionSegments[i] = r.segment();
+            regionAccess[i] = (byte) ((r.readable() ? READS : 0) | (r.writable() ? WRITES : 0));
         }
         lastRegion = 0;
     }
@@ -211,14 +219,23 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         return x;
     }
 
-    /** Resolves one ring area, checking alignment and that one region holds all of it. */
-    final MemorySegment ring(long gpa, long length, int alignment, String what) throws VirtqueueException {
+    /**
+     * Resolves one ring area, checking alignment, that one region holds all of it and that the region allows
+     * the device's access to it ({@link #READS}, {@link #WRITES} or both: an IOTLB entry may be read-only or
+     * write-only).
+     */
+    final MemorySegment ring(long gpa, long length, int alignment, int access, String what) throws VirtqueueException {
         if ((gpa & (alignment - 1)) != 0) {
             throw fail(Reason.RING_MISALIGNED, -1, what + "=" + Unsigned.hex(gpa) + ", required alignment=" + alignment);
         }
         int index = memory.regionIndexOfGpa(gpa, length);
         if (index < 0) {
             throw fail(Reason.RING_OUTSIDE_MEMORY, -1, what + "=" + Unsigned.hex(gpa) + ", length=" + length);
+        }
+        if ((regionAccess[index] & access) != access) {
+            throw fail(Reason.RING_OUTSIDE_MEMORY, -1, what + "=" + Unsigned.hex(gpa) + ", length=" + length
+                    + ": the device " + accessText(access) + " it, but its mapping is " + accessText(regionAccess[index])
+                    + " (" + memory.region(index) + ")");
         }
         GuestRegion r = memory.region(index);
         MemorySegment segment = r.segment().asSlice(gpa - r.guestPhysAddr(), length);
@@ -243,7 +260,8 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         long unsignedLength = Integer.toUnsignedLong(length);
         // One compact test on the hot path (a range inside a region cannot wrap); the cold path names the rule.
         int index = regionOf(address, unsignedLength);
-        if (index < 0 || chain.count >= Rings.MAX_CHAIN_BUFFERS || (!writable && chain.count > chain.readable)
+        if (index < 0 || (regionAccess[index] & (writable ? WRITES : READS)) == 0
+                || chain.count >= Rings.MAX_CHAIN_BUFFERS || (!writable && chain.count > chain.readable)
                 || chain.totalReadable + chain.totalWritable + unsignedLength > Rings.MAX_CHAIN_BYTES) {
             throw bufferError(chain, head, address, unsignedLength, writable);
         }
@@ -268,8 +286,24 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         if (total > Rings.MAX_CHAIN_BYTES) {
             return fail(Reason.CHAIN_TOO_LARGE, head, "total bytes=" + total + ", limit=" + Rings.MAX_CHAIN_BYTES);
         }
+        int index = memory.regionIndexOfGpa(address, length);
+        if (index >= 0) {
+            // Mapped, but not for this direction: not a miss to ask an IOTLB about, the driver's error.
+            return fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "addr=" + Unsigned.hex(address) + ", len=" + length + ": a device-"
+                    + (writable ? "writable" : "readable") + " buffer in a " + accessText(regionAccess[index]) + " mapping ("
+                    + memory.region(index) + ")");
+        }
         return miss(head, address, "addr=" + Unsigned.hex(address) + ", len=" + length
                 + " (outside guest memory or across a region boundary)");
+    }
+
+    private static String accessText(int access) {
+        return switch (access & (READS | WRITES)) {
+            case READS -> "read-only";
+            case WRITES -> "write-only";
+            case READS | WRITES -> "read-write";
+            default -> "inaccessible";
+        };
     }
 
     /** The region holding the whole range, or -1; most ranges of a run hit the same region as the last one. */
@@ -295,7 +329,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         long bytes = Integer.toUnsignedLong(tableLength);
         int index;
         if (!indirect || bytes == 0 || bytes % Rings.DESC_SIZE != 0 || bytes > Rings.MAX_CHAIN_BUFFERS * (long) Rings.DESC_SIZE
-                || (index = regionOf(tableAddress, bytes)) < 0) {
+                || (index = regionOf(tableAddress, bytes)) < 0 || (regionAccess[index] & READS) == 0) {
             throw indirectTableError(head, tableAddress, bytes);
         }
         long entries = bytes / Rings.DESC_SIZE;
@@ -350,6 +384,11 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         }
         if (Unsigned.wraps(tableAddress, bytes)) {
             return fail(Reason.ADDRESS_OVERFLOW, head, "table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
+        }
+        int index = memory.regionIndexOfGpa(tableAddress, bytes);
+        if (index >= 0) {
+            return fail(Reason.BUFFER_OUTSIDE_MEMORY, head, "indirect table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes
+                    + ": the device reads it, but its mapping is " + accessText(regionAccess[index]) + " (" + memory.region(index) + ")");
         }
         return miss(head, tableAddress, "indirect table addr=" + Unsigned.hex(tableAddress) + ", len=" + bytes);
     }

@@ -77,9 +77,9 @@ public final class PackedQueue extends DeviceQueueBase {
 
     @Override
     void resolveRings(GuestMemory memory) throws VirtqueueException {
-        desc = ring(config.descAddr(), (long) size * Rings.DESC_SIZE, 16, "descriptor ring");
-        driverEvent = ring(config.driverAddr(), EVENT_AREA_SIZE, 4, "driver event area");
-        deviceEvent = ring(config.deviceAddr(), EVENT_AREA_SIZE, 4, "device event area");
+        desc = ring(config.descAddr(), (long) size * Rings.DESC_SIZE, 16, READS | WRITES, "descriptor ring");
+        driverEvent = ring(config.driverAddr(), EVENT_AREA_SIZE, 4, READS, "driver event area");
+        deviceEvent = ring(config.deviceAddr(), EVENT_AREA_SIZE, 4, WRITES, "device event area");
     }
 
     @Override

@@ -74,9 +74,9 @@ public final class SplitQueue extends DeviceQueueBase {
     @Override
     void resolveRings(GuestMemory memory) throws VirtqueueException {
         int event = eventIdx ? 2 : 0;
-        desc = ring(config.descAddr(), (long) size * Rings.DESC_SIZE, 16, "descriptor table");
-        avail = ring(config.driverAddr(), AVAIL_RING + 2L * size + event, 2, "available ring");
-        used = ring(config.deviceAddr(), USED_RING + (long) USED_ELEM_SIZE * size + event, 4, "used ring");
+        desc = ring(config.descAddr(), (long) size * Rings.DESC_SIZE, 16, READS, "descriptor table");
+        avail = ring(config.driverAddr(), AVAIL_RING + 2L * size + event, 2, READS, "available ring");
+        used = ring(config.deviceAddr(), USED_RING + (long) USED_ELEM_SIZE * size + event, 4, WRITES, "used ring");
         mask = size - 1;
         usedEventOffset = AVAIL_RING + 2L * size;
         availEventOffset = USED_RING + (long) USED_ELEM_SIZE * size;

@@ -152,6 +152,42 @@ class GuestMemoryTest {
     }
 
     @Test
+    void viewsShouldCarryTheirAccessAndCopiesRespectIt() throws Exception {
+        GuestRegion ram = region(0x10_0000, 0x10000, 0x7f00_0000_0000L);
+        GuestRegion writeOnly = GuestRegion.view(0xFEE0_0000L, 0x1000, ram, 0, false, true);
+        GuestRegion readOnly = GuestRegion.view(0xFEE0_1000L, 0x1000, ram, 0x1000, true, false);
+        GuestRegion readWrite = GuestRegion.view(0xFEE0_2000L, 0x1000, ram, 0x2000, true, true);
+        assertFalse(writeOnly.readable());
+        assertTrue(writeOnly.writable());
+        assertTrue(readOnly.readable());
+        assertFalse(readOnly.writable());
+        assertTrue(ram.readable() && ram.writable(), "a mapped region allows both");
+        assertTrue(writeOnly.toString().contains("write-only"), writeOnly.toString());
+        assertThrows(GuestMemoryException.class, () -> GuestRegion.view(0, 0x1000, ram, 0, false, false), "no access at all");
+        GuestMemory iova = GuestMemory.of(List.of(writeOnly, readOnly, readWrite));
+        MemorySegment eight = MemorySegment.ofArray(new byte[8]);
+
+        iova.write(0xFEE0_0000L, MemorySegment.ofArray(new long[] {0x1122334455667788L}));
+        assertEquals(0x1122334455667788L, ram.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, 0), "written through WO");
+        GuestMemoryException read = assertThrows(GuestMemoryException.class, () -> iova.read(0xFEE0_0000L, eight));
+        assertTrue(read.getMessage().contains("not readable") && read.getMessage().contains("write-only"), read.getMessage());
+        assertEquals(0L, eight.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), "nothing copied");
+        // A range that starts readable and runs into the write-only view is refused before anything is copied.
+        GuestRegion ram2 = region(0x20_0000, 0x10000, 0x7f10_0000_0000L);
+        GuestMemory mixed = GuestMemory.of(List.of(GuestRegion.view(0x1000, 0x1000, ram2, 0, true, true),
+                GuestRegion.view(0x2000, 0x1000, ram2, 0x1000, false, true)));
+        assertThrows(GuestMemoryException.class, () -> mixed.read(0x1FF8, MemorySegment.ofArray(new byte[16])));
+
+        iova.read(0xFEE0_1000L, eight);
+        GuestMemoryException write = assertThrows(GuestMemoryException.class, () -> iova.write(0xFEE0_1000L, eight));
+        assertTrue(write.getMessage().contains("not writable"), write.getMessage());
+        iova.read(0xFEE0_2000L, eight);
+        iova.write(0xFEE0_2000L, eight);
+        ram2.close();
+        ram.close();
+    }
+
+    @Test
     void holderShouldUnmapRegionsThatLeave() throws Exception {
         GuestRegion a = GuestRegion.allocate(0, 4096, 0x1000);
         GuestRegion b = GuestRegion.allocate(0x10000, 4096, 0x20000);

@@ -103,21 +103,32 @@ final class RegistryCodec {
             params.add(p);
         }
         List<Constraint> constraints = new ArrayList<>();
+        Set<String> constraintIds = new HashSet<>();
         List<Object> cl = optList(m.get("constraints"), at + ".constraints");
         for (int i = 0; i < cl.size(); i++) {
             String c = at + ".constraints[" + i + "]";
             Map<String, Object> x = obj(cl.get(i), c);
             keys(x, c, Set.of("id", "when", "require", "description"), Set.of("id", "require"));
-            constraints.add(new Constraint(str(x.get("id"), c + ".id"),
+            Constraint constraint = new Constraint(str(x.get("id"), c + ".id"),
                     x.get("when") == null ? null : condition(x.get("when"), params, c + ".when"),
-                    condition(x.get("require"), params, c + ".require"), optStr(x.get("description"), c + ".description")));
+                    condition(x.get("require"), params, c + ".require"), optStr(x.get("description"), c + ".description"));
+            if (!constraintIds.add(constraint.id())) {
+                throw new RegistryException(c + ": constraint " + constraint.id() + " appears twice");
+            }
+            constraints.add(constraint);
         }
         List<FormatClass> classes = new ArrayList<>();
+        Set<String> classIds = new HashSet<>();
         List<Object> fl = optList(m.get("formatClasses"), at + ".formatClasses");
         for (int i = 0; i < fl.size(); i++) {
-            classes.add(formatClass(fl.get(i), at + ".formatClasses[" + i + "]"));
+            FormatClass fc = formatClass(fl.get(i), at + ".formatClasses[" + i + "]");
+            if (!classIds.add(fc.id())) {
+                throw new RegistryException(at + ".formatClasses[" + i + "]: format class " + fc.id() + " appears twice");
+            }
+            classes.add(fc);
         }
         List<Implementation> impls = new ArrayList<>();
+        Set<String> implIds = new HashSet<>();
         List<Object> il = optList(m.get("implementations"), at + ".implementations");
         for (int i = 0; i < il.size(); i++) {
             String a = at + ".implementations[" + i + "]";
@@ -136,7 +147,13 @@ final class RegistryCodec {
                 }
                 signers.add(VerifyingKey.of(key));
             }
-            impls.add(new Implementation(id(x.get("id"), a + ".id"), optStr(x.get("vendor"), a + ".vendor"), fc,
+            String implId = id(x.get("id"), a + ".id");
+            // Lookups by implementation id (the handshake's checks, the signers bound to it) take the first entry:
+            // a second entry with the same id would be silently ignored there, and lost in a diff.
+            if (!implIds.add(implId)) {
+                throw new RegistryException(a + ": implementation " + implId + " appears twice in model " + id);
+            }
+            impls.add(new Implementation(implId, optStr(x.get("vendor"), a + ".vendor"), fc,
                     versions(x.get("read"), a + ".read"), versions(x.get("write"), a + ".write"), signers));
         }
         return new DeviceModel(id, revision, description, aliases, params, constraints, classes, impls);

@@ -58,4 +58,27 @@ class RegistryRulesTest {
         assertThrows(RegistryException.class, () -> model("", "{\"tag\": 1, \"name\": \"q\", \"type\": \"string\", \"signed\": true}"), "signed on a string");
         assertThrows(RegistryException.class, () -> model("", "{\"tag\": 1, \"name\": \"x\", \"type\": \"int8\"}, {\"tag\": 1, \"name\": \"y\", \"type\": \"int8\"}"), "a repeated tag");
     }
+
+    private static final String CLASS = "{\"id\": \"example.org/m/s\", \"versions\": [{\"version\": 1, \"sections\": []}]}";
+    private static final String CONSTRAINT = "{\"id\": \"c\", \"require\": {\"param\": \"p\", \"op\": \"eq\", \"value\": true}}";
+    private static final String IMPLEMENTATION = "{\"id\": \"example.org/i\", \"formatClass\": \"example.org/m/s\", \"read\": [1], \"write\": [1]}";
+
+    private static Registry lists(String constraints, String classes, String implementations) throws RegistryException {
+        String json = "{\"registryFormat\": 1, \"models\": [{\"id\": \"example.org/m\", \"revision\": 1, "
+                + "\"parameters\": [{\"name\": \"p\", \"type\": \"bool\", \"default\": true}], \"constraints\": [" + constraints
+                + "], \"formatClasses\": [" + classes + "], \"implementations\": [" + implementations + "]}]}";
+        return Registry.parse(json.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void constraintFormatClassAndImplementationIdsShouldBeUniqueWithinTheModel() throws RegistryException {
+        lists(CONSTRAINT, CLASS, IMPLEMENTATION);
+        RegistryException c = assertThrows(RegistryException.class, () -> lists(CONSTRAINT + "," + CONSTRAINT, CLASS, IMPLEMENTATION));
+        assertTrue(c.getMessage().contains("constraints[1]: constraint c appears twice"), c.getMessage());
+        RegistryException f = assertThrows(RegistryException.class, () -> lists(CONSTRAINT, CLASS + "," + CLASS, IMPLEMENTATION));
+        assertTrue(f.getMessage().contains("formatClasses[1]: format class example.org/m/s appears twice"), f.getMessage());
+        RegistryException i = assertThrows(RegistryException.class,
+                () -> lists(CONSTRAINT, CLASS, IMPLEMENTATION + "," + IMPLEMENTATION.replace("[1]}", "[1, 2]}")));
+        assertTrue(i.getMessage().contains("implementations[1]: implementation example.org/i appears twice"), i.getMessage());
+    }
 }

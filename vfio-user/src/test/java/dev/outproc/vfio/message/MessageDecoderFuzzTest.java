@@ -14,7 +14,7 @@ import java.lang.foreign.MemorySegment;
  * the fd count, the rest is the message.
  */
 class MessageDecoderFuzzTest {
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "30s")
     void decodeArbitraryMessages(byte[] data) {
         if (data.length < 2 + VfioUserHeader.ENCODED_LENGTH) {
             return;

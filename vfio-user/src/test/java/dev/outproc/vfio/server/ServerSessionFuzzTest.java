@@ -27,7 +27,7 @@ class ServerSessionFuzzTest {
         VERSION = m.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
     }
 
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "30s")
     void serveArbitraryMessagesAfterVersion(byte[] data) throws Exception {
         SampleDevice device = new SampleDevice();
         VfioUserServer server = new VfioUserServer(device, ServerOptions.DEFAULTS.withMessageTimeoutMillis(200));

@@ -17,6 +17,8 @@ import java.util.TreeMap;
  * IOTLB_MSG updates and invalidations. {@link #build} turns it into a {@link GuestMemory} whose
  * addresses are IOVAs, made of {@linkplain GuestRegion#view views} of the memory table, so the rings
  * and buffers of an IOMMU-enabled guest are read zero-copy with the same checks as guest-physical ones.
+ * Each view carries its entry's permission: a write-only entry is not {@linkplain GuestRegion#readable()
+ * readable} by the device, a read-only one not writable.
  *
  * <p>An update that overlaps existing entries replaces them; an invalidation removes every entry it
  * touches. At most {@link #MAX_ENTRIES} entries are kept, so a hostile front-end cannot grow it without
@@ -132,7 +134,10 @@ public final class Iotlb {
                 GuestRegion backing = memory.region(memory.regionIndexOfGpa(gpa, 1));
                 long offset = gpa - backing.guestPhysAddr();
                 long n = Math.min(e.size() - done, backing.sizeBytes() - offset);
-                pieces.add(GuestRegion.view(e.iova() + done, n, backing, offset, (e.access() & ACCESS_WO) != 0));
+                // The entry's permission travels with the view: a device read through a WO entry, or a
+                // write through an RO one, is refused by the translation (as an address outside memory).
+                pieces.add(GuestRegion.view(e.iova() + done, n, backing, offset,
+                        (e.access() & ACCESS_RO) != 0, (e.access() & ACCESS_WO) != 0));
                 done += n;
             }
             views.addAll(pieces);

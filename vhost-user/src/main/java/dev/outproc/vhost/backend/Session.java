@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 
+import static java.lang.System.Logger.Level.ERROR;
 import static java.lang.System.Logger.Level.DEBUG;
 import static java.lang.System.Logger.Level.WARNING;
 
@@ -281,6 +282,14 @@ final class Session implements AutoCloseable {
                     timeout.toMillis(), e.getMessage());
             channel.shutdown();
             throw new WorkerStalledException(timeout, e);
+        } catch (IllegalStateException e) {
+            // The step threw on the worker (a device callback such as queueStarted): whatever it was, an
+            // Error included, the connection cannot go on from a state half changed. It ends; the worker
+            // and the server go on with the next front-end.
+            Throwable cause = e.getCause() == null ? e : e.getCause();
+            LOG.log(ERROR, "a step on a ring worker failed with " + cause + "; closing the connection", cause);
+            channel.shutdown();
+            throw e;
         }
     }
 

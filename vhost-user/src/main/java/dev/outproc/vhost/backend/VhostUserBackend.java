@@ -222,6 +222,8 @@ public final class VhostUserBackend implements AutoCloseable {
         }
     }
 
+    private static final System.Logger LOG = System.getLogger(VhostUserBackend.class.getName());
+
     private final VhostUserDevice device;
     private final Options options;
     private final EventLoop[] workers;
@@ -335,9 +337,11 @@ public final class VhostUserBackend implements AutoCloseable {
     public void serve(MessageChannel connection) throws IOException {
         Session created;
         try {
+            replaceEndedWorkers();
             created = new Session(this, connection);
-        } catch (RuntimeException e) {
-            connection.close(); // a worker still stalled by the last connection: this one cannot start
+        } catch (IOException | RuntimeException e) {
+            // A worker still stalled by the last connection, or no thread for a new worker: this one cannot start.
+            connection.close();
             throw e;
         }
         try (Session s = created) {
@@ -348,6 +352,31 @@ public final class VhostUserBackend implements AutoCloseable {
             new Dispatcher(s).run();
         } finally {
             session = null;
+        }
+    }
+
+    /**
+     * Starts a new worker in place of one whose event loop ended (its thread died of something no handler
+     * caught, or epoll failed), so that a dead worker costs the connection it served, not every later one:
+     * without this, the next front-end's rings would be registered on a loop that never runs them. Between
+     * connections only, on the connection thread; the rings that used the old worker move to the new one.
+     */
+    private void replaceEndedWorkers() throws NativeException {
+        for (int i = 0; i < workers.length; i++) {
+            EventLoop old = workers[i];
+            if (old.isRunning() || closed) {
+                continue;
+            }
+            EventLoop next = EventLoop.start("vhost-user-worker-" + i,
+                    options.busyPoll() ? EventLoop.Mode.BUSY_POLL : EventLoop.Mode.BLOCKING);
+            workers[i] = next;
+            for (Vring ring : rings) {
+                if (ring.worker() == old) {
+                    ring.replaceWorker(next);
+                }
+            }
+            old.close();
+            LOG.log(System.Logger.Level.ERROR, "worker " + i + " had stopped; a new one serves its rings from this connection on");
         }
     }
 

@@ -21,7 +21,8 @@ import java.io.IOException;
  */
 public final class Vring implements VirtioQueue {
     private final int index;
-    private final EventLoop worker;
+    /** Replaced only between connections, when the worker's loop had ended ({@link VhostUserBackend#serve}). */
+    private volatile EventLoop worker;
     /** The connection's state of this ring; {@code null} while no front-end is connected. */
     private volatile RingState state;
 
@@ -32,6 +33,11 @@ public final class Vring implements VirtioQueue {
 
     EventLoop worker() {
         return worker;
+    }
+
+    /** Moves the ring to a new worker; only while no connection is served. */
+    void replaceWorker(EventLoop next) {
+        worker = next;
     }
 
     RingState state() {

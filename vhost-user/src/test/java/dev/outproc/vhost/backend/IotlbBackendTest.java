@@ -46,6 +46,8 @@ class IotlbBackendTest {
     /** Reads a u64 from the readable bytes, writes it plus one into the writable ones. */
     static final class IncrementDevice implements VhostUserDevice {
         final MemorySegment scratch = java.lang.foreign.Arena.ofAuto().allocate(8);
+        /** What pop refused, as the device saw it. */
+        final LinkedBlockingQueue<dev.outproc.core.virtqueue.VirtqueueException> refused = new LinkedBlockingQueue<>();
 
         @Override
         public long features() {
@@ -60,7 +62,7 @@ class IotlbBackendTest {
         @Override
         public void processQueue(VirtioQueue vring) throws IOException {
             DescriptorChain chain;
-            while ((chain = vring.pop()) != null) {
+            while ((chain = popRecording(vring)) != null) {
                 chain.readReadable(0, scratch, 0, 8);
                 scratch.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, scratch.get(ValueLayout.JAVA_LONG_UNALIGNED, 0) + 1);
                 chain.writeWritable(0, scratch, 0, 8);
@@ -68,9 +70,19 @@ class IotlbBackendTest {
             }
             vring.notifyGuest();
         }
+
+        private DescriptorChain popRecording(VirtioQueue vring) throws dev.outproc.core.virtqueue.VirtqueueException {
+            try {
+                return vring.pop();
+            } catch (dev.outproc.core.virtqueue.VirtqueueException e) {
+                refused.add(e);
+                throw e;
+            }
+        }
     }
 
     private GuestRegion ram;
+    private IncrementDevice device;
     private VhostUserBackend backend;
     private Thread serving;
     private VhostUserFrontend fe;
@@ -79,7 +91,8 @@ class IotlbBackendTest {
     @BeforeEach
     void connect() throws Exception {
         ram = GuestRegion.allocate(GPA, SIZE, UADDR);
-        backend = new VhostUserBackend(new IncrementDevice(), new VhostUserBackend.Options(1, false));
+        device = new IncrementDevice();
+        backend = new VhostUserBackend(device, new VhostUserBackend.Options(1, false));
         MessageChannel.Pair pair = MessageChannel.pair();
         MessageChannel backendEnd = MessageChannel.adopt(pair.peerFd());
         serving = Thread.ofPlatform().daemon(true).start(() -> {
@@ -261,6 +274,88 @@ class IotlbBackendTest {
         assertThrows(FrontendException.class, () -> fe.iotlbUpdate(-4096, 8192, UADDR, Iotlb.ACCESS_RW), "wraps");
         assertThrows(FrontendException.class, () -> fe.iotlbUpdate(0, 4096, UADDR, 7), "bad access");
         assertThrows(FrontendException.class, () -> fe.iotlbUpdate(0, 0, UADDR, Iotlb.ACCESS_RW), "empty");
+    }
+
+    /** One request with its readable and writable buffers at given IOVAs. */
+    private void request(Ring ring, long in, long out, long value) throws Exception {
+        ring.view().slice(in, 8).set(ValueLayout.JAVA_LONG_UNALIGNED, 0, value);
+        ring.dq().add(in, 8, false);
+        ring.dq().add(out, 8, true);
+        assertTrue(ring.dq().post(false) >= 0);
+        ring.dq().publish();
+    }
+
+    /**
+     * Finding (issue 12, item 5): a write-only IOTLB entry was mapped readable. The device may write through
+     * it (here the writable buffer), but a device-readable buffer there is refused like an address outside
+     * memory: the chain is not served, the ring is broken, the error names the write-only mapping, and the
+     * bytes behind it are neither read nor changed. No IOTLB miss is asked for: the IOVA is mapped.
+     */
+    @Test
+    void aReadableBufferInAWriteOnlyEntryShouldBeRefused() throws Exception {
+        long readWrite = IOVA + SIZE / 2;        // one page the device may read and write
+        long writeOnly = readWrite + 4096;       // the rest of the buffer area: the device may only write
+        fe.iotlbUpdate(IOVA, SIZE / 2, UADDR, Iotlb.ACCESS_RW);
+        fe.iotlbUpdate(readWrite, 4096, UADDR + SIZE / 2, Iotlb.ACCESS_RW);
+        fe.iotlbUpdate(writeOnly, SIZE / 2 - 4096, UADDR + SIZE / 2 + 4096, Iotlb.ACCESS_WO);
+        Ring ring = startRing(iovaView());
+
+        // A writable buffer in the write-only entry is what the entry is for.
+        request(ring, readWrite, writeOnly, 41);
+        ring.kickNow();
+        assertTrue(awaitUsed(ring, 5000) != DriverQueue.NONE, "served: read from RW, written into WO");
+        assertEquals(42, ring.view().slice(writeOnly, 8).get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+
+        // A readable buffer in it is not.
+        long secret = writeOnly + 64;
+        long out = readWrite + 64;
+        ring.view().slice(out, 8).set(ValueLayout.JAVA_LONG_UNALIGNED, 0, -1L);
+        request(ring, secret, out, 1000);
+        ring.kickNow();
+        dev.outproc.core.virtqueue.VirtqueueException e = device.refused.poll(5, TimeUnit.SECONDS);
+        assertNotNull(e, "the device's pop was refused");
+        assertEquals(dev.outproc.core.virtqueue.VirtqueueException.Reason.BUFFER_OUTSIDE_MEMORY, e.reason());
+        assertTrue(e.getMessage().contains("device-readable buffer in a write-only mapping"), e.getMessage());
+        assertTrue(e.getMessage().contains(Long.toHexString(secret)), e.getMessage());
+        assertEquals(DriverQueue.NONE, awaitUsed(ring, 200), "the chain was not completed");
+        assertTrue(backend.ring(0).isBroken(), "the ring is broken, as for an address outside memory");
+        assertEquals(-1L, ring.view().slice(out, 8).get(ValueLayout.JAVA_LONG_UNALIGNED, 0), "nothing was written");
+        assertNull(misses.poll(100, TimeUnit.MILLISECONDS), "no IOTLB miss: the IOVA is mapped, only not readable");
+    }
+
+    /** Ring areas the device reads (descriptor table, available ring) in a write-only entry: the ring does not start. */
+    @Test
+    void ringAreasTheDeviceReadsShouldNotStartFromAWriteOnlyEntry() throws Exception {
+        fe.iotlbUpdate(IOVA, SIZE, UADDR, Iotlb.ACCESS_WO);
+        assertThrows(IOException.class, () -> startRing(iovaView()),
+                "SET_VRING_KICK starts the ring and is refused");
+        assertTrue(!backend.ring(0).isStarted(), "not started");
+        assertTrue(misses.isEmpty(), "no miss: mapped, only not readable");
+        // The connection is still usable: with a read-write mapping the same ring serves.
+        fe.iotlbUpdate(IOVA, SIZE, UADDR, Iotlb.ACCESS_RW);
+        Ring ring = startRing(iovaView());
+        long out = request(ring, 0, 9);
+        ring.kickNow();
+        assertTrue(awaitUsed(ring, 5000) != DriverQueue.NONE, "served once readable");
+        assertEquals(10, ring.view().slice(out, 8).get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+    }
+
+    /** A read-only entry under the used ring, or under a writable buffer, is refused the same way. */
+    @Test
+    void aWritableBufferInAReadOnlyEntryShouldBeRefused() throws Exception {
+        long readOnly = IOVA + SIZE / 2;
+        fe.iotlbUpdate(IOVA, SIZE / 2, UADDR, Iotlb.ACCESS_RW);
+        fe.iotlbUpdate(readOnly, SIZE / 2, UADDR + SIZE / 2, Iotlb.ACCESS_RO);
+        Ring ring = startRing(iovaView());
+        long out = readOnly + 64;
+        ring.view().slice(out, 8).set(ValueLayout.JAVA_LONG_UNALIGNED, 0, -1L);
+        request(ring, readOnly, out, 5);
+        ring.kickNow();
+        dev.outproc.core.virtqueue.VirtqueueException e = device.refused.poll(5, TimeUnit.SECONDS);
+        assertNotNull(e, "the device's pop was refused");
+        assertTrue(e.getMessage().contains("device-writable buffer in a read-only mapping"), e.getMessage());
+        assertTrue(backend.ring(0).isBroken());
+        assertEquals(-1L, ring.view().slice(out, 8).get(ValueLayout.JAVA_LONG_UNALIGNED, 0), "nothing was written");
     }
 
 }

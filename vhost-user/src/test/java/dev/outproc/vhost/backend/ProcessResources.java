@@ -13,7 +13,8 @@ import java.util.List;
  *
  * @param fds open fds
  * @param threads live threads (tasks of the process, the JVM's own included, except the JDK's pooled helpers that
- *        linger after use: the process reaper of {@link Process} and common fork-join workers)
+ *        linger after use: the process reaper of {@link Process} and common fork-join workers, and JUnit's
+ *        timeout watcher)
  * @param mapsLines lines of {@code /proc/self/maps}
  * @param mappedBytes bytes of address space mapped
  * @param memfdMappings mappings of memfd files
@@ -58,7 +59,8 @@ record ProcessResources(int fds, int threads, int mapsLines, long mappedBytes, i
             } catch (IOException e) {
                 continue; // ended meanwhile
             }
-            if (!name.startsWith("process reaper") && !name.startsWith("ForkJoinPool")) {
+            // comm is cut at 15 characters: "junit-jupiter-t" is JUnit's @Timeout watcher, started with the first timed test.
+            if (!name.startsWith("process reaper") && !name.startsWith("ForkJoinPool") && !name.startsWith("junit-jupiter-t")) {
                 n++;
             }
         }
