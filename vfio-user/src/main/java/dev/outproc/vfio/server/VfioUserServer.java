@@ -78,6 +78,24 @@ public final class VfioUserServer {
         return current;
     }
 
+    /**
+     * The PRE_COPY estimates of the device as the current client migrates it ({@link PreCopyInfo}; vfio-user
+     * has no message for them, so this is how the device's own process reads them).
+     *
+     * @return the estimates, empty when no client is connected or the device is not in PRE_COPY
+     */
+    public java.util.Optional<PreCopyInfo> preCopyInfo() {
+        ServerSession s = current;
+        if (s == null) {
+            return java.util.Optional.empty();
+        }
+        try {
+            return java.util.Optional.of(s.preCopyInfo());
+        } catch (IllegalStateException notInPreCopy) {
+            return java.util.Optional.empty();
+        }
+    }
+
     /** Disconnects the current client, if any (its session ends and the device is reset). */
     public void disconnectClient() {
         ServerSession s = current;
