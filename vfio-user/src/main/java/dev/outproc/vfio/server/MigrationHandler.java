@@ -29,8 +29,9 @@ public interface MigrationHandler {
      *
      * @param from the current state
      * @param to the next state
-     * @throws VfioUserProtocolException when the arc fails (the device moves to ERROR unless the handler
-     *         left it in {@code from})
+     * @throws VfioUserProtocolException when the device refuses the arc; it must then still be in {@code from},
+     *         which is where the server leaves it (an unchecked exception instead moves it to ERROR, from which
+     *         only DEVICE_RESET leads out)
      */
     void arc(MigrationState from, MigrationState to) throws VfioUserProtocolException;
 

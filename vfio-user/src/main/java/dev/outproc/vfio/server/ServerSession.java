@@ -523,9 +523,14 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
             MigrationState next = MigrationStateMachine.next(migrationState, target, flags);
             try {
                 h.arc(migrationState, next);
-            } catch (VfioUserProtocolException e) {
+            } catch (VfioUserProtocolException refused) {
+                // A refused arc leaves the device where it was (vfio-user.rst: ERROR only when the server cannot
+                // restore any valid state); the client gets the errno and may ask for the state.
+                throw refused;
+            } catch (RuntimeException e) {
+                String arc = migrationState + " -> " + next;
                 migrationState = MigrationState.ERROR;
-                throw e;
+                throw new VfioUserProtocolException(Errno.EIO, "migration arc " + arc + " failed: " + e);
             }
             migrationState = next;
         }
