@@ -186,6 +186,11 @@ public final class MessageChannel implements AutoCloseable {
                     readHeader.set(ADDRESS, 32, readControl);
                     readHeader.set(JAVA_LONG, 40, CONTROL_BYTES);
                     long got = Sockets.recvmsg(fd.get(), readHeader);
+                    if (got < 0) {
+                        // A timeout leaves the msghdr as it was: its control length still covers the previous
+                        // message's fds, which must not be taken (and closed) a second time.
+                        throw new TransportException("read timed out after " + done + " of " + n + " bytes");
+                    }
                     int flags = readHeader.get(JAVA_INT, 48);
                     long controlLength = readHeader.get(JAVA_LONG, 40);
                     if (controlLength > 0) {
@@ -211,9 +216,6 @@ public final class MessageChannel implements AutoCloseable {
                                 }
                             }
                         }
-                    }
-                    if (got < 0) {
-                        throw new TransportException("read timed out after " + done + " of " + n + " bytes");
                     }
                     if (got == 0) {
                         throw new PeerClosedException(done, n);
