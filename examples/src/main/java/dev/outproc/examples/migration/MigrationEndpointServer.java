@@ -69,10 +69,10 @@ public final class MigrationEndpointServer implements AutoCloseable {
                 // The device takes the agreement before the relay learns of it: a transfer started at once finds it.
                 Optional<HandshakeEndpoint.Agreed> a = HandshakeEndpoint.serve(c, sessions.source(), sessions.destination(), agreed);
                 if (a.isPresent()) {
-                    LOG.log(System.Logger.Level.INFO, "migration handshake agreed as {0}: format version {1}",
+                    LOG.log(System.Logger.Level.DEBUG, "migration handshake agreed as {0}: format version {1}",
                             a.get().source() ? "source" : "destination", a.get().agreement().formatVersion());
                 } else {
-                    LOG.log(System.Logger.Level.INFO, "migration handshake refused; no agreement");
+                    LOG.log(System.Logger.Level.DEBUG, "migration handshake refused; no agreement");
                 }
             } catch (ClosedChannelException e) {
                 return;
