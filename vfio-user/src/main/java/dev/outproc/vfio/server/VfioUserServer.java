@@ -10,8 +10,10 @@ import java.io.IOException;
  * fresh session (its own negotiated limits, DMA windows and eventfds), and when the client goes, every
  * window is unmapped, every fd it passed is closed and the device is reset, so the next client finds the
  * device as new. A client that breaks the protocol gets an error reply with an errno where the message
- * can be answered; one that breaks framing (or vanishes mid-message) loses its connection, and the server
- * serves the next.
+ * can be answered; one that breaks framing, vanishes mid-message, sends part of a message and falls silent
+ * ({@link ServerOptions#messageTimeoutMillis()}) or stops reading replies ({@link ServerOptions#sendTimeoutMillis()})
+ * loses its connection, and the server serves the next. Twin-socket mode is enabled when the client proposes
+ * it ({@link ServerOptions#twinSocket()}).
  *
  * {@snippet :
  * try (UnixListener listener = UnixListener.bind(socketPath)) {
