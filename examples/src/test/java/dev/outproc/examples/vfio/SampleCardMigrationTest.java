@@ -189,7 +189,8 @@ class SampleCardMigrationTest {
         try (VfioUserClient c = client(a.socket()); GuestRegion ram = GuestRegion.allocate(base, 64 * 4096, 0)) {
             c.dmaMap(base, 64 * 4096, DmaMap.FLAG_READ | DmaMap.FLAG_WRITE, ram.fd(), 0);
             // two logged ranges: pages 0..15 and 32..47; pages 16..31 are not logged
-            c.startDmaLogging(4096, List.of(new long[] {base, 16 * 4096}, new long[] {base + 32 * 4096, 16 * 4096}));
+            assertEquals(4096, c.startDmaLogging(512, List.of(new long[] {base, 16 * 4096}, new long[] {base + 32 * 4096, 16 * 4096})),
+                    "a page size hint below what the device tracks comes back as the one it selected");
             assertEquals(MigrationState.PRE_COPY.code(), c.migrationState(MigrationState.PRE_COPY.code()));
             ringDoorbell(c, base + 2 * 4096 + 8, 16, 1);           // page 2
             ringDoorbell(c, base + 5 * 4096, 4096, 2);             // page 5, whole

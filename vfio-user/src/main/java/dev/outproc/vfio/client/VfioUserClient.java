@@ -631,18 +631,26 @@ public final class VfioUserClient implements AutoCloseable {
     /**
      * SET DMA_LOGGING_START.
      *
-     * @param pageSize the tracking page size
+     * @param pageSize the tracking page size asked for (a hint)
      * @param ranges IOVA start and length pairs (empty: everything)
+     * @return the page size the device selected, as its reply says
      * @throws IOException when the server refuses
      */
-    public void startDmaLogging(long pageSize, List<long[]> ranges) throws IOException {
+    public long startDmaLogging(long pageSize, List<long[]> ranges) throws IOException {
         DmaLoggingControl.Encoder c = new DmaLoggingControl.Encoder().wrap(out, FEATURE_DATA).pageSize(pageSize).numRanges(ranges.size()).reserved(0);
         DmaLoggingRange.Encoder r = new DmaLoggingRange.Encoder();
         for (int i = 0; i < ranges.size(); i++) {
             r.wrap(out, c.dataOffset() + (long) i * DmaLoggingRange.ENCODED_LENGTH).iova(ranges.get(i)[0]).length(ranges.get(i)[1]);
         }
-        feature(DeviceFeature.SET | DeviceFeature.DMA_LOGGING_START,
-                DmaLoggingControl.ENCODED_LENGTH + (long) ranges.size() * DmaLoggingRange.ENCODED_LENGTH).fds().close();
+        Reply reply = feature(DeviceFeature.SET | DeviceFeature.DMA_LOGGING_START,
+                DmaLoggingControl.ENCODED_LENGTH + (long) ranges.size() * DmaLoggingRange.ENCODED_LENGTH);
+        try (ReceivedFds ignored = reply.fds()) {
+            // vfio-user.rst: the reply repeats the request with the page size the device selected.
+            if (reply.message().byteSize() >= FEATURE_DATA + DmaLoggingControl.ENCODED_LENGTH) {
+                return new DmaLoggingControl.Decoder().wrap(reply.message(), FEATURE_DATA).pageSize();
+            }
+            return pageSize;
+        }
     }
 
     /**

@@ -487,9 +487,13 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
                     range.wrap(m, ctl.dataOffset() + (long) i * DmaLoggingRange.ENCODED_LENGTH);
                     ranges.add(new long[] {range.iova(), range.length()});
                 }
-                dma.startLogging(ctl.pageSize(), ranges);
+                // vfio-user.rst: page_size is a hint; the device picks what it can track and returns it. We track
+                // any power of two from 4 KiB up, so a smaller hint becomes 4 KiB.
+                long pageSize = ctl.pageSize() != 0 && Long.compareUnsigned(ctl.pageSize(), 4096) < 0 ? 4096 : ctl.pageSize();
+                dma.startLogging(pageSize, ranges);
                 data = payload - DeviceFeature.ENCODED_LENGTH;
                 MemorySegment.copy(m, d, out, d, data);
+                new DmaLoggingControl.Encoder().wrap(out, d).pageSize(pageSize);
             }
             case DeviceFeature.DMA_LOGGING_STOP -> {
                 dma.stopLogging();
