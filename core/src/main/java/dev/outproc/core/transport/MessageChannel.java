@@ -165,7 +165,8 @@ public final class MessageChannel implements AutoCloseable {
      * @param maxFds how many fds the caller accepts
      * @return the fds, owned by the caller
      * @throws PeerClosedException when the peer closes first
-     * @throws TransportException on a timeout or when a message carried more fds than any message may
+     * @throws ReadTimeoutException when the read timeout passed
+     * @throws TransportException when a message carried more fds than any message may
      * @throws IOException on other failures
      */
     public ReceivedFds readFully(MemorySegment destination, int maxFds) throws IOException {
@@ -189,7 +190,7 @@ public final class MessageChannel implements AutoCloseable {
                     if (got < 0) {
                         // A timeout leaves the msghdr as it was: its control length still covers the previous
                         // message's fds, which must not be taken (and closed) a second time.
-                        throw new TransportException("read timed out after " + done + " of " + n + " bytes");
+                        throw new ReadTimeoutException(done, n);
                     }
                     int flags = readHeader.get(JAVA_INT, 48);
                     long controlLength = readHeader.get(JAVA_LONG, 40);

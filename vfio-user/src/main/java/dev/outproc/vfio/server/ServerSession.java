@@ -675,9 +675,7 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
                     r = t.receive();
                 } catch (VfioUserChannel.HeaderException e) {
                     throw new VfioUserProtocolException(e.errno(), "twin socket: " + e.getMessage());
-                } catch (PeerClosedException e) {
-                    throw e;
-                } catch (dev.outproc.core.transport.TransportException e) {
+                } catch (dev.outproc.core.transport.ReadTimeoutException e) {
                     throw new VfioUserProtocolException(Errno.ETIMEDOUT, "no reply to DMA command " + id + " on the twin socket: "
                             + e.getMessage());
                 }
