@@ -133,6 +133,18 @@ public final class MessageChannel implements AutoCloseable {
     }
 
     /**
+     * Sets how long a write may wait for the peer to make room; 0 waits forever. A write that times out
+     * throws {@link WriteTimeoutException}; the message may then be partly sent, so the connection is out of
+     * step and should be closed.
+     *
+     * @param timeoutMillis the timeout
+     * @throws IOException when the socket refuses
+     */
+    public void setWriteTimeoutMillis(int timeoutMillis) throws IOException {
+        Sockets.setSendTimeout(fd.get(), timeoutMillis);
+    }
+
+    /**
      * Reads exactly {@code destination.byteSize()} bytes. Any fd that arrives is closed and counted.
      *
      * @param destination where the bytes go
@@ -153,7 +165,8 @@ public final class MessageChannel implements AutoCloseable {
      * @param maxFds how many fds the caller accepts
      * @return the fds, owned by the caller
      * @throws PeerClosedException when the peer closes first
-     * @throws TransportException on a timeout or when a message carried more fds than any message may
+     * @throws ReadTimeoutException when the read timeout passed
+     * @throws TransportException when a message carried more fds than any message may
      * @throws IOException on other failures
      */
     public ReceivedFds readFully(MemorySegment destination, int maxFds) throws IOException {
@@ -174,6 +187,11 @@ public final class MessageChannel implements AutoCloseable {
                     readHeader.set(ADDRESS, 32, readControl);
                     readHeader.set(JAVA_LONG, 40, CONTROL_BYTES);
                     long got = Sockets.recvmsg(fd.get(), readHeader);
+                    if (got < 0) {
+                        // A timeout leaves the msghdr as it was: its control length still covers the previous
+                        // message's fds, which must not be taken (and closed) a second time.
+                        throw new ReadTimeoutException(done, n);
+                    }
                     int flags = readHeader.get(JAVA_INT, 48);
                     long controlLength = readHeader.get(JAVA_LONG, 40);
                     if (controlLength > 0) {
@@ -199,9 +217,6 @@ public final class MessageChannel implements AutoCloseable {
                                 }
                             }
                         }
-                    }
-                    if (got < 0) {
-                        throw new TransportException("read timed out after " + done + " of " + n + " bytes");
                     }
                     if (got == 0) {
                         throw new PeerClosedException(done, n);
@@ -261,7 +276,8 @@ public final class MessageChannel implements AutoCloseable {
      *
      * @param source the bytes ({@code > 0} when fds are attached)
      * @param fds fds to send (they stay owned by the caller; the kernel duplicates them into the peer)
-     * @throws IOException when the write fails ({@link PeerClosedException} when the peer is gone)
+     * @throws IOException when the write fails ({@link PeerClosedException} when the peer is gone,
+     *         {@link WriteTimeoutException} when the write timeout passed)
      */
     public void write(MemorySegment source, List<OwnedFd> fds) throws IOException {
         long n = source.byteSize();
@@ -301,7 +317,11 @@ public final class MessageChannel implements AutoCloseable {
                         writeHeader.set(ADDRESS, 32, writeControl);
                         writeHeader.set(JAVA_LONG, 40, (length + 7) & ~7L);
                     }
-                    done += Sockets.sendmsg(fd.get(), writeHeader);
+                    long sent = Sockets.sendmsg(fd.get(), writeHeader);
+                    if (sent < 0) {
+                        throw new WriteTimeoutException(done, n);
+                    }
+                    done += sent;
                     first = false;
                 }
             } catch (NativeException e) {

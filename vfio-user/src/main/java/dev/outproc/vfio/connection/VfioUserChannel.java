@@ -2,7 +2,9 @@ package dev.outproc.vfio.connection;
 
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.MessageChannel;
+import dev.outproc.core.transport.ReadTimeoutException;
 import dev.outproc.core.transport.ReceivedFds;
+import dev.outproc.core.transport.TransportException;
 import dev.outproc.vfio.message.MessageValidator;
 import dev.outproc.vfio.message.VfioUserHeader;
 
@@ -92,6 +94,10 @@ public final class VfioUserChannel implements AutoCloseable {
                 }
                 try {
                     channel.readFully(buffer.asSlice(VfioUserHeader.ENCODED_LENGTH, size - VfioUserHeader.ENCODED_LENGTH));
+                } catch (ReadTimeoutException e) {
+                    throw new TransportException("the peer sent " + (VfioUserHeader.ENCODED_LENGTH + e.receivedBytes()) + " of a "
+                            + size + "-byte message (command " + header.command() + ") and fell silent for " + bodyTimeoutMillis
+                            + " ms (message timeout)", e);
                 } finally {
                     if (bodyTimeoutMillis > 0 && channel.isOpen()) {
                         channel.setReadTimeoutMillis(0);
