@@ -41,7 +41,7 @@ final class RamBlkDevice implements VirtioDevice {
     @Override
     public long features() {
         // bit 30 is vhost-user's F_PROTOCOL_FEATURES: the PCI transport must not pass it on.
-        return VirtioFeature.maskOf(VirtioFeature.VERSION_1, VirtioFeature.EVENT_IDX, VirtioFeature.INDIRECT_DESC)
+        return VirtioFeature.maskOf(VirtioFeature.VERSION_1, VirtioFeature.EVENT_IDX, VirtioFeature.INDIRECT_DESC, VirtioFeature.RING_PACKED)
                 | (1L << VirtioBlk.F_FLUSH) | (1L << 30);
     }
 

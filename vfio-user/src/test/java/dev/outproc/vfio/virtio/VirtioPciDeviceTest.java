@@ -8,7 +8,9 @@ import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtio.VirtioStatus;
 import dev.outproc.core.virtio.blk.BlkRequestDriver;
 import dev.outproc.core.virtio.blk.VirtioBlk;
+import dev.outproc.core.virtqueue.DriverQueue;
 import dev.outproc.core.virtqueue.GpaAllocator;
+import dev.outproc.core.virtqueue.PackedDriverQueue;
 import dev.outproc.core.virtqueue.SplitDriverQueue;
 import dev.outproc.vfio.client.VfioUserClient;
 import dev.outproc.vfio.message.Capabilities;
@@ -22,6 +24,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -158,7 +163,13 @@ class VirtioPciDeviceTest {
 
     /** Programs queue 0 with a driver-side split queue in the client's memory. */
     private SplitDriverQueue setUpQueue(GpaAllocator allocator, int size, int vector) throws Exception {
-        SplitDriverQueue queue = SplitDriverQueue.allocate("driver", memory, allocator, size, FEATURES, 0);
+        return (SplitDriverQueue) setUpQueue(allocator, size, vector, false);
+    }
+
+    private DriverQueue setUpQueue(GpaAllocator allocator, int size, int vector, boolean packed) throws Exception {
+        DriverQueue queue = packed
+                ? PackedDriverQueue.allocate("driver", memory, allocator, size, FEATURES | VirtioFeature.RING_PACKED.mask(), 0)
+                : SplitDriverQueue.allocate("driver", memory, allocator, size, FEATURES, 0);
         common(CommonConfig.QUEUE_SELECT, 2, 0);
         common(CommonConfig.QUEUE_SIZE, 2, size);
         common(CommonConfig.QUEUE_DESC, 8, queue.config().descAddr());
@@ -170,7 +181,7 @@ class VirtioPciDeviceTest {
         return queue;
     }
 
-    private BlkRequestDriver blkDriver(SplitDriverQueue queue, GpaAllocator allocator, EventFd interrupt) {
+    private BlkRequestDriver blkDriver(DriverQueue queue, GpaAllocator allocator, EventFd interrupt) {
         return new BlkRequestDriver(memory, allocator, queue, new BlkRequestDriver.Doorbell() {
             @Override
             public void publishAndKick() throws IOException {
@@ -252,20 +263,22 @@ class VirtioPciDeviceTest {
 
     @Test
     void shouldRefuseFeaturesOkWithABitTheDeviceDidNotOffer() throws Exception {
-        int status = negotiate(FEATURES | VirtioFeature.RING_PACKED.mask());
+        int status = negotiate(FEATURES | VirtioFeature.IN_ORDER.mask());
         assertEquals(0, status & VirtioStatus.FEATURES_OK);
         common(CommonConfig.DEVICE_STATUS, 1, status | VirtioStatus.DRIVER_OK);
         assertEquals(0, status() & VirtioStatus.DRIVER_OK, "no DRIVER_OK without FEATURES_OK");
     }
 
-    @Test
-    void shouldServeBlockRequestsThroughADriverSideQueueAndSignalMsix() throws Exception {
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void shouldServeBlockRequestsThroughADriverSideQueueAndSignalMsix(boolean packed) throws Exception {
         enableMsix();
-        assertEquals(VirtioStatus.ACKNOWLEDGE | VirtioStatus.DRIVER | VirtioStatus.FEATURES_OK, negotiate(FEATURES));
+        long features = packed ? FEATURES | VirtioFeature.RING_PACKED.mask() : FEATURES;
+        assertEquals(VirtioStatus.ACKNOWLEDGE | VirtioStatus.DRIVER | VirtioStatus.FEATURES_OK, negotiate(features));
         common(CommonConfig.CONFIG_MSIX_VECTOR, 2, 0);
         assertEquals(0, common(CommonConfig.CONFIG_MSIX_VECTOR, 2));
         GpaAllocator allocator = new GpaAllocator(RAM, RAM + RAM_BYTES);
-        SplitDriverQueue queue = setUpQueue(allocator, 16, 1);
+        DriverQueue queue = setUpQueue(allocator, 16, 1, packed);
         assertEquals(1, common(CommonConfig.QUEUE_MSIX_VECTOR, 2));
         assertEquals(1, common(CommonConfig.QUEUE_ENABLE, 2));
         assertEquals(0, common(CommonConfig.QUEUE_NOTIFY_OFF, 2));
@@ -434,5 +447,75 @@ class VirtioPciDeviceTest {
         assertEquals(1, blk.stopped.get(), "the queue stopped");
         assertEquals(0, device.status(), "the next client finds a reset device");
         assertFalse(device.pci().msixEnabled(), "and a reset PCI function");
+    }
+
+    @Test
+    void shouldSetDeviceNeedsResetAndRaiseTheConfigVectorWhenTheDriverBreaksItsRing() throws Exception {
+        enableMsix();
+        negotiate(FEATURES);
+        common(CommonConfig.CONFIG_MSIX_VECTOR, 2, 0);
+        GpaAllocator allocator = new GpaAllocator(RAM, RAM + RAM_BYTES);
+        SplitDriverQueue queue = setUpQueue(allocator, 16, 1);
+        common(CommonConfig.DEVICE_STATUS, 1, status() | VirtioStatus.DRIVER_OK);
+        vectors.get(0).drain();
+        int generation = (int) common(CommonConfig.CONFIG_GENERATION, 1);
+        // avail.idx 1000 ahead of a ring of 16: a driver bug or an attack (VIRTIO 1.2 §2.7.13.3)
+        memory.slice(queue.config().driverAddr() + 2, 2).set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) 1000);
+        write(BAR, VirtioPciDevice.NOTIFY_OFFSET, 2, 0);
+        awaitSignal(vectors.get(0), 5000);
+        assertEquals(VirtioStatus.DEVICE_NEEDS_RESET, status() & VirtioStatus.DEVICE_NEEDS_RESET);
+        assertTrue(common(CommonConfig.CONFIG_GENERATION, 1) != generation, "config_generation moved");
+        common(CommonConfig.DEVICE_STATUS, 1, 0);
+        assertEquals(0, status(), "a reset clears DEVICE_NEEDS_RESET");
+    }
+
+    @Test
+    void shouldBreakTheQueueNotTheProcessWhenTheClientUnmapsMemoryUnderARunningQueue() throws Exception {
+        enableMsix();
+        negotiate(FEATURES);
+        common(CommonConfig.CONFIG_MSIX_VECTOR, 2, 0);
+        GpaAllocator allocator = new GpaAllocator(RAM, RAM + RAM_BYTES);
+        SplitDriverQueue queue = setUpQueue(allocator, 16, 1);
+        common(CommonConfig.DEVICE_STATUS, 1, status() | VirtioStatus.DRIVER_OK);
+        BlkRequestDriver driver = blkDriver(queue, allocator, vectors.get(1));
+        assertEquals(VirtioBlk.S_OK, driver.write(3, new byte[512]));
+        client.dmaUnmap(RAM, RAM_BYTES);
+        driver.data(0).asSlice(0, 512).fill((byte) 0x5A); // still mapped on the client's side
+        driver.submit(0, VirtioBlk.T_OUT, 4, 512, false);
+        driver.kick();
+        awaitSignal(vectors.get(0), 5000);
+        assertEquals(VirtioStatus.DEVICE_NEEDS_RESET, status() & VirtioStatus.DEVICE_NEEDS_RESET, "the ring left the DMA space");
+        assertEquals(0, blk.disk[4 * 512 + 1], "nothing was written from unmapped memory");
+        common(CommonConfig.DEVICE_STATUS, 1, 0);
+        assertEquals(0, status(), "and the device still answers");
+    }
+
+    static long[] seeds() {
+        long base = new SplittableRandom().nextLong();
+        return new long[] {base, base + 1, base + 2};
+    }
+
+    /** Random register writes anywhere in BAR4 and the virtio capabilities: the device keeps answering. */
+    @ParameterizedTest(name = "seed={0}")
+    @MethodSource("seeds")
+    void shouldSurviveRandomRegisterWrites(long seed) throws Exception {
+        SplittableRandom random = new SplittableRandom(seed);
+        int[] widths = {1, 2, 4, 8};
+        for (int i = 0; i < 2000; i++) {
+            int width = widths[random.nextInt(widths.length)];
+            long value = random.nextLong();
+            if (random.nextInt(8) == 0) {
+                int at = 0x40 + random.nextInt(0xC0 - width);
+                write(PciDevice.CONFIG_REGION, at, Math.min(width, 4), value);
+            } else {
+                long area = random.nextInt(4) * 0x1000L;
+                long at = area + (random.nextInt(4) == 0 ? random.nextInt(0x1000 - width) : random.nextInt(0x40));
+                write(BAR, at, width, random.nextInt(3) == 0 ? value & 0xFF : value);
+            }
+        }
+        common(CommonConfig.DEVICE_STATUS, 1, 0);
+        assertEquals(0, status(), "seed=" + seed);
+        assertEquals(1, common(CommonConfig.NUM_QUEUES, 2), "seed=" + seed);
+        assertEquals(0x1042, read(PciDevice.CONFIG_REGION, 0x02, 2), "seed=" + seed);
     }
 }
