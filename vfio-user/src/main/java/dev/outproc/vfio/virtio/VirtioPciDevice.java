@@ -1,6 +1,7 @@
 package dev.outproc.vfio.virtio;
 
 import dev.outproc.core.event.EventLoop;
+import dev.outproc.core.fd.Errno;
 import dev.outproc.core.fd.NativeException;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.virtio.VirtioDevice;
@@ -23,7 +24,6 @@ import dev.outproc.vfio.server.RegionDescription;
 import dev.outproc.vfio.server.VfioUserDevice;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -479,11 +479,9 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
     private void needsReset(String why) {
         LOG.log(WARNING, why + "; device needs reset");
         int s = status;
-        if ((s & VirtioStatus.DRIVER_OK) != 0 || (s & VirtioStatus.FEATURES_OK) != 0) {
-            status = s | VirtioStatus.DEVICE_NEEDS_RESET;
+        status = s | VirtioStatus.DEVICE_NEEDS_RESET;
+        if ((s & (VirtioStatus.FEATURES_OK | VirtioStatus.DRIVER_OK)) != 0) {
             interruptConfig();
-        } else {
-            status = s | VirtioStatus.DEVICE_NEEDS_RESET;
         }
     }
 
@@ -554,7 +552,7 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
         }
 
         @Override
-        public void write(long offset, MemorySegment source) {
+        public void write(long offset, MemorySegment source) throws VfioUserProtocolException {
             long length = source.byteSize();
             int area = (int) (offset / STRUCTURE_WINDOW);
             int at = (int) (offset % STRUCTURE_WINDOW);
@@ -594,7 +592,7 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
     }
 
     /** A doorbell: queue {@code at / 4} (VIRTIO 1.2 §4.1.4.4; the written value is the queue index). */
-    private void doorbell(int at) {
+    private void doorbell(int at) throws VfioUserProtocolException {
         notifications.incrementAndGet();
         if (LOG.isLoggable(TRACE)) {
             LOG.log(TRACE, "doorbell at 0x" + Integer.toHexString(at));
@@ -610,7 +608,7 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
         try {
             q.kick.signal();
         } catch (NativeException e) {
-            throw new UncheckedIOException(e);
+            throw new VfioUserProtocolException(Errno.EIO, "queue " + index + ": kick eventfd failed: " + e.getMessage());
         }
     }
 
