@@ -10,6 +10,10 @@ public final class Errno {
     public static final int EINTR = 4;
     /** Input/output error. */
     public static final int EIO = 5;
+    /** No such device or address. */
+    public static final int ENXIO = 6;
+    /** Argument list too long. */
+    public static final int E2BIG = 7;
     /** Bad file descriptor. */
     public static final int EBADF = 9;
     /** Resource temporarily unavailable. */

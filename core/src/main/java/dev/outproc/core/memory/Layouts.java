@@ -45,6 +45,48 @@ public final class Layouts {
     /** Native-order 64-bit, unaligned. */
     public static final ValueLayout.OfLong NATIVE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.nativeOrder());
 
+    /** The largest value an unsigned 32-bit field holds. */
+    public static final long U32_MAX = 0xFFFF_FFFFL;
+
     private Layouts() {
+    }
+
+    /**
+     * Checks that a value fits an unsigned 32-bit field, as encoders do before writing it.
+     *
+     * @param field the field's name, for the message
+     * @param value the value
+     * @throws IllegalArgumentException naming the field and the value when it is negative or above {@link #U32_MAX}
+     */
+    public static void requireU32(String field, long value) {
+        if (value < 0 || value > U32_MAX) {
+            throw new IllegalArgumentException(field + " must fit in 32 unsigned bits, " + field + "=" + value);
+        }
+    }
+
+    /**
+     * Checks that a value fits an unsigned 16-bit field.
+     *
+     * @param field the field's name, for the message
+     * @param value the value
+     * @throws IllegalArgumentException naming the field and the value when it is outside 0..0xFFFF
+     */
+    public static void requireU16(String field, int value) {
+        if (value < 0 || value > 0xFFFF) {
+            throw new IllegalArgumentException(field + " must fit in 16 unsigned bits, " + field + "=" + value);
+        }
+    }
+
+    /**
+     * Checks that a value fits an unsigned 8-bit field.
+     *
+     * @param field the field's name, for the message
+     * @param value the value
+     * @throws IllegalArgumentException naming the field and the value when it is outside 0..0xFF
+     */
+    public static void requireU8(String field, int value) {
+        if (value < 0 || value > 0xFF) {
+            throw new IllegalArgumentException(field + " must fit in 8 unsigned bits, " + field + "=" + value);
+        }
     }
 }

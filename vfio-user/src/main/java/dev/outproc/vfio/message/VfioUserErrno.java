@@ -6,9 +6,9 @@ package dev.outproc.vfio.message;
  */
 public final class VfioUserErrno {
     /** No such device or address: a region or IRQ index the device does not have. */
-    public static final int ENXIO = 6;
+    public static final int ENXIO = dev.outproc.core.fd.Errno.ENXIO;
     /** Argument list too long: a transfer over {@code max_data_xfer_size}, a message over the size cap. */
-    public static final int E2BIG = 7;
+    public static final int E2BIG = dev.outproc.core.fd.Errno.E2BIG;
 
     private VfioUserErrno() {
     }

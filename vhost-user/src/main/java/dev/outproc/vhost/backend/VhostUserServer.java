@@ -82,7 +82,7 @@ public final class VhostUserServer implements AutoCloseable {
             listening = UnixListener.isListening(fd);
         } catch (IOException e) {
             fd.close();
-            throw new IOException("--fd " + "is not a socket: " + e.getMessage(), e);
+            throw new IOException("--fd is not a socket: " + e.getMessage(), e);
         }
         if (!listening) {
             return connected(device, options, fd);

@@ -26,26 +26,20 @@ public final class WireLayout {
     public static final ValueLayout.OfLong NATIVE_U64 = Layouts.NATIVE_U64;
 
     /** The largest value a u32 field can hold. */
-    public static final long U32_MAX = 0xFFFF_FFFFL;
+    public static final long U32_MAX = Layouts.U32_MAX;
 
     private WireLayout() {
     }
 
     static void checkU32(String field, long value) {
-        if (value < 0 || value > U32_MAX) {
-            throw new IllegalArgumentException(field + " must fit in 32 unsigned bits, " + field + "=" + value);
-        }
+        Layouts.requireU32(field, value);
     }
 
     static void checkU16(String field, int value) {
-        if (value < 0 || value > 0xFFFF) {
-            throw new IllegalArgumentException(field + " must fit in 16 unsigned bits, " + field + "=" + value);
-        }
+        Layouts.requireU16(field, value);
     }
 
     static void checkU8(String field, int value) {
-        if (value < 0 || value > 0xFF) {
-            throw new IllegalArgumentException(field + " must fit in 8 unsigned bits, " + field + "=" + value);
-        }
+        Layouts.requireU8(field, value);
     }
 }
