@@ -294,7 +294,7 @@ class VirtioPciDeviceTest {
         assertEquals(VirtioBlk.S_OK, driver.read(40, back));
         assertArrayEquals(data, back, "read back through the queue, seed=" + seed);
         assertEquals(VirtioBlk.S_UNSUPP, driver.flush(), "the test device answers FLUSH with UNSUPP");
-        assertTrue(device.notifications() >= 3, "doorbells arrived through REGION_WRITE");
+        assertTrue(device.notifications() >= 1, "doorbells arrived through REGION_WRITE (EVENT_IDX may spare some)");
         assertEquals(0, vectors.get(0).drain(), "no configuration interrupt");
     }
 
