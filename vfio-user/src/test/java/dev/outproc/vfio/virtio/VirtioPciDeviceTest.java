@@ -518,4 +518,20 @@ class VirtioPciDeviceTest {
         assertEquals(1, common(CommonConfig.NUM_QUEUES, 2), "seed=" + seed);
         assertEquals(0x1042, read(PciDevice.CONFIG_REGION, 0x02, 2), "seed=" + seed);
     }
+
+    @Test
+    void shouldResetThePciFunctionAndTheQueuesOnVfioUserDeviceReset() throws Exception {
+        enableMsix();
+        negotiate(FEATURES);
+        GpaAllocator allocator = new GpaAllocator(RAM, RAM + RAM_BYTES);
+        setUpQueue(allocator, 16, 1);
+        common(CommonConfig.DEVICE_STATUS, 1, status() | VirtioStatus.DRIVER_OK);
+        assertEquals(1, blk.started.get());
+        client.reset();
+        assertEquals(1, blk.stopped.get(), "the queue stopped before the reply");
+        assertEquals(0, status());
+        assertEquals(0, common(CommonConfig.QUEUE_ENABLE, 2));
+        assertFalse(device.pci().msixEnabled(), "VFIO_USER_DEVICE_RESET is a function reset");
+        assertEquals(0, read(PciDevice.CONFIG_REGION, PciConfigSpace.COMMAND, 2));
+    }
 }
