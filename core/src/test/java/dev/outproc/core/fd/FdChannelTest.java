@@ -9,6 +9,7 @@ import java.nio.channels.AsynchronousCloseException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -65,9 +66,13 @@ class FdChannelTest {
         Linux.fcntl(peerCopy.get(), Linux.F_SETFL, flags & ~Linux.O_NONBLOCK);
     }
 
-    /** Starts {@code io} on a platform thread, then closes the channel and expects the close to end it. */
+    /**
+     * Starts {@code io} on a platform thread, waits until it waits for readiness inside the channel, then
+     * closes the channel and expects the close to end it.
+     */
     private static void closeShouldEnd(FdChannel channel, java.util.concurrent.Callable<?> io) {
-        assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
+        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+            AtomicReference<Thread> worker = new AtomicReference<>();
             CompletableFuture<Throwable> running = CompletableFuture.supplyAsync(() -> {
                 try {
                     io.call();
@@ -75,11 +80,26 @@ class FdChannelTest {
                 } catch (Throwable t) {
                     return t;
                 }
-            }, r -> Thread.ofPlatform().daemon(true).start(r));
-            Thread.sleep(100);
+            }, r -> worker.set(Thread.ofPlatform().daemon(true).start(r)));
+            // Closing before the I/O waits would test a closed channel, not the end of a blocked wait.
+            while (!waitsInChannel(worker.get())) {
+                Thread.sleep(5);
+            }
             channel.close();
             assertInstanceOf(AsynchronousCloseException.class, running.get(5, TimeUnit.SECONDS));
         });
+    }
+
+    private static boolean waitsInChannel(Thread t) {
+        if (t == null) {
+            return false;
+        }
+        for (StackTraceElement e : t.getStackTrace()) {
+            if (e.getClassName().equals(FdChannel.class.getName()) && e.getMethodName().equals("awaitReady")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Test
