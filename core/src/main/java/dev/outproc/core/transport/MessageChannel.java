@@ -133,6 +133,18 @@ public final class MessageChannel implements AutoCloseable {
     }
 
     /**
+     * Sets how long a write may wait for the peer to make room; 0 waits forever. A write that times out
+     * throws {@link WriteTimeoutException}; the message may then be partly sent, so the connection is out of
+     * step and should be closed.
+     *
+     * @param timeoutMillis the timeout
+     * @throws IOException when the socket refuses
+     */
+    public void setWriteTimeoutMillis(int timeoutMillis) throws IOException {
+        Sockets.setSendTimeout(fd.get(), timeoutMillis);
+    }
+
+    /**
      * Reads exactly {@code destination.byteSize()} bytes. Any fd that arrives is closed and counted.
      *
      * @param destination where the bytes go
@@ -174,6 +186,11 @@ public final class MessageChannel implements AutoCloseable {
                     readHeader.set(ADDRESS, 32, readControl);
                     readHeader.set(JAVA_LONG, 40, CONTROL_BYTES);
                     long got = Sockets.recvmsg(fd.get(), readHeader);
+                    if (got < 0) {
+                        // A timeout leaves the msghdr as it was: its control length still covers the previous
+                        // message's fds, which must not be taken (and closed) a second time.
+                        throw new TransportException("read timed out after " + done + " of " + n + " bytes");
+                    }
                     int flags = readHeader.get(JAVA_INT, 48);
                     long controlLength = readHeader.get(JAVA_LONG, 40);
                     if (controlLength > 0) {
@@ -199,9 +216,6 @@ public final class MessageChannel implements AutoCloseable {
                                 }
                             }
                         }
-                    }
-                    if (got < 0) {
-                        throw new TransportException("read timed out after " + done + " of " + n + " bytes");
                     }
                     if (got == 0) {
                         throw new PeerClosedException(done, n);
@@ -261,7 +275,8 @@ public final class MessageChannel implements AutoCloseable {
      *
      * @param source the bytes ({@code > 0} when fds are attached)
      * @param fds fds to send (they stay owned by the caller; the kernel duplicates them into the peer)
-     * @throws IOException when the write fails ({@link PeerClosedException} when the peer is gone)
+     * @throws IOException when the write fails ({@link PeerClosedException} when the peer is gone,
+     *         {@link WriteTimeoutException} when the write timeout passed)
      */
     public void write(MemorySegment source, List<OwnedFd> fds) throws IOException {
         long n = source.byteSize();
@@ -301,7 +316,11 @@ public final class MessageChannel implements AutoCloseable {
                         writeHeader.set(ADDRESS, 32, writeControl);
                         writeHeader.set(JAVA_LONG, 40, (length + 7) & ~7L);
                     }
-                    done += Sockets.sendmsg(fd.get(), writeHeader);
+                    long sent = Sockets.sendmsg(fd.get(), writeHeader);
+                    if (sent < 0) {
+                        throw new WriteTimeoutException(done, n);
+                    }
+                    done += sent;
                     first = false;
                 }
             } catch (NativeException e) {

@@ -209,4 +209,37 @@ class MessageChannelTest {
             assertTrue(e.getMessage().contains("timed out"), e.getMessage());
         }
     }
+
+    @Test
+    void aReadTimeoutShouldNotTakeTheFdsOfThePreviousMessageAgain() throws Exception {
+        MessageChannel.Pair pair = MessageChannel.pair();
+        try (MessageChannel a = pair.channel(); MessageChannel b = MessageChannel.adopt(pair.peerFd());
+             OwnedFd memfd = MemFd.create("passed", 4096)) {
+            b.write(Arena.ofAuto().allocate(4), List.of(memfd));
+            try (ReceivedFds received = a.readFully(Arena.ofAuto().allocate(4), 1)) {
+                OwnedFd kept = received.all().getFirst();
+                int number = kept.get();
+                a.setReadTimeoutMillis(100);
+                assertThrows(TransportException.class, () -> a.readFully(Arena.ofAuto().allocate(4), 1));
+                assertTrue(java.nio.file.Files.exists(Path.of("/proc/self/fd/" + number)),
+                        "the timed-out read closed fd " + number + ", which the previous message delivered");
+            }
+        }
+    }
+
+    @Test
+    void writeTimeoutShouldBeATypedErrorWhenThePeerDoesNotRead() throws Exception {
+        MessageChannel.Pair pair = MessageChannel.pair();
+        try (MessageChannel a = pair.channel(); OwnedFd other = pair.peerFd()) {
+            a.setWriteTimeoutMillis(100);
+            MemorySegment chunk = Arena.ofAuto().allocate(64 * 1024);
+            WriteTimeoutException e = assertThrows(WriteTimeoutException.class, () -> {
+                for (int i = 0; i < 10_000; i++) {
+                    a.write(chunk);
+                }
+            });
+            assertTrue(e.getMessage().contains("does not read"), e.getMessage());
+            assertTrue(e.sentBytes() < e.messageBytes(), e.getMessage());
+        }
+    }
 }

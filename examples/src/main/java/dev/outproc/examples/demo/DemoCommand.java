@@ -13,7 +13,9 @@ import java.util.concurrent.Callable;
                 "eventfd notifications through the epoll event loop, and checksummed data both ways; then a",
                 "vhost-user-blk back-end and a virtio-blk driver on outproc's front-end doing checksummed block I/O;",
                 "then a live migration of that device between two independently written back-ends, with the",
-                "compatibility handshake first, and an incompatible destination refused with its reasons."
+                "compatibility handshake first, and an incompatible destination refused with its reasons; then a",
+                "vfio-user PCI card: enumerated like lspci -vv, its registers, DMA and interrupt, and its migration",
+                "with PRE_COPY to a second server, handshake first."
         })
 public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--memory-mib", defaultValue = "64", description = "Guest memory size in MiB (default: ${DEFAULT-VALUE}).")
@@ -38,6 +40,7 @@ public final class DemoCommand implements Callable<Integer> {
         try {
             new BlkTour(out, dir, requests, depth).run();
             new MigrationTour(out, dir).run();
+            new VfioUserTour(out, dir).run();
         } finally {
             try (var files = java.nio.file.Files.list(dir)) {
                 for (java.nio.file.Path p : files.toList()) {

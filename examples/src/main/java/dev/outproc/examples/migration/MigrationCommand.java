@@ -101,7 +101,7 @@ public final class MigrationCommand implements Callable<Integer> {
     }
 
     static Registry registry(List<Path> files, boolean builtin) throws IOException {
-        Registry r = builtin ? Registry.builtin() : Registry.empty();
+        Registry r = builtin ? ExampleModels.registry() : Registry.empty();
         for (Path f : files) {
             r = r.merge(Registry.load(f));
         }

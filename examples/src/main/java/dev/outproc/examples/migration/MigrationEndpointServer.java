@@ -66,13 +66,13 @@ public final class MigrationEndpointServer implements AutoCloseable {
     private void loop(Sessions sessions, Consumer<HandshakeEndpoint.Agreed> agreed) {
         while (server.isOpen()) {
             try (SocketChannel c = server.accept()) {
-                Optional<HandshakeEndpoint.Agreed> a = HandshakeEndpoint.serve(c, sessions.source(), sessions.destination());
+                // The device takes the agreement before the relay learns of it: a transfer started at once finds it.
+                Optional<HandshakeEndpoint.Agreed> a = HandshakeEndpoint.serve(c, sessions.source(), sessions.destination(), agreed);
                 if (a.isPresent()) {
-                    LOG.log(System.Logger.Level.INFO, "migration handshake agreed as {0}: format version {1}",
+                    LOG.log(System.Logger.Level.DEBUG, "migration handshake agreed as {0}: format version {1}",
                             a.get().source() ? "source" : "destination", a.get().agreement().formatVersion());
-                    agreed.accept(a.get());
                 } else {
-                    LOG.log(System.Logger.Level.INFO, "migration handshake refused; no agreement");
+                    LOG.log(System.Logger.Level.DEBUG, "migration handshake refused; no agreement");
                 }
             } catch (ClosedChannelException e) {
                 return;

@@ -54,7 +54,7 @@ public final class MigrationOptions {
      * @throws IOException if a registry or key file cannot be read
      */
     public MigrationEndpointServer.Sessions sessions(DeviceDescriptor descriptor) throws IOException {
-        Registry registry = Registry.builtin();
+        Registry registry = ExampleModels.registry();
         for (Path f : registries) {
             registry = registry.merge(Registry.load(f));
         }

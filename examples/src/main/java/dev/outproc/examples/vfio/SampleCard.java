@@ -2,25 +2,26 @@ package dev.outproc.examples.vfio;
 
 import dev.outproc.core.fd.Errno;
 import dev.outproc.core.fd.NativeException;
-import dev.outproc.vfio.message.MigrationFeature;
+import dev.outproc.migration.handshake.DeviceDescriptor;
+import dev.outproc.migration.handshake.HandshakeEndpoint;
 import dev.outproc.vfio.message.RegionCapabilities;
 import dev.outproc.vfio.message.VfioUserProtocolException;
 import dev.outproc.vfio.pci.BarHandler;
 import dev.outproc.vfio.pci.PciConfigSpace;
 import dev.outproc.vfio.pci.PciDevice;
-import dev.outproc.vfio.server.MigrationHandler;
-import dev.outproc.vfio.server.MigrationState;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
+import java.util.Map;
 
 /**
- * {@code vfio-user-sample}'s PCI card: a register file in BAR0 with side effects, 8 KiB of shared memory in
- * BAR2 (the first page mmap-able as a sparse area), MSI with one vector and INTx pin A, and migration
- * (STOP_COPY) of the registers.
+ * {@code vfio-user-sample}'s PCI card: a register file in BAR0 with side effects, 8 KiB (or 16 KiB) of shared
+ * memory in BAR2 (the first page mmap-able as a sparse area), MSI with one vector and INTx pin A, and migration
+ * v2 with PRE_COPY of the registers and BAR2 as a migration-format stream ({@link SampleCardMigration},
+ * {@link SampleCardState}).
  *
  * <pre>
  * BAR0 (4 KiB, 32-bit memory), little-endian registers:
@@ -34,7 +35,8 @@ import java.util.List;
  * 0x24 STATUS    rw1c bit 0: DMA done, bit 1: DMA failed
  * 0x28 RINGS     ro  how often the doorbell rang
  * </pre>
- * The interrupt goes out as MSI when the driver enabled it, else on INTx.
+ * The interrupt goes out as MSI when the driver enabled it, else on INTx. While the card is stopped for
+ * migration (STOP, STOP_COPY, RESUMING) the doorbell does nothing: no DMA, no interrupt, no register change.
  */
 public final class SampleCard implements BarHandler {
     /** PCI vendor ID (an unassigned one, for examples). */
@@ -54,7 +56,7 @@ public final class SampleCard implements BarHandler {
     public static final int MAX_DMA = 4096;
     /** BAR0's size. */
     public static final long BAR0_SIZE = 0x1000;
-    /** BAR2's size. */
+    /** BAR2's default size. */
     public static final long BAR2_SIZE = 0x2000;
     /** Bytes of the saved register state (SCRATCH .. RINGS). */
     static final int STATE_BYTES = 0x30;
@@ -62,24 +64,98 @@ public final class SampleCard implements BarHandler {
     private final MemorySegment registers = Arena.ofAuto().allocate(STATE_BYTES, 8);
     private final MemorySegment dmaBuffer = Arena.ofAuto().allocate(MAX_DMA);
     private final PciDevice device;
+    private final long bar2Bytes;
+    private final SampleCardMigration migration;
+    private volatile boolean running = true;
 
     /**
-     * Builds the card.
+     * Builds the card with an 8 KiB BAR2 that migrates without a handshake.
      *
      * @throws NativeException when BAR2's shared memory cannot be created
      */
     public SampleCard() throws NativeException {
+        this(BAR2_SIZE, false);
+    }
+
+    /**
+     * Builds the card.
+     *
+     * @param bar2Bytes BAR2's size, 8 KiB or 16 KiB (the model's {@code bar2_bytes})
+     * @param requireAgreement whether a save or load needs a handshake agreement ({@link #migrationAgreed})
+     * @throws NativeException when BAR2's shared memory cannot be created
+     */
+    public SampleCard(long bar2Bytes, boolean requireAgreement) throws NativeException {
+        if (bar2Bytes != 0x2000 && bar2Bytes != 0x4000) {
+            throw new IllegalArgumentException("BAR2 must be 8 KiB or 16 KiB, bar2Bytes=" + bar2Bytes);
+        }
+        this.bar2Bytes = bar2Bytes;
         PciConfigSpace config = new PciConfigSpace(VENDOR_ID, DEVICE_ID, VENDOR_ID, 0x0001, CLASS_CODE, 1)
                 .bar(0, BAR0_SIZE, PciConfigSpace.BarType.MEMORY32, false)
-                .bar(2, BAR2_SIZE, PciConfigSpace.BarType.MEMORY64, true)
+                .bar(2, bar2Bytes, PciConfigSpace.BarType.MEMORY64, true)
                 .interruptPin(1);
+        migration = new SampleCardMigration(this, requireAgreement);
         device = PciDevice.builder(config)
                 .bar(0, this)
                 .sharedMemory(2, List.of(new RegionCapabilities.SparseArea(0, 0x1000)))
                 .msi(1)
-                .onReset(this::resetRegisters)
-                .migration(new Migration())
+                .onReset(this::resetCard)
+                .migration(migration)
                 .build();
+        resetRegisters();
+    }
+
+    /**
+     * The card's migration descriptor (registry-format.md §7): what the compatibility handshake compares.
+     *
+     * @return the descriptor
+     */
+    public DeviceDescriptor descriptor() {
+        return new DeviceDescriptor(SampleCardState.MODEL_ID, SampleCardState.IMPLEMENTATION_ID, SampleCardState.FORMAT_CLASS,
+                Map.of("bar2_bytes", Long.toString(bar2Bytes)), List.of(SampleCardState.FORMAT_VERSION),
+                List.of(SampleCardState.FORMAT_VERSION));
+    }
+
+    /**
+     * Takes the agreement of a handshake served on the card's migration endpoint: as source it governs the next
+     * save (MIG_DATA_READ), as destination the next load (MIG_DATA_WRITE). Each agreement serves one transfer.
+     *
+     * @param agreed the role and agreement
+     */
+    public void migrationAgreed(HandshakeEndpoint.Agreed agreed) {
+        migration.agreed(agreed);
+    }
+
+    /** {@return BAR2's size} */
+    public long bar2Bytes() {
+        return bar2Bytes;
+    }
+
+    /** {@return BAR2's shared memory} */
+    MemorySegment bar2() {
+        return device.barMemory(2);
+    }
+
+    /** {@return a copy of the register file} */
+    synchronized MemorySegment registerSnapshot() {
+        MemorySegment copy = Arena.ofAuto().allocate(STATE_BYTES, 8);
+        copy.copyFrom(registers);
+        return copy;
+    }
+
+    /** Loads a migrated state: registers and BAR2. */
+    synchronized void restore(SampleCardState state) {
+        state.applyRegisters(registers);
+        MemorySegment.copy(state.bar2(), 0, bar2(), ValueLayout.JAVA_BYTE, 0, state.bar2().length);
+    }
+
+    /** Runs or stops the card (migration's RUNNING and STOP). */
+    void setRunning(boolean value) {
+        running = value;
+    }
+
+    private void resetCard() {
+        migration.reset();
+        running = true;
         resetRegisters();
     }
 
@@ -134,6 +210,9 @@ public final class SampleCard implements BarHandler {
     }
 
     private void ringDoorbell() throws VfioUserProtocolException {
+        if (!running) {
+            return;
+        }
         long address;
         int length;
         synchronized (this) {
@@ -166,56 +245,6 @@ public final class SampleCard implements BarHandler {
             device.raise(0);
         } catch (NativeException e) {
             throw new VfioUserProtocolException(Errno.EIO, "interrupt failed: " + e.getMessage());
-        }
-    }
-
-    /** Saves the registers in STOP_COPY and restores them when RESUMING ends. */
-    private final class Migration implements MigrationHandler {
-        private final MemorySegment stream = Arena.ofAuto().allocate(STATE_BYTES);
-        private long position;
-        private long received;
-
-        @Override
-        public long migrationFlags() {
-            return MigrationFeature.STOP_COPY;
-        }
-
-        @Override
-        public void arc(MigrationState from, MigrationState to) throws VfioUserProtocolException {
-            if (to == MigrationState.STOP_COPY) {
-                synchronized (SampleCard.this) {
-                    stream.copyFrom(registers);
-                }
-                position = 0;
-            } else if (to == MigrationState.RESUMING) {
-                received = 0;
-            } else if (from == MigrationState.RESUMING) {
-                if (received != STATE_BYTES || stream.get(ValueLayout.JAVA_INT_UNALIGNED, ID) != ID_VALUE) {
-                    throw new VfioUserProtocolException(Errno.EINVAL, "not a sample card's state: " + received + " bytes, expected "
-                            + STATE_BYTES);
-                }
-                synchronized (SampleCard.this) {
-                    registers.copyFrom(stream);
-                }
-            }
-        }
-
-        @Override
-        public long read(MemorySegment destination) {
-            long n = Math.min(destination.byteSize(), STATE_BYTES - position);
-            MemorySegment.copy(stream, position, destination, 0, n);
-            position += n;
-            return n;
-        }
-
-        @Override
-        public void write(MemorySegment source) throws VfioUserProtocolException {
-            if (received + source.byteSize() > STATE_BYTES) {
-                throw new VfioUserProtocolException(Errno.EINVAL, "device state too long: " + (received + source.byteSize())
-                        + " bytes, expected " + STATE_BYTES);
-            }
-            MemorySegment.copy(source, 0, stream, received, source.byteSize());
-            received += source.byteSize();
         }
     }
 }

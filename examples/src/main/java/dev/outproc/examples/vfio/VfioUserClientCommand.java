@@ -1,13 +1,18 @@
 package dev.outproc.examples.vfio;
 
+import dev.outproc.examples.migration.HandshakeBeforeTransfer;
+import dev.outproc.migration.handshake.HandshakeRelay;
 import dev.outproc.vfio.client.DeviceReport;
 import dev.outproc.vfio.client.MigrationDriver;
 import dev.outproc.vfio.client.VfioUserClient;
 import dev.outproc.vfio.message.Capabilities;
 import dev.outproc.vfio.server.MigrationState;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -25,7 +30,9 @@ import java.util.concurrent.Callable;
                 "",
                 "Examples:",
                 "  java -jar outproc-examples.jar vfio-user-client --socket-path /tmp/sample.sock info",
-                "  java -jar outproc-examples.jar vfio-user-client migrate --from /tmp/a.sock --to /tmp/b.sock"
+                "  java -jar outproc-examples.jar vfio-user-client migrate --from /tmp/a.sock --to /tmp/b.sock",
+                "  java -jar outproc-examples.jar vfio-user-client migrate --from /tmp/a.sock --to /tmp/b.sock \\",
+                "      --from-handshake unix:/tmp/a.mig --to-handshake unix:/tmp/b.mig"
         },
         subcommands = {VfioUserClientCommand.Info.class, VfioUserClientCommand.Migrate.class})
 public final class VfioUserClientCommand {
@@ -81,18 +88,51 @@ public final class VfioUserClientCommand {
         }
     }
 
-    /** {@code migrate}: moves the device state from one server into another. */
+    /**
+     * {@code migrate}: moves the device state from one server into another. When both servers take part in the
+     * compatibility handshake (their {@code --migration-socket}s are given), it runs first and a refusal ends the
+     * command with its reasons before either server is asked for anything.
+     */
     @Command(name = "migrate", mixinStandardHelpOptions = true,
-            description = "Migrate the device of one server into a fresh one (PRE_COPY when both offer it, else STOP_COPY).")
+            description = {"Migrate the device of one server into a fresh one (PRE_COPY when both offer it, else STOP_COPY).",
+                    "With --from-handshake and --to-handshake (the servers' --migration-socket endpoints: unix:PATH, or",
+                    "exec:COMMAND) the compatibility handshake runs first; when it refuses, the reasons are printed as JSON",
+                    "and no state moves (exit status 1)."})
     static final class Migrate implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
         @Option(names = "--from", paramLabel = "PATH_A", required = true, description = "The source server's socket.")
         Path from;
 
         @Option(names = "--to", paramLabel = "PATH_B", required = true, description = "The destination server's socket.")
         Path to;
 
+        @Option(names = "--from-handshake", paramLabel = "ENDPOINT", description = "The source's migration endpoint (unix:PATH).")
+        String fromHandshake;
+
+        @Option(names = "--to-handshake", paramLabel = "ENDPOINT", description = "The destination's migration endpoint (unix:PATH).")
+        String toHandshake;
+
         @Override
         public Integer call() {
+            if ((fromHandshake == null) != (toHandshake == null)) {
+                throw new ParameterException(spec.commandLine(), "--from-handshake and --to-handshake go together: the handshake needs both sides");
+            }
+            if (fromHandshake != null) {
+                HandshakeRelay.Outcome o;
+                try {
+                    o = HandshakeBeforeTransfer.relay(fromHandshake, toHandshake);
+                } catch (IOException | IllegalArgumentException e) {
+                    return fail(System.err, "handshake", e);
+                }
+                if (!o.agreed()) {
+                    System.err.println("vfio-user-client: the handshake refused the migration; no state moved");
+                    System.out.println("handshake: " + HandshakeBeforeTransfer.json(o));
+                    return 1;
+                }
+                System.out.println("handshake: " + HandshakeBeforeTransfer.json(o));
+            }
             try (VfioUserClient source = open(from)) {
                 try (VfioUserClient destination = open(to)) {
                     MigrationDriver.Result r = MigrationDriver.migrate(source, destination, MIGRATION_CHUNK);

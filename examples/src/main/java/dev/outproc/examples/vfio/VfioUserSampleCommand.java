@@ -2,26 +2,38 @@ package dev.outproc.examples.vfio;
 
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.UnixListener;
+import dev.outproc.examples.migration.MigrationCapabilities;
+import dev.outproc.examples.migration.MigrationEndpointServer;
+import dev.outproc.examples.migration.MigrationOptions;
 import dev.outproc.vfio.server.ServerOptions;
 import dev.outproc.vfio.server.VfioUserServer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
  * {@code vfio-user-sample}: serves a {@link SampleCard} on a Unix socket, client after client, until
  * SIGTERM or SIGINT (which closes the listener, removes the socket file and ends the current client's
- * session).
+ * session). With {@code --migration-socket} the card serves the migration handshake there (integration.md §7)
+ * and moves state only under an agreement; {@code --print-capabilities} prints its descriptor.
  */
 @Command(name = "vfio-user-sample", mixinStandardHelpOptions = true,
         description = {
                 "A small vfio-user PCI card: a BAR0 register file (scratch, read counter, a doorbell that DMAs a pattern",
                 "into guest memory and raises MSI or INTx), shared memory in BAR2, migratable registers.",
-                "Serves client after client until killed.",
+                "Serves client after client until killed. Migrates with PRE_COPY; the state is a migration-format stream.",
+                "With --migration-socket PATH it takes part in the migration handshake ('migration relay') and saves or",
+                "loads its state only under an agreement.",
                 "",
                 "Example:",
                 "  java -jar outproc-examples.jar vfio-user-sample --socket-path /tmp/sample.sock",
@@ -39,32 +51,73 @@ public final class VfioUserSampleCommand implements Callable<Integer> {
         Integer fd;
     }
 
-    @ArgGroup(exclusive = true, multiplicity = "1")
+    @Spec
+    CommandSpec spec;
+
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
     Socket socket;
+
+    @Mixin
+    MigrationOptions migration = new MigrationOptions();
+
+    @Option(names = "--bar2-size", paramLabel = "BYTES", defaultValue = "8192",
+            description = "Size of the shared memory in BAR2: 8192 or 16384 (default: ${DEFAULT-VALUE}).")
+    long bar2Size;
+
+    @Option(names = "--print-capabilities",
+            description = "Print the device type, features and migration descriptor as JSON and exit.")
+    boolean printCapabilities;
+
+    /** The conventions' feature names of this device. */
+    private static final List<String> CAPABILITY_FEATURES = List.of("pre-copy", "dma-logging", "twin-socket");
 
     @Override
     public Integer call() {
+        if (bar2Size != 0x2000 && bar2Size != 0x4000) {
+            throw new ParameterException(spec.commandLine(), "--bar2-size must be 8192 or 16384, got " + bar2Size);
+        }
+        if (printCapabilities) {
+            try {
+                printCapabilities(System.out, new SampleCard(bar2Size, false));
+            } catch (IOException e) {
+                System.err.println("vfio-user-sample: " + e.getMessage());
+                return 1;
+            }
+            return 0;
+        }
+        if (socket == null) {
+            throw new ParameterException(spec.commandLine(), "one of --socket-path=PATH or --fd=FDNUM is required");
+        }
         String where = socket.socketPath != null ? socket.socketPath.toString() : "fd " + socket.fd;
         UnixListener listener;
         VfioUserServer server;
+        MigrationEndpointServer endpoint = null;
         try {
-            SampleCard card = new SampleCard();
+            SampleCard card = new SampleCard(bar2Size, migration.socket() != null);
             server = new VfioUserServer(card.device(), ServerOptions.DEFAULTS);
+            if (migration.socket() != null) {
+                endpoint = MigrationEndpointServer.start(migration.socket(), migration.sessions(card.descriptor()), card::migrationAgreed);
+            }
             listener = socket.socketPath != null ? UnixListener.bind(socket.socketPath) : UnixListener.adopt(OwnedFd.of(socket.fd));
         } catch (IOException e) {
+            closeQuietly(endpoint);
             System.err.println("vfio-user-sample: " + where + ": " + e.getMessage());
             return 1;
         }
+        MigrationEndpointServer handshake = endpoint;
         Thread hook = new Thread(() -> {
             listener.close();
             server.disconnectClient();
+            closeQuietly(handshake);
         }, "vfio-user-sample-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
-        System.err.println("vfio-user-sample: serving on " + where);
+        System.err.println("vfio-user-sample: serving on " + where
+                + (endpoint == null ? "" : "; migration handshake on " + migration.socket()));
         try {
             server.serve(listener);
         } finally {
             listener.close();
+            closeQuietly(endpoint);
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
             } catch (IllegalStateException shuttingDown) {
@@ -72,5 +125,27 @@ public final class VfioUserSampleCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /**
+     * Prints {@code {"type": "vfio-user-pci", "features": [...], "migration": {...}}}: the conventions'
+     * capabilities and the card's migration descriptor, so that an orchestrator can run {@code migration check}
+     * before it starts anything.
+     *
+     * @param out where to print
+     * @param card the card
+     */
+    static void printCapabilities(PrintStream out, SampleCard card) {
+        MigrationCapabilities.print(out, "vfio-user-pci", CAPABILITY_FEATURES, card.descriptor());
+    }
+
+    private static void closeQuietly(MigrationEndpointServer endpoint) {
+        if (endpoint != null) {
+            try {
+                endpoint.close();
+            } catch (IOException e) {
+                System.err.println("vfio-user-sample: closing the migration endpoint: " + e.getMessage());
+            }
+        }
     }
 }

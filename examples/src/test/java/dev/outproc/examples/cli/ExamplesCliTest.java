@@ -77,6 +77,10 @@ class ExamplesCliTest {
         assertTrue(out.contains("0 checksum mismatches, 0 error statuses"), out);
         assertTrue(out.contains("REFUSED, no state sent"), out);
         assertTrue(out.contains("blocks intact after two migrations"), out);
+        assertTrue(out.contains("[4e58:0002] class 088000"), "the vfio-user card enumerated: " + out);
+        assertTrue(out.contains("(0 wrong) and raised INTx (1 signal"), out);
+        assertTrue(out.contains("handshake A -> C (BAR2 of 16 KiB): REFUSED, no state sent"), out);
+        assertTrue(out.contains("the card's registers and BAR2 arrived intact"), out);
         assertTrue(out.contains("demo complete"), out);
     }
 

@@ -47,14 +47,15 @@ class VfioUserSampleCommandTest {
         }
     }
 
-    private Path startSample(String name) throws Exception {
+    private Path startSample(String name, String... options) throws Exception {
         Path socket = dir.resolve(name + ".sock");
         Path log = dir.resolve(name + ".log");
         String java = ProcessHandle.current().info().command().orElseThrow();
-        Process process = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED",
+        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "vfio-user-sample", "--socket-path", socket.toString()))
-                .redirectError(log.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                "vfio-user-sample", "--socket-path", socket.toString()));
+        command.addAll(List.of(options));
+        Process process = new ProcessBuilder(command).redirectError(log.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         servers.add(process);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (!Files.exists(socket) && process.isAlive() && System.nanoTime() < deadline) {
@@ -96,7 +97,7 @@ class VfioUserSampleCommandTest {
         assertTrue(report.contains("sparse mmap: 0x0+0x1000"), report);
         assertTrue(report.contains("MSI: Enable- Count=1/1"), report);
         assertTrue(report.contains("irq 0 (INTx): count=1"), report);
-        assertTrue(report.contains("migration: flags=0x1 STOP_COPY"), report);
+        assertTrue(report.contains("migration: flags=0x5 STOP_COPY PRE_COPY"), report);
         // served client after client: a second enumeration works as well
         assertEquals("0", run("vfio-user-client", "--socket-path", socket.toString(), "info")[0]);
     }
@@ -166,16 +167,60 @@ class VfioUserSampleCommandTest {
             reg.set(ValueLayout.JAVA_INT_UNALIGNED, 0, 0xCAFE_F00D);
             source.regionWrite(0, SampleCard.SCRATCH, reg);
             MigrationDriver.Result r = MigrationDriver.migrate(source, destination, 16);
-            assertEquals(SampleCard.STATE_BYTES, r.totalBytes());
+            assertTrue(r.preCopyBytes() > SampleCard.BAR2_SIZE, "PRE_COPY moved BAR2: " + r);
+            assertTrue(r.stopCopyBytes() > 0 && r.stopCopyBytes() < SampleCard.BAR2_SIZE, "STOP_COPY moved the rest: " + r);
             reg.set(ValueLayout.JAVA_INT_UNALIGNED, 0, 0);
             destination.regionRead(0, SampleCard.SCRATCH, reg);
             assertEquals(0xCAFE_F00D, reg.get(ValueLayout.JAVA_INT_UNALIGNED, 0), "the scratch register arrived");
         }
         String[] r = run("vfio-user-client", "migrate", "--from", a.toString(), "--to", b.toString());
         assertEquals("0", r[0], r[2]);
-        assertTrue(r[1].contains("total bytes: " + SampleCard.STATE_BYTES), r[1]);
+        assertTrue(r[1].contains("pre-copy bytes: "), r[1]);
         assertTrue(r[1].contains("source: STOP"), r[1]);
         assertTrue(r[1].contains("destination: RUNNING"), r[1]);
+    }
+
+    @Test
+    void printCapabilitiesNamesTheCardsMigrationDescriptor() {
+        String[] r = run("vfio-user-sample", "--print-capabilities", "--bar2-size", "16384");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].contains("\"type\" : \"vfio-user-pci\""), r[1]);
+        assertTrue(r[1].contains("\"model\" : \"" + SampleCardState.MODEL_ID + "\""), r[1]);
+        assertTrue(r[1].contains("\"formatClass\" : \"" + SampleCardState.FORMAT_CLASS + "\""), r[1]);
+        assertTrue(r[1].contains("\"bar2_bytes\" : \"16384\""), r[1]);
+    }
+
+    @Test
+    void migrateRunsTheHandshakeFirstAndMovesStateUnderTheAgreement() throws Exception {
+        Path a = startSample("a", "--migration-socket", dir.resolve("a.mig").toString());
+        Path b = startSample("b", "--migration-socket", dir.resolve("b.mig").toString());
+        try (VfioUserClient source = VfioUserClientCommand.open(a); VfioUserClient destination = VfioUserClientCommand.open(b)) {
+            assertEquals(dev.outproc.core.fd.Errno.EPERM, org.junit.jupiter.api.Assertions.assertThrows(
+                    dev.outproc.vfio.message.VfioUserProtocolException.class, () -> MigrationDriver.migrate(source, destination, 4096)).errno(),
+                    "a card with a migration endpoint moves no state without an agreement");
+        }
+        String[] r = run("vfio-user-client", "migrate", "--from", a.toString(), "--to", b.toString(),
+                "--from-handshake", "unix:" + dir.resolve("a.mig"), "--to-handshake", "unix:" + dir.resolve("b.mig"));
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].contains("handshake: {\"agreed\":true"), r[1]);
+        assertTrue(r[1].contains("\"formatClass\":\"" + SampleCardState.FORMAT_CLASS + "\""), r[1]);
+        assertTrue(r[1].indexOf("handshake:") < r[1].indexOf("pre-copy bytes:"), "the handshake comes first: " + r[1]);
+        assertTrue(r[1].contains("destination: RUNNING"), r[1]);
+    }
+
+    @Test
+    void migrateRefusesAnIncompatibleDestinationWithReasonsBeforeAnyStateMoves() throws Exception {
+        Path a = startSample("a", "--migration-socket", dir.resolve("a.mig").toString());
+        Path b = startSample("b", "--migration-socket", dir.resolve("b.mig").toString(), "--bar2-size", "16384");
+        String[] r = run("vfio-user-client", "migrate", "--from", a.toString(), "--to", b.toString(),
+                "--from-handshake", "unix:" + dir.resolve("a.mig"), "--to-handshake", "unix:" + dir.resolve("b.mig"));
+        assertEquals("1", r[0], r[1] + r[2]);
+        assertTrue(r[1].contains("\"agreed\":false"), r[1]);
+        assertTrue(r[1].contains("\"refusedBy\":\"destination\""), r[1]);
+        assertTrue(r[1].contains("bar2_bytes"), "the reason names the parameter: " + r[1]);
+        assertFalse(r[1].contains("bytes:"), "no state moved: " + r[1]);
+        assertTrue(r[2].contains("no state moved"), r[2]);
+        assertFalse(read(dir.resolve("a.log")).contains("MIG_DATA"), read(dir.resolve("a.log")));
     }
 
     @Test

@@ -213,6 +213,22 @@ public final class DeviceStateWriter implements AutoCloseable {
     }
 
     /**
+     * Pushes every byte written so far into the channel, between sections. A transport that moves the stream in
+     * parts while the device still runs (vfio-user PRE_COPY: the initial part first, the rest in STOP_COPY) calls it
+     * after the sections of one part; the stream stays one stream, with one trailer written by {@link #finish()}.
+     *
+     * @throws IOException if the channel fails
+     * @throws IllegalStateException inside a section or after {@link #finish()}
+     */
+    public void flush() throws IOException {
+        checkOpen();
+        if (inSection) {
+            throw new IllegalStateException("flush() inside a section");
+        }
+        sink.flush();
+    }
+
+    /**
      * Writes the trailer and flushes. Nothing may be written afterwards.
      *
      * @return what was written (section count, transcript)

@@ -45,6 +45,11 @@ import java.util.List;
  * <p>Calls are synchronous and serialized: each sends a command and reads until its reply arrives.
  * DMA_READ/WRITE commands the server sends meanwhile are answered from the memory given to
  * {@link #serveDmaFrom}. An error reply becomes a {@link VfioUserProtocolException} with the server's errno.
+ *
+ * <p>Twin socket: when the proposed capabilities say {@code twin_socket.supported} and the server enables
+ * it (the reply names the socket it passed by {@code twin_socket.fd_index}), a thread of this client answers
+ * the server's DMA commands on that socket, so they never cross our commands on the main socket. A reply
+ * that claims twin-socket mode without a valid fd ends the connection, as vfio-user.rst requires.
  */
 public final class VfioUserClient implements AutoCloseable {
     /** The largest reply accepted: a REGION_READ of 1 MiB, a DMA logging bitmap of 4 MiB. */
@@ -55,8 +60,10 @@ public final class VfioUserClient implements AutoCloseable {
     private final MemorySegment out;
     private int nextMsgId = 1;
     private Capabilities server = Capabilities.DEFAULTS;
-    private GuestMemory dmaMemory = GuestMemory.empty();
+    private volatile GuestMemory dmaMemory = GuestMemory.empty();
     private MemorySegment dmaAnswer;
+    private volatile VfioUserChannel twin;
+    private Thread twinThread;
 
     private VfioUserClient(MessageChannel socket) {
         this.channel = new VfioUserChannel(socket, MAX_MESSAGE_BYTES, Capabilities.MAX_MSG_FDS_LIMIT);
@@ -123,13 +130,20 @@ public final class VfioUserClient implements AutoCloseable {
     }
 
     private void answerServerCommand(MemorySegment m) throws IOException {
+        if (dmaAnswer == null) {
+            dmaAnswer = answerBuffer(arena);
+        }
+        answerServerCommand(channel, dmaAnswer, m);
+    }
+
+    private static MemorySegment answerBuffer(Arena arena) {
+        return arena.allocate(VfioUserHeader.ENCODED_LENGTH + DmaAccess.ENCODED_LENGTH + Capabilities.DEFAULT_MAX_DATA_XFER_SIZE, 8);
+    }
+
+    private void answerServerCommand(VfioUserChannel channel, MemorySegment answer, MemorySegment m) throws IOException {
         VfioUserHeader.Decoder h = new VfioUserHeader.Decoder().wrap(m, 0);
         int id = h.msgId();
         int command = h.command();
-        if (dmaAnswer == null) {
-            dmaAnswer = arena.allocate(VfioUserHeader.ENCODED_LENGTH + DmaAccess.ENCODED_LENGTH + Capabilities.DEFAULT_MAX_DATA_XFER_SIZE, 8);
-        }
-        MemorySegment answer = dmaAnswer;
         try {
             VfioUserCommand c = MessageValidator.checkCommand(m, 0, 0, VfioUserCommand.Direction.SERVER_TO_CLIENT,
                     Capabilities.DEFAULT_MAX_DATA_XFER_SIZE, 0);
@@ -204,14 +218,51 @@ public final class VfioUserClient implements AutoCloseable {
         MemorySegment.copy(json, 0, out, WireLayout.NATIVE_U8, p + Version.ENCODED_LENGTH, json.length);
         out.set(WireLayout.NATIVE_U8, p + Version.ENCODED_LENGTH + json.length, (byte) 0);
         Reply r = call(VfioUserCommand.VERSION, Version.ENCODED_LENGTH + json.length + 1L, List.of());
-        try (ReceivedFds ignored = r.fds()) {
+        try (ReceivedFds fds = r.fds()) {
             Version.Decoder v = new Version.Decoder().wrap(r.message(), p);
             if (v.major() != Version.SUPPORTED_MAJOR) {
                 throw new VfioUserProtocolException(Errno.ENOTSUP, "server answered major version " + v.major());
             }
             server = Capabilities.parse(r.message(), v.dataOffset(), r.message().byteSize() - v.dataOffset());
+            if (proposed.twinSocketSupported() && server.twinSocketSupported()) {
+                int index = server.twinSocketFdIndex();
+                if (index < 0 || index >= fds.count()) {
+                    throw new VfioUserProtocolException(Errno.EINVAL, "the server enabled twin_socket with fd_index " + index + " but sent "
+                            + fds.count() + " fds");
+                }
+                startTwin(MessageChannel.adopt(fds.all().get(index)));
+            }
             return server;
         }
+    }
+
+    /** Answers the server's DMA commands on the twin socket until either side closes it. */
+    private void startTwin(MessageChannel socket) {
+        VfioUserChannel t = new VfioUserChannel(socket, MAX_MESSAGE_BYTES, 0);
+        twin = t;
+        twinThread = Thread.ofPlatform().daemon().name("vfio-user-client-twin").start(() -> {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment answer = answerBuffer(a);
+                while (true) {
+                    VfioUserChannel.Received r = t.receive();
+                    try (ReceivedFds ignored = r.fds()) {
+                        if (new VfioUserHeader.Decoder().wrap(r.message(), 0).isReply()) {
+                            throw new VfioUserProtocolException(Errno.EINVAL, "a reply on the twin socket, which carries server commands");
+                        }
+                        answerServerCommand(t, answer, r.message());
+                    }
+                }
+            } catch (IOException e) {
+                t.close();
+            } finally {
+                t.release();
+            }
+        });
+    }
+
+    /** {@return whether twin-socket mode was negotiated} */
+    public boolean twinSocket() {
+        return twin != null;
     }
 
     /** {@return the server's capabilities (defaults before {@link #negotiate})} */
@@ -634,6 +685,15 @@ public final class VfioUserClient implements AutoCloseable {
     @Override
     public void close() {
         channel.close();
+        VfioUserChannel t = twin;
+        if (t != null) {
+            t.close();
+            try {
+                twinThread.join(5000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         channel.release();
         arena.close();
     }

@@ -259,8 +259,8 @@ public record Capabilities(int present, int maxMsgFds, long maxDataXferSize, lon
     /**
      * The capabilities a server answers with: its own limits, but only keys the client proposed (the
      * specification's subset rule; QEMU refuses unknown keys), {@code max_msg_fds} and
-     * {@code max_data_xfer_size} always (every client knows them), twin socket never (this library does
-     * not offer it).
+     * {@code max_data_xfer_size} always (every client knows them), twin socket only through
+     * {@link #withTwinSocket} once the server has made the socket pair.
      *
      * @param proposed what the client sent
      * @return the reply's capabilities
@@ -270,6 +270,21 @@ public record Capabilities(int present, int maxMsgFds, long maxDataXferSize, lon
                 | (present & proposed.present & (KEY_MAX_DMA_MAPS | KEY_PGSIZES | KEY_WRITE_MULTIPLE | KEY_MIGRATION));
         return new Capabilities(keys, maxMsgFds, maxDataXferSize, maxDmaMaps, pgsizes, false, -1,
                 writeMultiple && proposed.writeMultiple, migrationPgsize, migrationMaxBitmapSize, 0);
+    }
+
+    /**
+     * These capabilities with twin-socket mode enabled: {@code "twin_socket": {"supported": true,
+     * "fd_index": N}}, the index of the server-to-client socket in the reply's fd array.
+     *
+     * @param fdIndex the index of the socket in the fd array sent with the message
+     * @return the capabilities
+     */
+    public Capabilities withTwinSocket(int fdIndex) {
+        if (fdIndex < 0 || fdIndex >= MAX_MSG_FDS_LIMIT) {
+            throw new IllegalArgumentException("twin_socket.fd_index out of range: " + fdIndex);
+        }
+        return new Capabilities(present | KEY_TWIN_SOCKET, maxMsgFds, maxDataXferSize, maxDmaMaps, pgsizes, true, fdIndex,
+                writeMultiple, migrationPgsize, migrationMaxBitmapSize, unknownKeys);
     }
 
     /** {@return the JSON text of the present keys, without the NUL} */

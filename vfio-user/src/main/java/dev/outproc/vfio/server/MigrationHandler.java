@@ -13,6 +13,12 @@ import java.lang.foreign.MemorySegment;
  * through {@link #read}; returning fewer bytes than asked ends the stream for now (in PRE_COPY more may
  * come later). Resuming: after {@code STOP -> RESUMING} the bytes arrive through {@link #write}, and
  * {@code RESUMING -> STOP} must check and apply them (refuse with an exception when incomplete or invalid).
+ *
+ * <p>PRE_COPY ({@link dev.outproc.vfio.message.MigrationFeature#PRE_COPY} in {@link #migrationFlags()}): the
+ * device keeps running while {@link #read} streams an initial part; a short read is the temporary end of the
+ * stream (the kernel's {@code ENOMSG}), after which more may come while the device changes state
+ * ({@link #preCopyInfo()} estimates both). {@code PRE_COPY -> STOP_COPY} continues the same stream with the
+ * rest, which ends with a short read for good. The stream is one byte sequence across both states.
  */
 public interface MigrationHandler {
     /** {@return the {@link dev.outproc.vfio.message.MigrationFeature} flags; STOP_COPY is mandatory} */
@@ -23,8 +29,9 @@ public interface MigrationHandler {
      *
      * @param from the current state
      * @param to the next state
-     * @throws VfioUserProtocolException when the arc fails (the device moves to ERROR unless the handler
-     *         left it in {@code from})
+     * @throws VfioUserProtocolException when the device refuses the arc; it must then still be in {@code from},
+     *         which is where the server leaves it (an unchecked exception instead moves it to ERROR, from which
+     *         only DEVICE_RESET leads out)
      */
     void arc(MigrationState from, MigrationState to) throws VfioUserProtocolException;
 
@@ -44,4 +51,14 @@ public interface MigrationHandler {
      * @throws VfioUserProtocolException when they cannot be taken (too many, malformed)
      */
     void write(MemorySegment source) throws VfioUserProtocolException;
+
+    /**
+     * Estimates what is left to read in PRE_COPY ({@code VFIO_MIG_GET_PRECOPY_INFO}); called only while
+     * the device is in PRE_COPY. A device that offers {@code VFIO_MIGRATION_PRE_COPY} should override it.
+     *
+     * @return the estimates; the default says nothing is left
+     */
+    default PreCopyInfo preCopyInfo() {
+        return new PreCopyInfo(0, 0);
+    }
 }

@@ -5,6 +5,7 @@ import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.core.transport.PeerClosedException;
 import dev.outproc.core.transport.ReceivedFds;
+import dev.outproc.core.transport.WriteTimeoutException;
 import dev.outproc.vfio.connection.VfioUserChannel;
 import dev.outproc.vfio.message.Capabilities;
 import dev.outproc.vfio.message.DeviceFeature;
@@ -48,13 +49,21 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One client's connection to a {@link VfioUserServer}: everything negotiated or passed on it (limits,
  * DMA windows, eventfds, migration state) lives here and dies with it. The connection thread receives
- * and answers commands in order; replies to the server's own DMA_READ/WRITE commands are handed to the
- * device thread waiting for them, and commands that arrive while the connection thread itself waits for
- * such a reply are queued and handled afterwards.
+ * and answers commands in order.
+ *
+ * <p>The server's own DMA_READ/WRITE commands travel on the twin socket when the client proposed
+ * {@code twin_socket} (vfio-user.rst, "Version"): the thread that needs the access sends it there and reads
+ * its reply there, one access at a time. Without a twin socket they share the main socket: replies are
+ * handed to the device thread waiting for them, and commands that arrive while the connection thread itself
+ * waits for such a reply are queued and handled afterwards, in order.
+ *
+ * <p>Every send has a timeout ({@link ServerOptions#sendTimeoutMillis()}): a client that sends commands and
+ * never reads the replies loses this connection once the socket stays full that long.
  */
 final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
     private static final System.Logger LOG = System.getLogger(ServerSession.class.getName());
@@ -72,10 +81,12 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
     private final AtomicInteger nextMsgId = new AtomicInteger();
     private final VfioUserHeader.Decoder header = new VfioUserHeader.Decoder();
     private final VfioUserHeader.Encoder replyHeader = new VfioUserHeader.Encoder();
+    private final ReentrantLock twinLock = new ReentrantLock();
+    private volatile VfioUserChannel twin;
     private volatile Thread loopThread;
     private boolean negotiated;
     private Capabilities client = Capabilities.DEFAULTS;
-    private MigrationState migrationState = MigrationState.RUNNING;
+    private volatile MigrationState migrationState = MigrationState.RUNNING;
     private boolean attached;
 
     ServerSession(VfioUserDevice device, ServerOptions options, MessageChannel socket) {
@@ -103,6 +114,20 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
         return interrupts;
     }
 
+    /**
+     * {@return the device's PRE_COPY estimates}
+     *
+     * @throws IllegalStateException outside PRE_COPY (the kernel answers EINVAL there)
+     */
+    PreCopyInfo preCopyInfo() {
+        MigrationHandler h = device.migration();
+        MigrationState state = migrationState;
+        if (h == null || (state != MigrationState.PRE_COPY && state != MigrationState.PRE_COPY_P2P)) {
+            throw new IllegalStateException("PRE_COPY estimates exist only in PRE_COPY, state=" + state);
+        }
+        return h.preCopyInfo();
+    }
+
     /** {@return the DMA space of this connection} */
     DmaSpace dma() {
         return dma;
@@ -111,6 +136,9 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
     void run() {
         loopThread = Thread.currentThread();
         try {
+            if (options.sendTimeoutMillis() > 0) {
+                channel.channel().setWriteTimeoutMillis(options.sendTimeoutMillis());
+            }
             while (true) {
                 VfioUserChannel.Received r = queued.poll();
                 if (r == null) {
@@ -130,6 +158,9 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
                     // The connection closes anyway.
                 }
             }
+        } catch (WriteTimeoutException e) {
+            LOG.log(System.Logger.Level.WARNING, "closing the connection: the client has not read for " + options.sendTimeoutMillis()
+                    + " ms (send timeout); " + e.getMessage());
         } catch (IOException e) {
             if (channel.isOpen()) {
                 LOG.log(System.Logger.Level.WARNING, "closing the connection: " + e.getMessage());
@@ -167,6 +198,11 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
                     replyFds = List.of();
                     channel.send(reply.asSlice(0, VfioUserHeader.ENCODED_LENGTH + payload), fdsOut);
                 }
+                if (twinPeer != null) {
+                    // The client's end of the twin socket went out with the VERSION reply (or not at all).
+                    twinPeer.close();
+                    twinPeer = null;
+                }
             } catch (VfioUserProtocolException e) {
                 LOG.log(System.Logger.Level.DEBUG, () -> "command " + command + " refused: " + e.getMessage());
                 replyFds = List.of();
@@ -181,6 +217,8 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
     }
 
     private List<OwnedFd> replyFds = List.of();
+    /** The client's end of the twin socket while the VERSION reply that carries it is being sent. */
+    private OwnedFd twinPeer;
 
     /** Handles one checked command; returns the reply payload size written at {@code reply + 16}. */
     private long handle(VfioUserCommand c, MemorySegment m, ReceivedFds fds, int msgId) throws IOException {
@@ -304,6 +342,10 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
         Capabilities proposed = Capabilities.parse(m, v.dataOffset(), payload - Version.ENCODED_LENGTH);
         client = proposed;
         Capabilities answer = offered.answerTo(proposed);
+        if (options.twinSocket() && proposed.twinSocketSupported()) {
+            answer = answer.withTwinSocket(0);
+            openTwinSocket();
+        }
         byte[] json = answer.toJson();
         long at = VfioUserHeader.ENCODED_LENGTH;
         new Version.Encoder().wrap(reply, at).major(Version.SUPPORTED_MAJOR).minor(Math.min(v.minor(), Version.SUPPORTED_MINOR));
@@ -313,6 +355,41 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
         device.attach(new DeviceContext(dma, interrupts));
         attached = true;
         return Version.ENCODED_LENGTH + json.length + 1L;
+    }
+
+    /**
+     * Makes the twin socket pair: this end carries the server's DMA commands; the client's end goes out as
+     * fd 0 of the VERSION reply and is closed here once sent.
+     */
+    private void openTwinSocket() throws VfioUserProtocolException {
+        MessageChannel.Pair pair;
+        try {
+            pair = MessageChannel.pair();
+        } catch (IOException e) {
+            throw new VfioUserProtocolException(Errno.ENOMEM, "cannot create the twin socket: " + e.getMessage());
+        }
+        VfioUserChannel t = new VfioUserChannel(pair.channel(), options.maxMessageBytes(), 0);
+        try {
+            if (options.sendTimeoutMillis() > 0) {
+                pair.channel().setWriteTimeoutMillis(options.sendTimeoutMillis());
+            }
+            if (options.dmaReplyTimeoutMillis() > 0) {
+                pair.channel().setReadTimeoutMillis((int) Math.min(Integer.MAX_VALUE, options.dmaReplyTimeoutMillis()));
+            }
+        } catch (IOException e) {
+            t.close();
+            t.release();
+            pair.peerFd().close();
+            throw new VfioUserProtocolException(Errno.EIO, "cannot set up the twin socket: " + e.getMessage());
+        }
+        twin = t;
+        twinPeer = pair.peerFd();
+        replyFds = List.of(twinPeer);
+    }
+
+    /** {@return whether twin-socket mode was negotiated on this connection} */
+    boolean twinSocket() {
+        return twin != null;
     }
 
     private long regionInfo(MemorySegment m, long p, MemorySegment out) throws VfioUserProtocolException {
@@ -446,9 +523,14 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
             MigrationState next = MigrationStateMachine.next(migrationState, target, flags);
             try {
                 h.arc(migrationState, next);
-            } catch (VfioUserProtocolException e) {
+            } catch (VfioUserProtocolException refused) {
+                // A refused arc leaves the device where it was (vfio-user.rst: ERROR only when the server cannot
+                // restore any valid state); the client gets the errno and may ask for the state.
+                throw refused;
+            } catch (RuntimeException e) {
+                String arc = migrationState + " -> " + next;
                 migrationState = MigrationState.ERROR;
-                throw e;
+                throw new VfioUserProtocolException(Errno.EIO, "migration arc " + arc + " failed: " + e);
             }
             migrationState = next;
         }
@@ -538,6 +620,10 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
     }
 
     private byte[] roundTrip(int id, MemorySegment msg) throws IOException {
+        VfioUserChannel t = twin;
+        if (t != null) {
+            return twinRoundTrip(t, id, msg);
+        }
         CompletableFuture<byte[]> result = new CompletableFuture<>();
         pendingDma.put(id, result);
         try {
@@ -571,6 +657,44 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
         }
     }
 
+    /**
+     * One DMA command on the twin socket: sent, then its reply read there by this thread. Accesses from
+     * several device threads take turns; a late reply to an access that timed out is skipped by its msg_id.
+     */
+    private byte[] twinRoundTrip(VfioUserChannel t, int id, MemorySegment msg) throws IOException {
+        twinLock.lock();
+        try {
+            t.send(msg);
+            while (true) {
+                VfioUserChannel.Received r;
+                try {
+                    r = t.receive();
+                } catch (VfioUserChannel.HeaderException e) {
+                    throw new VfioUserProtocolException(e.errno(), "twin socket: " + e.getMessage());
+                } catch (PeerClosedException e) {
+                    throw e;
+                } catch (dev.outproc.core.transport.TransportException e) {
+                    throw new VfioUserProtocolException(Errno.ETIMEDOUT, "no reply to DMA command " + id + " on the twin socket: "
+                            + e.getMessage());
+                }
+                try (ReceivedFds ignored = r.fds()) {
+                    VfioUserHeader.Decoder h = new VfioUserHeader.Decoder().wrap(r.message(), 0);
+                    if (!h.isReply()) {
+                        throw new VfioUserProtocolException(Errno.EINVAL, "command " + h.command()
+                                + " from the client on the twin socket, which carries only the server's commands");
+                    }
+                    if (h.msgId() != id) {
+                        LOG.log(System.Logger.Level.WARNING, "skipped a late reply on the twin socket, msg_id=" + h.msgId());
+                        continue;
+                    }
+                    return dmaReplyPayload(r.message());
+                }
+            }
+        } finally {
+            twinLock.unlock();
+        }
+    }
+
     private static VfioUserChannel.Received copy(VfioUserChannel.Received r) {
         MemorySegment copy = Arena.ofAuto().allocate(r.message().byteSize(), 8);
         copy.copyFrom(r.message());
@@ -584,33 +708,49 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
             LOG.log(System.Logger.Level.WARNING, "unexpected reply, msg_id=" + h.msgId() + " command=" + h.command());
             return;
         }
-        if (h.isError()) {
-            f.completeExceptionally(new VfioUserProtocolException(h.error() == 0 ? Errno.EIO : (int) h.error(),
-                    "client refused DMA command " + h.command() + ", errno=" + h.error()));
-            return;
-        }
         try {
-            VfioUserCommand answered = VfioUserCommand.of(h.command());
-            if (answered != VfioUserCommand.DMA_READ && answered != VfioUserCommand.DMA_WRITE) {
-                throw new VfioUserProtocolException(Errno.EINVAL, "reply to command " + h.command() + " the server never sent");
-            }
-            MessageValidator.checkReply(m, 0, answered);
+            f.complete(dmaReplyPayload(m));
         } catch (VfioUserProtocolException e) {
             f.completeExceptionally(e);
-            return;
         }
-        f.complete(m.asSlice(VfioUserHeader.ENCODED_LENGTH).toArray(WireLayout.NATIVE_U8));
+    }
+
+    /** Checks a reply to one of our DMA commands; returns a copy of its payload. */
+    private static byte[] dmaReplyPayload(MemorySegment m) throws VfioUserProtocolException {
+        VfioUserHeader.Decoder h = new VfioUserHeader.Decoder().wrap(m, 0);
+        if (h.isError()) {
+            throw new VfioUserProtocolException(h.error() == 0 ? Errno.EIO : (int) h.error(),
+                    "client refused DMA command " + h.command() + ", errno=" + h.error());
+        }
+        VfioUserCommand answered = VfioUserCommand.of(h.command());
+        if (answered != VfioUserCommand.DMA_READ && answered != VfioUserCommand.DMA_WRITE) {
+            throw new VfioUserProtocolException(Errno.EINVAL, "reply to command " + h.command() + " the server never sent");
+        }
+        MessageValidator.checkReply(m, 0, answered);
+        return m.asSlice(VfioUserHeader.ENCODED_LENGTH).toArray(WireLayout.NATIVE_U8);
     }
 
     /** Closes the connection from another thread; {@link #run} returns. */
     void disconnect() {
         channel.close();
+        VfioUserChannel t = twin;
+        if (t != null) {
+            t.close();
+        }
     }
 
     /** Ends the session: unmaps every window, closes every fd the client passed, resets the device. */
     @Override
     public void close() {
         channel.close();
+        VfioUserChannel t = twin;
+        if (t != null) {
+            t.close();
+        }
+        if (twinPeer != null) {
+            twinPeer.close();
+            twinPeer = null;
+        }
         for (CompletableFuture<byte[]> f : pendingDma.values()) {
             f.completeExceptionally(new java.io.IOException("client went"));
         }
@@ -626,6 +766,14 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
         interrupts.closeAll();
         device.reset();
         channel.release();
+        if (t != null) {
+            twinLock.lock();
+            try {
+                t.release();
+            } finally {
+                twinLock.unlock();
+            }
+        }
         arena.close();
     }
 }

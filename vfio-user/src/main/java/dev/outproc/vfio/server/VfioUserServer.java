@@ -10,8 +10,10 @@ import java.io.IOException;
  * fresh session (its own negotiated limits, DMA windows and eventfds), and when the client goes, every
  * window is unmapped, every fd it passed is closed and the device is reset, so the next client finds the
  * device as new. A client that breaks the protocol gets an error reply with an errno where the message
- * can be answered; one that breaks framing (or vanishes mid-message) loses its connection, and the server
- * serves the next.
+ * can be answered; one that breaks framing, vanishes mid-message, sends part of a message and falls silent
+ * ({@link ServerOptions#messageTimeoutMillis()}) or stops reading replies ({@link ServerOptions#sendTimeoutMillis()})
+ * loses its connection, and the server serves the next. Twin-socket mode is enabled when the client proposes
+ * it ({@link ServerOptions#twinSocket()}).
  *
  * {@snippet :
  * try (UnixListener listener = UnixListener.bind(socketPath)) {
@@ -76,6 +78,24 @@ public final class VfioUserServer {
     /** {@return the session serving a client now, or {@code null}} */
     ServerSession currentSession() {
         return current;
+    }
+
+    /**
+     * The PRE_COPY estimates of the device as the current client migrates it ({@link PreCopyInfo}; vfio-user
+     * has no message for them, so this is how the device's own process reads them).
+     *
+     * @return the estimates, empty when no client is connected or the device is not in PRE_COPY
+     */
+    public java.util.Optional<PreCopyInfo> preCopyInfo() {
+        ServerSession s = current;
+        if (s == null) {
+            return java.util.Optional.empty();
+        }
+        try {
+            return java.util.Optional.of(s.preCopyInfo());
+        } catch (IllegalStateException notInPreCopy) {
+            return java.util.Optional.empty();
+        }
     }
 
     /** Disconnects the current client, if any (its session ends and the device is reset). */

@@ -118,6 +118,40 @@ class LibvfioUserSamplesIT {
     }
 
     @Test
+    void shouldAnswerTheSampleServersDmaOnTheTwinSocket() throws Exception {
+        Path socket = dir.resolve("twin.sock");
+        Process server = start(samples().resolve("server"), socket);
+        try (VfioUserClient c = VfioUserClient.connect(socket);
+             dev.outproc.core.event.EventFd intx = dev.outproc.core.event.EventFd.create();
+             GuestRegion byMessages = GuestRegion.allocate(0x1_0000_0000L, 0x1000, 0x1_0000_0000L);
+             GuestRegion byFd = GuestRegion.allocate(0x1_0001_0000L, 0x1000, 0x1_0001_0000L);
+             Arena a = Arena.ofConfined()) {
+            c.negotiate(Capabilities.builder().maxMsgFds(8).twinSocket(true, -1).build());
+            assertTrue(c.twinSocket(), "libvfio-user enables twin-socket mode when the client proposes it");
+            c.serveDmaFrom(GuestMemory.of(List.of(byMessages, byFd)));
+            c.setIrqEventFds(0, 0, List.of(intx));
+            c.dmaMap(byMessages.guestPhysAddr(), 0x1000, DmaMap.FLAG_READ | DmaMap.FLAG_WRITE, null, 0);
+            c.dmaMap(byFd.guestPhysAddr(), 0x1000, DmaMap.FLAG_READ | DmaMap.FLAG_WRITE, byFd.fd(), 0);
+            MemorySegment seconds = a.allocate(8);
+            seconds.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, java.time.Instant.now().getEpochSecond() + 1);
+            c.regionWrite(0, 0, seconds);
+            // Nothing read from the main socket meanwhile: only the client's twin thread can answer the DMA commands.
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (byMessages.segment().get(ValueLayout.JAVA_BYTE, 3 * 1024L) != 'D' && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            Thread.sleep(500); // the sample reads the data back with DMA_READ and exits on a mismatch
+            for (int i = 0; i < 4; i++) {
+                assertEquals((byte) ('A' + i), byMessages.segment().get(ValueLayout.JAVA_BYTE, i * 1024L), "written through DMA_WRITE on the twin socket");
+            }
+            assertTrue(server.isAlive(), "the sample exits when the data it reads back mismatches");
+            assertEquals(9, c.deviceInfo().numRegions(), "commands on the main socket kept working");
+        } finally {
+            stop(server);
+        }
+    }
+
+    @Test
     void shouldMigrateOneSampleServerIntoAnother() throws Exception {
         Path socketA = dir.resolve("a.sock");
         Path socketB = dir.resolve("b.sock");

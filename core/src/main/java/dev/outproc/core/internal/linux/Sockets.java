@@ -29,6 +29,8 @@ public final class Sockets {
     public static final int SO_ACCEPTCONN = 30;
     /** {@code SO_RCVTIMEO} (struct timeval of two longs on 64-bit ABIs). */
     public static final int SO_RCVTIMEO = 20;
+    /** {@code SO_SNDTIMEO} (struct timeval, as {@link #SO_RCVTIMEO}). */
+    public static final int SO_SNDTIMEO = 21;
     /** recvmsg flag: set close-on-exec on received fds. */
     public static final int MSG_CMSG_CLOEXEC = 0x40000000;
     /** sendmsg flag: no SIGPIPE on a closed peer. */
@@ -121,10 +123,10 @@ public final class Sockets {
     /**
      * Sends a prepared {@code struct msghdr}, retrying on EINTR.
      *
-     * @return bytes sent
+     * @return bytes sent, -1 when the send timeout passed with nothing sent ({@code EAGAIN})
      */
     public static long sendmsg(int fd, MemorySegment msghdr) throws NativeException {
-        return Linux.call(SENDMSG_CALL, "sendmsg(fd=%d)", fd, msghdr, MSG_NOSIGNAL, 0, Linux.RETRY_EINTR);
+        return Linux.call(SENDMSG_CALL, "sendmsg(fd=%d)", fd, msghdr, MSG_NOSIGNAL, 0, Linux.RETRY_EINTR | Linux.EAGAIN_RETURNS_MINUS_ONE);
     }
 
     /**
@@ -168,6 +170,15 @@ public final class Sockets {
         timeval.set(JAVA_LONG, 8, (timeoutMillis % 1000) * 1000L);
         Linux.call(st -> (int) SETSOCKOPT.invokeExact(st, fd, SOL_SOCKET, SO_RCVTIMEO, timeval, 16),
                 () -> "setsockopt(fd=" + fd + ", SO_RCVTIMEO, " + timeoutMillis + " ms)", 0);
+    }
+
+    /** Sets the send timeout; 0 waits forever. */
+    public static void setSendTimeout(int fd, int timeoutMillis) throws NativeException {
+        MemorySegment timeval = Linux.scratch();
+        timeval.set(JAVA_LONG, 0, timeoutMillis / 1000);
+        timeval.set(JAVA_LONG, 8, (timeoutMillis % 1000) * 1000L);
+        Linux.call(st -> (int) SETSOCKOPT.invokeExact(st, fd, SOL_SOCKET, SO_SNDTIMEO, timeval, 16),
+                () -> "setsockopt(fd=" + fd + ", SO_SNDTIMEO, " + timeoutMillis + " ms)", 0);
     }
 
     /** Shuts down both directions; errors (already shut, not connected) are ignored. */
