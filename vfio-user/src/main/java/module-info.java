@@ -8,4 +8,5 @@ module dev.outproc.vfio {
     exports dev.outproc.vfio.server;
     exports dev.outproc.vfio.client;
     exports dev.outproc.vfio.pci;
+    exports dev.outproc.vfio.virtio;
 }

@@ -8,6 +8,7 @@ import dev.outproc.examples.probe.VhostUserProbeCommand;
 import dev.outproc.examples.rng.VhostUserRngCommand;
 import dev.outproc.examples.vfio.VfioUserClientCommand;
 import dev.outproc.examples.vfio.VfioUserSampleCommand;
+import dev.outproc.examples.vfio.VfioUserVirtioBlkCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -26,6 +27,7 @@ import picocli.CommandLine.Command;
                 VhostUserRngCommand.class,
                 VhostUserProbeCommand.class,
                 VfioUserSampleCommand.class,
+                VfioUserVirtioBlkCommand.class,
                 VfioUserClientCommand.class,
                 MigrationCommand.class,
                 CommandLine.HelpCommand.class

@@ -52,7 +52,7 @@ class ExamplesCliTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"demo", "vhost-user-blk", "vhost-user-net", "vhost-user-rng", "vhost-user-probe", "vfio-user-sample", "vfio-user-client", "migration"})
+    @ValueSource(strings = {"demo", "vhost-user-blk", "vhost-user-net", "vhost-user-rng", "vhost-user-probe", "vfio-user-sample", "vfio-user-virtio-blk", "vfio-user-client", "migration"})
     void everySubcommandShouldHaveHelp(String name) {
         Run r = run(name, "--help");
         assertEquals(0, r.status(), r.err());

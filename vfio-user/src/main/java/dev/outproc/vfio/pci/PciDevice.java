@@ -56,6 +56,10 @@ public final class PciDevice implements VfioUserDevice {
     private final int msiCapability;
     private final MemorySegment msixTable;
     private final long[] msixPending;
+    /** Whether the client emulates the MSI-X table (see {@link Builder#msixTableInClient()}). */
+    private final boolean msixTableInClient;
+    /** Per vector: whether the client wrote its table entry since the last reset. */
+    private final boolean[] msixEntryWritten;
     private final Runnable onReset;
     private final MigrationHandler migration;
     private volatile DeviceContext context;
@@ -75,6 +79,8 @@ public final class PciDevice implements VfioUserDevice {
         }
         this.msixTable = msix == null ? null : MemorySegment.ofArray(new byte[(int) msix.tableBytes()]);
         this.msixPending = msix == null ? null : new long[(int) (msix.pbaBytes() / 8)];
+        this.msixTableInClient = b.msixTableInClient;
+        this.msixEntryWritten = msix == null ? null : new boolean[msix.tableSize()];
         this.onReset = b.onReset;
         this.migration = b.migration;
         reset();
@@ -165,6 +171,11 @@ public final class PciDevice implements VfioUserDevice {
         if (msix != null && inMsix(index, offset, source.byteSize(), true)) {
             synchronized (this) {
                 MemorySegment.copy(source, 0, msixTable, offset - msix.tableOffset(), source.byteSize());
+                long first = (offset - msix.tableOffset()) / 16;
+                long last = (offset - msix.tableOffset() + source.byteSize() - 1) / 16;
+                for (long v = first; v <= last; v++) {
+                    msixEntryWritten[(int) v] = true;
+                }
             }
             deliverPendingMsix();
             return;
@@ -227,8 +238,7 @@ public final class PciDevice implements VfioUserDevice {
         if (msixEnabled()) {
             synchronized (this) {
                 boolean functionMasked = (config.read16(msixCapability + 2) & 0x4000) != 0;
-                boolean vectorMasked = (msixTable.get(ValueLayout.JAVA_INT_UNALIGNED, 16L * vector + 12) & 1) != 0;
-                if (functionMasked || vectorMasked) {
+                if (functionMasked || vectorMasked(vector)) {
                     msixPending[vector >>> 6] |= 1L << (vector & 63);
                     return false;
                 }
@@ -245,6 +255,17 @@ public final class PciDevice implements VfioUserDevice {
         return c.interrupts().trigger(Interrupts.INTX, 0);
     }
 
+    /**
+     * {@return whether a vector's table entry masks it} With {@link Builder#msixTableInClient()} an entry
+     * the client never wrote does not: the client keeps the guest's table and masks on its side.
+     */
+    private boolean vectorMasked(int vector) {
+        if (msixTableInClient && !msixEntryWritten[vector]) {
+            return false;
+        }
+        return (msixTable.get(ValueLayout.JAVA_INT_UNALIGNED, 16L * vector + 12) & 1) != 0;
+    }
+
     /** {@return whether an MSI-X vector's pending bit is set} @param vector the vector */
     public synchronized boolean msixPending(int vector) {
         return (msixPending[vector >>> 6] & (1L << (vector & 63))) != 0;
@@ -259,8 +280,7 @@ public final class PciDevice implements VfioUserDevice {
             boolean deliver;
             synchronized (this) {
                 boolean functionMasked = (config.read16(msixCapability + 2) & 0x4000) != 0;
-                boolean vectorMasked = (msixTable.get(ValueLayout.JAVA_INT_UNALIGNED, 16L * v + 12) & 1) != 0;
-                deliver = msixPending(v) && !functionMasked && !vectorMasked;
+                deliver = msixPending(v) && !functionMasked && !vectorMasked(v);
                 if (deliver) {
                     msixPending[v >>> 6] &= ~(1L << (v & 63));
                 }
@@ -284,6 +304,7 @@ public final class PciDevice implements VfioUserDevice {
                 msixTable.set(ValueLayout.JAVA_INT_UNALIGNED, 16L * v + 12, 1); // vectors start masked
             }
             java.util.Arrays.fill(msixPending, 0);
+            java.util.Arrays.fill(msixEntryWritten, false);
         }
         if (onReset != null) {
             onReset.run();
@@ -316,6 +337,7 @@ public final class PciDevice implements VfioUserDevice {
         private final java.util.ArrayList<PciCapability> extra = new java.util.ArrayList<>();
         private PciCapability.MsiX msix;
         private int msiVectors;
+        private boolean msixTableInClient;
         private Runnable onReset;
         private MigrationHandler migration;
 
@@ -373,6 +395,20 @@ public final class PciDevice implements VfioUserDevice {
                 throw new IllegalArgumentException("MSI-X table or PBA outside its BAR");
             }
             msix = m;
+            return this;
+        }
+
+        /**
+         * Says that the client may keep the MSI-X table itself, as QEMU's {@code vfio-user-pci} does (like
+         * vfio-pci for kernel devices, it emulates the table and pending bits for the guest and never
+         * forwards table writes; it masks a vector on its side and through SET_IRQS). A table entry the
+         * client never wrote since the last reset then does not mask its vector; entries it writes work
+         * as usual, so a client that does forward the table keeps its masks and pending bits.
+         *
+         * @return this
+         */
+        public Builder msixTableInClient() {
+            msixTableInClient = true;
             return this;
         }
 

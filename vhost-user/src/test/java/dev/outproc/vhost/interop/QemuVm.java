@@ -157,6 +157,8 @@ public final class QemuVm implements AutoCloseable {
         private Duration timeout = DEFAULT_TIMEOUT;
         private String name = "qemu";
         private int nextChardev;
+        private Path executable;
+        private String machine;
 
         private Builder(TinyGuest guest, Path directory) {
             this.guest = guest;
@@ -190,6 +192,30 @@ public final class QemuVm implements AutoCloseable {
          */
         public Builder name(String name) {
             this.name = name;
+            return this;
+        }
+
+        /**
+         * Runs another QEMU binary than the system's {@code qemu-system-x86_64} (a newer build, for
+         * example the one with the vfio-user client); the caller has checked that it exists.
+         *
+         * @param qemu the binary
+         * @return this
+         */
+        public Builder executable(Path qemu) {
+            this.executable = qemu;
+            return this;
+        }
+
+        /**
+         * Names the machine type and gives it the shared memfd as its RAM
+         * ({@code -machine TYPE,memory-backend=mem}) instead of a NUMA node ({@code -numa node,memdev=mem}).
+         *
+         * @param type the machine type, for example {@code pc}
+         * @return this
+         */
+        public Builder machine(String type) {
+            this.machine = type;
             return this;
         }
 
@@ -239,13 +265,17 @@ public final class QemuVm implements AutoCloseable {
          * @throws IOException when QEMU cannot be started
          */
         public QemuVm start() throws IOException {
-            Path qemu = Peers.require(Peers.QEMU_SYSTEM);
+            Path qemu = executable != null ? executable : Peers.require(Peers.QEMU_SYSTEM);
             Files.createDirectories(directory);
             List<String> cmd = new ArrayList<>(List.of(qemu.toString(),
                     "-accel", "tcg", "-m", Integer.toString(memoryMiB), "-smp", "1",
                     "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
-                    "-object", "memory-backend-memfd,id=mem,size=" + memoryMiB + "M,share=on",
-                    "-numa", "node,memdev=mem"));
+                    "-object", "memory-backend-memfd,id=mem,size=" + memoryMiB + "M,share=on"));
+            if (machine != null) {
+                cmd.addAll(List.of("-machine", machine + ",memory-backend=mem"));
+            } else {
+                cmd.addAll(List.of("-numa", "node,memdev=mem"));
+            }
             cmd.addAll(extraArgs);
             cmd.addAll(List.of("-kernel", guest.kernel().toString(), "-initrd", guest.initramfs().toString(),
                     "-append", TinyGuest.KERNEL_APPEND));
