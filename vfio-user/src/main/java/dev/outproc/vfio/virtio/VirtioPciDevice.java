@@ -67,6 +67,13 @@ import static java.lang.System.Logger.Level.WARNING;
  * after the write returns 0. The PCI function (config space, BAR addresses, MSI-X) keeps its state, as on
  * a real virtio-pci device. VFIO_USER_DEVICE_RESET and the client's departure reset the PCI function too.
  *
+ * <h2 id="migration">Migration</h2>
+ * A device that migrates installs a {@link MigrationHandler} ({@link #setMigration}) that stores
+ * {@link #exportState()} ({@link VirtioPciState}) next to its own state. {@link #pauseQueues()} stops the rings where
+ * they stand and {@link #resumeQueues()} continues them there; {@link #importState} checks a loaded state against this
+ * device and the client's DMA space before it takes any of it. While DMA logging runs, each ring logs what it writes
+ * into client memory ({@link dev.outproc.vfio.server.DmaSpace#deviceWriteLog()}) from its next batch on.
+ *
  * <h2 id="untrusted">Untrusted values</h2>
  * Every register value comes from the guest. A {@code queue_size} that is not a power of two (split
  * rings), zero or above the maximum is ignored (the register keeps its value); {@code queue_enable = 1}
