@@ -63,27 +63,70 @@ public record BlkState(long capacitySectors, int blkSize, int numQueues, boolean
      */
     public void write(WritableByteChannel out, HandshakeAgreement agreement) throws IOException {
         try (DeviceStateWriter w = DeviceStateWriter.open(out, agreement)) {
-            boolean v2 = w.formatVersion() >= 2;
-            FieldWriter d = w.beginSection(DEVICE, v2 ? 2 : 1, true);
-            d.int64(1, capacitySectors).int32(2, blkSize).int16(3, numQueues).bool(4, readOnly)
-                    .int64(5, deviceFeatures).int64(6, driverFeatures).int8(7, deviceStatus).int8(8, configGeneration);
-            if (v2) {
-                d.bool(9, writeback);
-            }
-            w.endSection();
-            FieldWriter q = w.beginSection(VIRTQUEUES, 1, true).beginRecordArray(1, queues.size());
-            for (Queue queue : queues) {
-                q.beginElement().int16(1, queue.index()).int16(2, queue.size()).bool(3, queue.enabled())
-                        .int16(4, queue.nextAvail()).int16(5, queue.nextUsed()).endRecord();
-            }
-            q.endArray();
-            w.endSection();
-            if (v2) {
-                w.beginSection(STATISTICS, 1, false).int64(1, requests).int64(2, bytesRead).int64(3, bytesWritten);
-                w.endSection();
-            }
+            writeDevice(w);
+            writeQueues(w);
+            writeStatistics(w);
             w.finish();
         }
+    }
+
+    /**
+     * Writes the device section (1) in the version the stream's format version has.
+     *
+     * @param w the stream
+     * @throws IOException when writing fails
+     */
+    public void writeDevice(DeviceStateWriter w) throws IOException {
+        boolean v2 = w.formatVersion() >= 2;
+        FieldWriter d = w.beginSection(DEVICE, v2 ? 2 : 1, true);
+        d.int64(1, capacitySectors).int32(2, blkSize).int16(3, numQueues).bool(4, readOnly)
+                .int64(5, deviceFeatures).int64(6, driverFeatures).int8(7, deviceStatus).int8(8, configGeneration);
+        if (v2) {
+            d.bool(9, writeback);
+        }
+        w.endSection();
+    }
+
+    /**
+     * Writes the virtqueues section (2).
+     *
+     * @param w the stream
+     * @throws IOException when writing fails
+     */
+    public void writeQueues(DeviceStateWriter w) throws IOException {
+        FieldWriter q = w.beginSection(VIRTQUEUES, 1, true).beginRecordArray(1, queues.size());
+        for (Queue queue : queues) {
+            q.beginElement().int16(1, queue.index()).int16(2, queue.size()).bool(3, queue.enabled())
+                    .int16(4, queue.nextAvail()).int16(5, queue.nextUsed()).endRecord();
+        }
+        q.endArray();
+        w.endSection();
+    }
+
+    /**
+     * Writes the statistics section (3) when the format version has it (2 and later).
+     *
+     * @param w the stream
+     * @throws IOException when writing fails
+     */
+    public void writeStatistics(DeviceStateWriter w) throws IOException {
+        if (w.formatVersion() >= 2) {
+            w.beginSection(STATISTICS, 1, false).int64(1, requests).int64(2, bytesRead).int64(3, bytesWritten);
+            w.endSection();
+        }
+    }
+
+    /** Reads a section of the format class that is not virtio-blk's own (a transport's). */
+    @FunctionalInterface
+    public interface OtherSection {
+        /**
+         * Reads or skips the section the reader stands at.
+         *
+         * @param reader the stream
+         * @param section the section
+         * @throws IOException when the section is malformed
+         */
+        void read(DeviceStateReader reader, SectionInfo section) throws IOException;
     }
 
     /**
@@ -95,6 +138,24 @@ public record BlkState(long capacitySectors, int blkSize, int numQueues, boolean
      * @throws IOException when the stream is malformed, tampered with, or of an unknown must-understand section
      */
     public static BlkState read(ReadableByteChannel in, HandshakeAgreement agreement) throws IOException {
+        try (DeviceStateReader r = DeviceStateReader.open(in, agreement)) {
+            BlkState s = readSections(r, (reader, section) -> reader.skipSection());
+            r.finish();
+            return s;
+        }
+    }
+
+    /**
+     * Reads every section of an open stream up to its trailer (not verified yet: call {@link DeviceStateReader#finish()}
+     * before using the result). A second device section replaces the first (one sent during PRE_COPY and again at
+     * the stop).
+     *
+     * @param r the stream
+     * @param other reads the sections that are not virtio-blk's own
+     * @return the state
+     * @throws IOException when a section is malformed or the device section is missing
+     */
+    public static BlkState readSections(DeviceStateReader r, OtherSection other) throws IOException {
         long capacity = 0;
         int blkSize = 512;
         int numQueues = 1;
@@ -109,7 +170,7 @@ public record BlkState(long capacitySectors, int blkSize, int numQueues, boolean
         long bytesRead = 0;
         long bytesWritten = 0;
         boolean sawDevice = false;
-        try (DeviceStateReader r = DeviceStateReader.open(in, agreement)) {
+        {
             SectionInfo s;
             while ((s = r.nextSection()) != null) {
                 switch (s.id()) {
@@ -174,10 +235,9 @@ public record BlkState(long capacitySectors, int blkSize, int numQueues, boolean
                             }
                         }
                     }
-                    default -> r.skipSection();
+                    default -> other.read(r, s);
                 }
             }
-            r.finish();
         }
         if (!sawDevice) {
             throw new IOException("virtio-blk state without its device section");

@@ -121,6 +121,19 @@ public class VirtioBlkDevice implements VirtioDevice {
      * @return the descriptor
      */
     public DeviceDescriptor descriptor(String implementationId, String backing) {
+        return descriptor(implementationId, backing, List.of(1, 2));
+    }
+
+    /**
+     * Describes this device for the migration handshake with the format versions its transport reads and writes
+     * (the virtio-pci transport of vfio-user carries its own state in version 3).
+     *
+     * @param implementationId who implemented it
+     * @param backing the host-side store, not guest-visible
+     * @param formatVersions the versions read and written
+     * @return the descriptor
+     */
+    public DeviceDescriptor descriptor(String implementationId, String backing, List<Integer> formatVersions) {
         Map<String, String> p = new LinkedHashMap<>();
         p.put("capacity", Long.toString(store.sizeBytes() / VirtioBlk.SECTOR_SIZE));
         p.put("blk_size", Integer.toString(VirtioBlk.SECTOR_SIZE));
@@ -130,7 +143,7 @@ public class VirtioBlkDevice implements VirtioDevice {
         p.put("read_only", Boolean.toString(store.readOnly()));
         p.put("features", "0x" + Long.toHexString(features()));
         p.put("backing", backing);
-        return new DeviceDescriptor(MODEL_ID, implementationId, FORMAT_CLASS, p, List.of(1, 2), List.of(1, 2));
+        return new DeviceDescriptor(MODEL_ID, implementationId, FORMAT_CLASS, p, formatVersions, formatVersions);
     }
 
     /**
@@ -215,9 +228,20 @@ public class VirtioBlkDevice implements VirtioDevice {
             throw new IOException("no migration handshake was agreed for this device as destination; nothing is loaded");
         }
         loadAgreement = null;
-        BlkState s = BlkState.read(in, a);
+        restore(BlkState.read(in, a), a.formatVersion());
+    }
+
+    /**
+     * Checks a verified state against this device and the format version's declarative checks, then takes it.
+     *
+     * @param s the state
+     * @param formatVersion the format version it was read in
+     * @throws IOException when it is the state of another device (capacity, queues, read-only, block size) or fails
+     *         a check of the registry
+     */
+    public void restore(BlkState s, int formatVersion) throws IOException {
         // The format version's declarative checks (registry-format.md §3.5): num_queues against the queue records.
-        StateSchemaReader.check(schema(a.formatVersion()), Map.of(
+        StateSchemaReader.check(schema(formatVersion), Map.of(
                 "device", Map.<String, Object>of("num_queues", (long) s.numQueues()),
                 "virtqueues", Map.<String, Object>of("queues", s.queues())));
         // The guest must see the same disk: refuse a state of another geometry before using any of it.

@@ -5,11 +5,15 @@ import dev.outproc.core.transport.UnixListener;
 import dev.outproc.examples.blk.BlockStore;
 import dev.outproc.examples.blk.FileBlockStore;
 import dev.outproc.examples.blk.VirtioBlkDevice;
+import dev.outproc.examples.migration.MigrationCapabilities;
+import dev.outproc.examples.migration.MigrationEndpointServer;
+import dev.outproc.examples.migration.MigrationOptions;
 import dev.outproc.vfio.server.ServerOptions;
 import dev.outproc.vfio.server.VfioUserServer;
 import dev.outproc.vfio.virtio.VirtioPciDevice;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -17,6 +21,7 @@ import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
@@ -28,7 +33,9 @@ import java.util.concurrent.Callable;
         description = {
                 "virtio-blk as a PCI device over vfio-user (virtio 1.x modern PCI transport, MSI-X).",
                 "A guest under QEMU 10.1 or later with -device vfio-user-pci sees it as /dev/vda.",
-                "Serves client after client until killed.",
+                "Serves client after client until killed. Migrates with PRE_COPY and DMA logging; the state is a",
+                "migration-format stream (virtio-blk format version 3). With --migration-socket PATH it takes part in",
+                "the migration handshake and moves state only under an agreement.",
                 "",
                 "Example:",
                 "  java -jar outproc-examples.jar vfio-user-virtio-blk --socket-path /tmp/blk.sock --image disk.img",
@@ -51,8 +58,18 @@ public final class VfioUserVirtioBlkCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @ArgGroup(exclusive = true, multiplicity = "1")
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
     Socket socket;
+
+    @Mixin
+    MigrationOptions migration = new MigrationOptions();
+
+    @Option(names = "--print-capabilities",
+            description = "Print the device type, features and migration descriptor as JSON and exit.")
+    boolean printCapabilities;
+
+    /** The conventions' feature names of this device. */
+    private static final List<String> CAPABILITY_FEATURES = List.of("read-only", "blk-file", "pre-copy", "dma-logging");
 
     @Option(names = "--image", paramLabel = "FILE", required = true, description = "Disk image or block device to serve.")
     Path image;
@@ -77,9 +94,28 @@ public final class VfioUserVirtioBlkCommand implements Callable<Integer> {
         if (queueSize < 2 || queueSize > 32768 || Integer.bitCount(queueSize) != 1) {
             throw new ParameterException(spec.commandLine(), "--queue-size must be a power of two in 2..32768, got " + queueSize);
         }
+        if (printCapabilities) {
+            try (BlockStore store = FileBlockStore.open(image, readOnly);
+                 VirtioPciDevice device = new VirtioPciDevice(new VirtioBlkDevice(store, queues, queueSize, serial))) {
+                VirtioBlkPciMigration m = VirtioBlkPciMigration.install(device, (VirtioBlkDevice) device.device(), false);
+                MigrationCapabilities.print(System.out, "vfio-user-pci", CAPABILITY_FEATURES, m.descriptor(image.toString()));
+            } catch (IOException e) {
+                System.err.println("vfio-user-virtio-blk: " + e.getMessage());
+                return 1;
+            }
+            return 0;
+        }
+        if (socket == null) {
+            throw new ParameterException(spec.commandLine(), "one of --socket-path=PATH or --fd=FDNUM is required");
+        }
         String where = socket.socketPath != null ? socket.socketPath.toString() : "fd " + socket.fd;
+        MigrationEndpointServer endpoint = null;
         try (BlockStore store = FileBlockStore.open(image, readOnly);
              VirtioPciDevice device = new VirtioPciDevice(new VirtioBlkDevice(store, queues, queueSize, serial))) {
+            VirtioBlkPciMigration m = VirtioBlkPciMigration.install(device, (VirtioBlkDevice) device.device(), migration.socket() != null);
+            if (migration.socket() != null) {
+                endpoint = MigrationEndpointServer.start(migration.socket(), migration.sessions(m.descriptor(image.toString())), m::agreed);
+            }
             VfioUserServer server = new VfioUserServer(device, ServerOptions.DEFAULTS);
             UnixListener listener = socket.socketPath != null ? UnixListener.bind(socket.socketPath) : UnixListener.adopt(OwnedFd.of(socket.fd));
             Thread hook = new Thread(() -> {
@@ -87,7 +123,8 @@ public final class VfioUserVirtioBlkCommand implements Callable<Integer> {
                 server.disconnectClient();
             }, "vfio-user-virtio-blk-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
-            System.err.println("vfio-user-virtio-blk: serving " + store.describe() + " on " + where + " with " + queues + " queue(s)");
+            System.err.println("vfio-user-virtio-blk: serving " + store.describe() + " on " + where + " with " + queues + " queue(s)"
+                    + (endpoint == null ? "" : "; migration handshake on " + migration.socket()));
             try {
                 server.serve(listener);
             } finally {
@@ -101,6 +138,14 @@ public final class VfioUserVirtioBlkCommand implements Callable<Integer> {
         } catch (IOException e) {
             System.err.println("vfio-user-virtio-blk: " + where + ": " + e.getMessage());
             return 1;
+        } finally {
+            if (endpoint != null) {
+                try {
+                    endpoint.close();
+                } catch (IOException e) {
+                    System.err.println("vfio-user-virtio-blk: closing the migration endpoint: " + e.getMessage());
+                }
+            }
         }
         return 0;
     }

@@ -132,7 +132,7 @@ class MigrationCommandTest {
         Result bad = run("check", res("/descriptors/blk-source.json"), res("/descriptors/blk-dest-incompatible.json"));
         assertEquals(6, bad.status(), bad.out());
         assertTrue(bad.out().contains("PARAMETER_NOT_ALLOWED blk_size: destination: parameter blk_size value 4000 is not one of [512, 1024, 2048, 4096]"), bad.out());
-        assertTrue(bad.out().contains("NO_COMMON_VERSION virtio-spec.org/pci/virtio-blk/state: source writes [1, 2], destination reads [3]"), bad.out());
+        assertTrue(bad.out().contains("NO_COMMON_VERSION virtio-spec.org/pci/virtio-blk/state: source writes [1, 2], destination reads [7]"), bad.out());
         assertTrue(bad.out().contains("incompatible: 6 reason(s)"), bad.out());
     }
 

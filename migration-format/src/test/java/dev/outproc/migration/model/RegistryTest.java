@@ -44,9 +44,9 @@ class RegistryTest {
         for (String p : new String[] {"capacity", "blk_size", "num_queues", "read_only", "seg_max", "features"}) {
             assertTrue(blk.parameter(p).isPresent(), p);
         }
-        assertEquals(2, blk.implementations().size());
+        assertEquals(3, blk.implementations().size()); // file-blk, memory-blk and vfio-user-virtio-blk
         assertTrue(blk.implementations().stream().allMatch(i -> i.formatClass().equals(BLK + "/state")),
-                "both implementations share one format class");
+                "every implementation shares one format class");
         assertTrue(r.model("outproc.dev/example/counter").isPresent());
     }
 

@@ -315,6 +315,23 @@ public final class DmaSpace {
     }
 
     /**
+     * {@return the log of the running DMA logging session keyed by DMA address (bit {@code p} is the page at
+     * {@code p * pageSize}), or {@code null} when logging is stopped}
+     *
+     * <p>For device code that writes client memory through {@link #guestMemory()} rather than {@link #write}
+     * (virtqueues: {@code DeviceQueue.setDirtyLog}); its bits are reported by {@code DMA_LOGGING_REPORT} with
+     * those of {@link #write}. It covers DMA addresses up to the end of the highest logged range, when that is at
+     * most {@link #DEVICE_LOG_MAX_ADDRESS}; above it this returns {@code null} and such devices cannot log.
+     */
+    public DirtyLog deviceWriteLog() {
+        DirtyTracking d = dirty;
+        return d == null ? null : d.absolute;
+    }
+
+    /** The highest DMA address {@link #deviceWriteLog()} covers (a 2 MiB bitmap at 4 KiB pages). */
+    public static final long DEVICE_LOG_MAX_ADDRESS = 1L << 36;
+
+    /**
      * Reports and clears the pages written in a range ({@code DMA_LOGGING_REPORT}).
      *
      * @param iova the start of the range
@@ -342,6 +359,8 @@ public final class DmaSpace {
         private final long[] starts;
         private final long[] lengths;
         private final DirtyLog[] logs;
+        /** The same session keyed by DMA address, for writes that bypass {@link #mark}; null above the cap. */
+        final DirtyLog absolute;
 
         DirtyTracking(long pageSize, List<long[]> ranges) throws VfioUserProtocolException {
             this.pageSize = pageSize;
@@ -361,6 +380,18 @@ public final class DmaSpace {
                 long bytes = DirtyLog.bitmapBytesFor(length, pageSize);
                 logs[i] = DirtyLog.over(Arena.ofAuto().allocate(bytes, 8), pageSize);
             }
+            long end = 0;
+            boolean aligned = true;
+            for (int i = 0; i < n; i++) {
+                end = Math.max(end, starts[i] + lengths[i]);
+                aligned &= starts[i] % pageSize == 0;
+            }
+            absolute = aligned && end > 0 && end <= DEVICE_LOG_MAX_ADDRESS
+                    ? DirtyLog.over(Arena.ofAuto().allocate(DirtyLog.bitmapBytesFor(end, pageSize), 8), pageSize) : null;
+        }
+
+        private boolean isDirty(int range, long page) {
+            return logs[range].isDirty(page) || (absolute != null && absolute.isDirty(starts[range] / pageSize + page));
         }
 
         void mark(long address, long length) {
@@ -384,7 +415,7 @@ public final class DmaSpace {
                     long firstPage = base / pageSize;
                     long lastPage = (base + length - 1) / pageSize;
                     for (long page = firstPage; page <= lastPage; page++) {
-                        if (logs[i].isDirty(page)) {
+                        if (isDirty(i, page)) {
                             long pageStart = Math.max(page * pageSize, base);
                             long pageEnd = Math.min((page + 1) * pageSize, base + length);
                             for (long bit = (pageStart - base) / reportPageSize; bit <= (pageEnd - 1 - base) / reportPageSize; bit++) {
@@ -407,6 +438,10 @@ public final class DmaSpace {
             for (long page = firstPage; page <= lastPage; page++) {
                 // Device threads set bits concurrently with an atomic OR: clear with an atomic AND.
                 WORD.getAndBitwiseAnd(words, (page >>> 6) << 3, ~(1L << (page & 63)));
+                if (absolute != null) {
+                    long p = starts[i] / pageSize + page;
+                    WORD.getAndBitwiseAnd(absolute.bitmap(), (p >>> 6) << 3, ~(1L << (p & 63)));
+                }
             }
         }
     }

@@ -2,10 +2,12 @@ package dev.outproc.vfio.virtio;
 
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.event.EventLoop;
+import dev.outproc.core.memory.DirtyLog;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.virtio.VirtioQueue;
 import dev.outproc.core.virtqueue.DescriptorChain;
 import dev.outproc.core.virtqueue.DeviceQueue;
+import dev.outproc.core.virtqueue.QueueState;
 import dev.outproc.core.virtqueue.VirtqueueException;
 
 import java.io.IOException;
@@ -39,6 +41,10 @@ final class PciQueue implements VirtioQueue {
     volatile boolean broken;
     volatile long features;
     EventLoop.Registration registration;
+    /** The DMA logging session the ring logs into (worker only). */
+    DirtyLog dirtyLog;
+    /** Where the ring stopped (a migration stop, or a loaded state): the next start resumes there (register lock). */
+    volatile QueueState stopped;
 
     PciQueue(VirtioPciDevice owner, int index, int maxSize) throws IOException {
         this.owner = owner;
@@ -55,6 +61,7 @@ final class PciQueue implements VirtioQueue {
         deviceAddr = 0;
         msixVector = CommonConfig.NO_VECTOR;
         enabled = false;
+        stopped = null;
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.outproc.vfio.virtio;
 import dev.outproc.core.event.EventLoop;
 import dev.outproc.core.fd.Errno;
 import dev.outproc.core.fd.NativeException;
+import dev.outproc.core.memory.DirtyLog;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.virtio.VirtioDevice;
 import dev.outproc.core.virtio.VirtioDeviceType;
@@ -11,6 +12,7 @@ import dev.outproc.core.virtio.VirtioStatus;
 import dev.outproc.core.virtqueue.DeviceQueue;
 import dev.outproc.core.virtqueue.PackedQueue;
 import dev.outproc.core.virtqueue.QueueConfig;
+import dev.outproc.core.virtqueue.QueueState;
 import dev.outproc.core.virtqueue.SplitQueue;
 import dev.outproc.core.virtqueue.VirtqueueException;
 import dev.outproc.vfio.message.VfioUserProtocolException;
@@ -64,6 +66,13 @@ import static java.lang.System.Logger.Level.WARNING;
  * returns every virtio register to its reset value and resets the device; a read of {@code device_status}
  * after the write returns 0. The PCI function (config space, BAR addresses, MSI-X) keeps its state, as on
  * a real virtio-pci device. VFIO_USER_DEVICE_RESET and the client's departure reset the PCI function too.
+ *
+ * <h2 id="migration">Migration</h2>
+ * A device that migrates installs a {@link MigrationHandler} ({@link #setMigration}) that stores
+ * {@link #exportState()} ({@link VirtioPciState}) next to its own state. {@link #pauseQueues()} stops the rings where
+ * they stand and {@link #resumeQueues()} continues them there; {@link #importState} checks a loaded state against this
+ * device and the client's DMA space before it takes any of it. While DMA logging runs, each ring logs what it writes
+ * into client memory ({@link dev.outproc.vfio.server.DmaSpace#deviceWriteLog()}) from its next batch on.
  *
  * <h2 id="untrusted">Untrusted values</h2>
  * Every register value comes from the guest. A {@code queue_size} that is not a power of two (split
@@ -133,6 +142,7 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
     private final AtomicInteger configGeneration = new AtomicInteger();
     private final AtomicLong notifications = new AtomicLong();
     private volatile DeviceContext context;
+    private volatile MigrationHandler migration;
 
     // Registers (under `registers`).
     private int deviceFeatureSelect;
@@ -350,7 +360,168 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
 
     @Override
     public MigrationHandler migration() {
-        return null;
+        return migration;
+    }
+
+    /**
+     * Makes the device migratable: the handler saves and loads the device's state around this transport's
+     * ({@link #exportState()}, {@link #importState}, {@link #pauseQueues()}, {@link #resumeQueues()}).
+     *
+     * @param handler the migration callbacks, or {@code null} for none
+     */
+    public void setMigration(MigrationHandler handler) {
+        this.migration = handler;
+    }
+
+    // ---- migration: see VirtioPciState ----
+
+    /** Stops every running queue where it stands (migration STOP); {@link #resumeQueues()} continues them there. */
+    public void pauseQueues() {
+        stopQueues();
+    }
+
+    /** Starts again the enabled queues of a running driver (migration RUNNING), at their recorded positions. */
+    public void resumeQueues() {
+        synchronized (registers) {
+            if ((status & VirtioStatus.DRIVER_OK) == 0 || (status & VirtioStatus.DEVICE_NEEDS_RESET) != 0) {
+                return;
+            }
+            for (PciQueue q : queues) {
+                if (q.enabled) {
+                    startQueue(q);
+                }
+            }
+        }
+    }
+
+    /**
+     * {@return the transport's state} Call it with the queues paused ({@link #pauseQueues()}), or the ring
+     * positions are those of the last stop.
+     */
+    public VirtioPciState exportState() {
+        synchronized (registers) {
+            java.util.List<VirtioPciState.Queue> list = new java.util.ArrayList<>();
+            for (PciQueue q : queues) {
+                QueueState s = q.stopped;
+                list.add(new VirtioPciState.Queue(q.index(), q.size, q.enabled, q.msixVector, q.descAddr, q.driverAddr,
+                        q.deviceAddr, s != null, s == null ? 0 : s.nextAvail(), s == null ? 0 : s.nextUsed(),
+                        s != null && s.availWrapCounter(), s != null && s.usedWrapCounter()));
+            }
+            int cap = msixCapabilityOffset();
+            byte[] table = new byte[16 * (queueCount + 1)];
+            try {
+                pci.regionRead(MSIX_BAR, 0, MemorySegment.ofArray(table));
+            } catch (VfioUserProtocolException e) {
+                throw new IllegalStateException("MSI-X table unreadable: " + e.getMessage(), e);
+            }
+            return new VirtioPciState(deviceFeatureSelect, driverFeatureSelect, driverFeatures, status, queueSelect,
+                    configMsixVector, configGeneration.get() & 0xFF, isr.get(), pci.config().read16(cap + 2) & 0xFFFF,
+                    table, list);
+        }
+    }
+
+    /**
+     * Checks a saved transport state against this device and the client's DMA memory, then takes it: every
+     * register, every queue's ring position (the rings start there on {@link #resumeQueues()}), the ISR, the
+     * configuration generation and the MSI-X table and control. Nothing changes when it throws.
+     *
+     * @param s the state
+     * @throws IOException naming the offending value: another queue count, a queue size this device does not
+     *         offer, a vector beyond the table, features it does not offer, a status without FEATURES_OK under
+     *         DRIVER_OK, ring positions out of range, misaligned rings or rings outside the DMA space
+     */
+    public void importState(VirtioPciState s) throws IOException {
+        stopQueues();
+        synchronized (registers) {
+            checkState(s);
+            deviceFeatureSelect = s.deviceFeatureSelect();
+            driverFeatureSelect = s.driverFeatureSelect();
+            driverFeatures = s.driverFeatures();
+            queueSelect = s.queueSelect();
+            configMsixVector = s.configMsixVector();
+            configGeneration.set(s.configGeneration());
+            isr.set(s.isr());
+            boolean packed = (s.driverFeatures() & VirtioFeature.RING_PACKED.mask()) != 0;
+            boolean eventIdx = (s.driverFeatures() & VirtioFeature.EVENT_IDX.mask()) != 0;
+            for (VirtioPciState.Queue r : s.queues()) {
+                PciQueue q = queues[r.index()];
+                q.size = r.size();
+                q.enabled = r.enabled();
+                q.msixVector = r.msixVector();
+                q.descAddr = r.descAddr();
+                q.driverAddr = r.driverAddr();
+                q.deviceAddr = r.deviceAddr();
+                q.broken = false;
+                q.stopped = r.running() ? new QueueState(r.size(), r.descAddr(), r.driverAddr(), r.deviceAddr(), r.nextAvail(),
+                        r.nextUsed(), packed && r.availWrap(), packed && r.usedWrap(), eventIdx) : null;
+            }
+            try {
+                pci.regionWrite(MSIX_BAR, 0, MemorySegment.ofArray(s.msixTable()));
+                MemorySegment control = MemorySegment.ofArray(new byte[] {(byte) s.msixControl(), (byte) (s.msixControl() >>> 8)});
+                pci.regionWrite(PciDevice.CONFIG_REGION, msixCapabilityOffset() + 2, control);
+            } catch (VfioUserProtocolException e) {
+                throw new IOException("MSI-X state not accepted: " + e.getMessage(), e);
+            }
+            status = s.deviceStatus();
+            if ((status & VirtioStatus.FEATURES_OK) != 0) {
+                device.featuresNegotiated(driverFeatures);
+            }
+        }
+        device.statusChanged(s.deviceStatus());
+    }
+
+    private void checkState(VirtioPciState s) throws IOException {
+        if (s.queues().size() != queueCount) {
+            throw new IOException("virtio-pci state of " + s.queues().size() + " queues for a device of " + queueCount);
+        }
+        if ((s.driverFeatures() & ~offeredFeatures) != 0) {
+            throw new IOException("virtio-pci state with features not offered here: driver=0x" + Long.toHexString(s.driverFeatures())
+                    + " offered=0x" + Long.toHexString(offeredFeatures));
+        }
+        int st = s.deviceStatus();
+        if ((st & VirtioStatus.DRIVER_OK) != 0 && (st & VirtioStatus.FEATURES_OK) == 0) {
+            throw new IOException("virtio-pci state with DRIVER_OK but not FEATURES_OK, status=0x" + Integer.toHexString(st));
+        }
+        if (vector(s.configMsixVector()) != s.configMsixVector()) {
+            throw new IOException("config_msix_vector beyond the MSI-X table of " + (queueCount + 1) + ": " + s.configMsixVector());
+        }
+        if (s.msixTable().length != 16 * (queueCount + 1)) {
+            throw new IOException("MSI-X table of " + s.msixTable().length + " bytes for " + (queueCount + 1) + " vectors");
+        }
+        boolean packed = (s.driverFeatures() & VirtioFeature.RING_PACKED.mask()) != 0;
+        GuestMemory memory = context == null ? GuestMemory.empty() : context.dma().guestMemory();
+        for (int i = 0; i < queueCount; i++) {
+            VirtioPciState.Queue r = s.queues().get(i);
+            String q = "queue " + i + ": ";
+            if (r.index() != i) {
+                throw new IOException(q + "record of queue " + r.index() + " out of order");
+            }
+            if (r.size() < 1 || r.size() > maxQueueSize || (!packed && Integer.bitCount(r.size()) != 1)) {
+                throw new IOException(q + "queue_size " + r.size() + " not offered (maximum " + maxQueueSize + (packed ? ")" : ", a power of two)"));
+            }
+            if (vector(r.msixVector()) != r.msixVector()) {
+                throw new IOException(q + "queue_msix_vector " + r.msixVector() + " beyond the MSI-X table");
+            }
+            if (r.running() && (!r.enabled() || (st & VirtioStatus.DRIVER_OK) == 0)) {
+                throw new IOException(q + "running without queue_enable and DRIVER_OK, status=0x" + Integer.toHexString(st));
+            }
+            if (packed && r.running() && (r.nextAvail() >= r.size() || r.nextUsed() >= r.size())) {
+                throw new IOException(q + "packed ring slots beyond the ring: next_avail=" + r.nextAvail() + " next_used="
+                        + r.nextUsed() + " size=" + r.size());
+            }
+            if (!packed && r.running() && ((r.nextAvail() - r.nextUsed()) & 0xFFFF) > r.size()) {
+                throw new IOException(q + "more requests in flight than the ring holds: next_avail=" + r.nextAvail()
+                        + " next_used=" + r.nextUsed() + " size=" + r.size());
+            }
+            if (r.enabled() && !ringsFit(packed, r.size(), r.descAddr(), r.driverAddr(), r.deviceAddr(), memory)) {
+                throw new IOException(q + "rings misaligned or outside the DMA space: desc=0x" + Long.toHexString(r.descAddr())
+                        + " driver=0x" + Long.toHexString(r.driverAddr()) + " device=0x" + Long.toHexString(r.deviceAddr()));
+            }
+        }
+    }
+
+    private int msixCapabilityOffset() {
+        return pci.config().capabilityOffsets().get(0);
     }
 
     /** Stops the queues and the worker thread; the device cannot be served afterwards. */
@@ -405,8 +576,10 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
                 if (q.started) {
                     q.started = false;
                     device.queueStopped(q);
+                    q.stopped = q.queue.exportState(); // where a migration resumes it
                 }
                 q.queue = null;
+                q.dirtyLog = null;
                 q.memory = GuestMemory.empty();
             }
         });
@@ -424,7 +597,11 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
                 features & QUEUE_FEATURES);
         DeviceQueue ring = (features & VirtioFeature.RING_PACKED.mask()) != 0 ? new PackedQueue(config.name()) : new SplitQueue(config.name());
         try {
-            ring.configure(config, memory);
+            if (q.stopped != null) {
+                ring.importState(config, q.stopped, memory);
+            } else {
+                ring.configure(config, memory);
+            }
         } catch (VirtqueueException e) {
             needsReset("queue " + q.index() + " cannot start: " + e.getMessage());
             return;
@@ -467,6 +644,14 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
                 // The client mapped or unmapped DMA windows: the ring picks up the new snapshot between batches.
                 q.queue.setMemory(current);
                 q.memory = current;
+            }
+            DirtyLog log = c.dma().deviceWriteLog();
+            if (log != q.dirtyLog) {
+                // DMA logging started or stopped: the ring logs what it writes from this batch on (the used ring
+                // of a split ring, the descriptor ring of a packed one, and the buffers the device fills).
+                boolean packed = (q.features & VirtioFeature.RING_PACKED.mask()) != 0;
+                q.queue.setDirtyLog(log, packed ? q.queue.config().descAddr() : q.queue.config().deviceAddr());
+                q.dirtyLog = log;
             }
             device.processQueue(q);
         } catch (IOException | RuntimeException e) {
@@ -774,24 +959,27 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
     /** {@return whether a queue's rings are aligned and lie in the client's DMA memory} */
     private boolean ringsAcceptable(PciQueue q) {
         boolean packed = (driverFeatures & VirtioFeature.RING_PACKED.mask()) != 0;
-        long descBytes = 16L * q.size;
-        long driverBytes = packed ? 4 : 6 + 2L * q.size;
-        long deviceBytes = packed ? 4 : 6 + 8L * q.size;
-        long driverAlign = packed ? 4 : 2;
-        if ((q.descAddr & 15) != 0 || (q.driverAddr & (driverAlign - 1)) != 0 || (q.deviceAddr & 3) != 0) {
-            LOG.log(DEBUG, "queue {0}: misaligned rings desc=0x{1} driver=0x{2} device=0x{3}; not enabled", q.index(),
-                    Long.toHexString(q.descAddr), Long.toHexString(q.driverAddr), Long.toHexString(q.deviceAddr));
-            return false;
-        }
         DeviceContext c = context;
         GuestMemory memory = c == null ? GuestMemory.empty() : c.dma().guestMemory();
-        if (!memory.contains(q.descAddr, descBytes) || !memory.contains(q.driverAddr, driverBytes)
-                || !memory.contains(q.deviceAddr, deviceBytes)) {
-            LOG.log(DEBUG, "queue {0}: rings outside the DMA memory desc=0x{1} driver=0x{2} device=0x{3}; not enabled", q.index(),
-                    Long.toHexString(q.descAddr), Long.toHexString(q.driverAddr), Long.toHexString(q.deviceAddr));
+        if (!ringsFit(packed, q.size, q.descAddr, q.driverAddr, q.deviceAddr, memory)) {
+            LOG.log(DEBUG, "queue {0}: rings misaligned or outside the DMA memory desc=0x{1} driver=0x{2} device=0x{3}; not enabled",
+                    q.index(), Long.toHexString(q.descAddr), Long.toHexString(q.driverAddr), Long.toHexString(q.deviceAddr));
             return false;
         }
         return true;
+    }
+
+    /** {@return whether rings of this size at these addresses are aligned (VIRTIO 1.2 §2.7, §2.8) and lie in memory} */
+    private static boolean ringsFit(boolean packed, int size, long descAddr, long driverAddr, long deviceAddr, GuestMemory memory) {
+        long descBytes = 16L * size;
+        long driverBytes = packed ? 4 : 6 + 2L * size;
+        long deviceBytes = packed ? 4 : 6 + 8L * size;
+        long driverAlign = packed ? 4 : 2;
+        if ((descAddr & 15) != 0 || (driverAddr & (driverAlign - 1)) != 0 || (deviceAddr & 3) != 0) {
+            return false;
+        }
+        return memory.contains(descAddr, descBytes) && memory.contains(driverAddr, driverBytes)
+                && memory.contains(deviceAddr, deviceBytes);
     }
 
     /** device_status (VIRTIO 1.2 §2.1, §3.1.1, §4.1.4.3.1). */

@@ -1,0 +1,349 @@
+package dev.outproc.examples.vfio;
+
+import dev.outproc.core.fd.Errno;
+import dev.outproc.examples.blk.BlkState;
+import dev.outproc.examples.blk.VirtioBlkDevice;
+import dev.outproc.migration.handshake.DeviceDescriptor;
+import dev.outproc.migration.handshake.HandshakeAgreement;
+import dev.outproc.migration.handshake.HandshakeEndpoint;
+import dev.outproc.migration.stream.DeviceStateReader;
+import dev.outproc.migration.stream.DeviceStateWriter;
+import dev.outproc.vfio.message.MigrationFeature;
+import dev.outproc.vfio.message.VfioUserErrno;
+import dev.outproc.vfio.message.VfioUserProtocolException;
+import dev.outproc.vfio.server.MigrationHandler;
+import dev.outproc.vfio.server.MigrationState;
+import dev.outproc.vfio.server.PreCopyInfo;
+import dev.outproc.vfio.virtio.VirtioPciDevice;
+import dev.outproc.vfio.virtio.VirtioPciState;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.Channels;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Migration v2 of virtio-blk over vfio-user ({@link MigrationHandler}): the bytes of MIG_DATA_READ/WRITE are one
+ * migration-format stream of the shared format class {@code virtio-spec.org/pci/virtio-blk/state}, version 3
+ * (integration.md, "virtio over PCI"): virtio-blk's own sections, written and read by {@link BlkState} as the
+ * vhost-user back-end does, plus the transport's section {@code virtio_pci} ({@link VirtioPciState}).
+ *
+ * <h2 id="pre-copy">PRE_COPY</h2>
+ * {@code RUNNING -> PRE_COPY} writes the stream's header and the device section (geometry, features, status) while
+ * the queues keep running; {@link #preCopyInfo()} reports the initial bytes not read yet and, as dirty bytes, the
+ * device section's size when the driver changed features or status since. {@code PRE_COPY -> STOP_COPY} stops the
+ * queues where they stand, writes the device section again if it changed, then the virtqueues, statistics and
+ * {@code virtio_pci} sections and the trailer. {@code STOP -> STOP_COPY} writes everything at once.
+ *
+ * <h2 id="resume">Resuming</h2>
+ * {@code RESUMING -> STOP} verifies the stream (digests, MAC, trailer) before it looks at any value, then checks it
+ * against this device ({@link VirtioBlkDevice#restore}: geometry, read-only; {@link VirtioPciDevice#importState}:
+ * queue sizes, vectors, ring addresses inside the DMA space) and against itself (the two queue lists agree). A
+ * refused stream is forgotten and the device stays in RESUMING, ready for another one. {@code STOP -> RUNNING}
+ * starts the queues where the source stopped them.
+ *
+ * <p>As with the sample card, an instance built to require agreements refuses a transfer without one (the
+ * compatibility handshake on {@code --migration-socket} first).
+ */
+public final class VirtioBlkPciMigration implements MigrationHandler {
+    /** The format version this transport reads and writes: version 2's sections plus {@code virtio_pci}. */
+    public static final int FORMAT_VERSION = 3;
+    /** The section id of the transport's state in the format class. */
+    public static final int VIRTIO_PCI_SECTION = 4;
+    /** The implementation id in the registry. */
+    public static final String IMPLEMENTATION_ID = "outproc.dev/examples/vfio-user-virtio-blk";
+    /** The largest stream a destination takes (a few hundred bytes per queue; far below). */
+    private static final int MAX_STREAM_BYTES = 1 << 20;
+
+    private final VirtioPciDevice pci;
+    private final VirtioBlkDevice blk;
+    private final boolean requireAgreement;
+    private volatile HandshakeAgreement saveAgreement;
+    private volatile HandshakeAgreement loadAgreement;
+
+    // Saving (under this).
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private int taken;
+    private DeviceStateWriter writer;
+    private BlkState sentDevice;
+    private long initialBytes;
+
+    // Resuming (under this).
+    private byte[] in = new byte[0];
+    private int received;
+
+    /**
+     * Makes a device migratable and installs the handler in its transport.
+     *
+     * @param pci the transport
+     * @param blk the virtio-blk device it serves
+     * @param requireAgreement whether a transfer needs a handshake agreement ({@code --migration-socket})
+     * @return the handler
+     */
+    public static VirtioBlkPciMigration install(VirtioPciDevice pci, VirtioBlkDevice blk, boolean requireAgreement) {
+        VirtioBlkPciMigration m = new VirtioBlkPciMigration(pci, blk, requireAgreement);
+        pci.setMigration(m);
+        return m;
+    }
+
+    private VirtioBlkPciMigration(VirtioPciDevice pci, VirtioBlkDevice blk, boolean requireAgreement) {
+        if (pci.device() != blk) {
+            throw new IllegalArgumentException("the transport serves another device");
+        }
+        this.pci = pci;
+        this.blk = blk;
+        this.requireAgreement = requireAgreement;
+    }
+
+    /**
+     * Takes a handshake agreement: as source it governs the next save, as destination the next load.
+     *
+     * @param agreed the role and agreement
+     */
+    public void agreed(HandshakeEndpoint.Agreed agreed) {
+        if (agreed.source()) {
+            saveAgreement = agreed.agreement();
+        } else {
+            loadAgreement = agreed.agreement();
+        }
+    }
+
+    /**
+     * Takes a handshake agreement for one role.
+     *
+     * @param source whether this device is the source
+     * @param agreement the agreement
+     */
+    public void agreed(boolean source, HandshakeAgreement agreement) {
+        if (source) {
+            saveAgreement = agreement;
+        } else {
+            loadAgreement = agreement;
+        }
+    }
+
+    /**
+     * {@return the device's descriptor for the handshake: the virtio-blk model in format version 3}
+     *
+     * @param backing the host-side store
+     */
+    public DeviceDescriptor descriptor(String backing) {
+        return blk.descriptor(IMPLEMENTATION_ID, backing, List.of(FORMAT_VERSION));
+    }
+
+    @Override
+    public long migrationFlags() {
+        return MigrationFeature.STOP_COPY | MigrationFeature.PRE_COPY;
+    }
+
+    @Override
+    public synchronized void arc(MigrationState from, MigrationState to) throws VfioUserProtocolException {
+        try {
+            if (to == MigrationState.PRE_COPY) {
+                beginSave();
+                sentDevice = blk.currentState();
+                sentDevice.writeDevice(writer);
+                writer.flush();
+                initialBytes = out.size() - taken;
+            } else if (to == MigrationState.STOP_COPY && from == MigrationState.PRE_COPY) {
+                pci.pauseQueues();
+                BlkState now = blk.currentState();
+                if (deviceChanged(sentDevice, now)) {
+                    now.writeDevice(writer);
+                }
+                writeRest(now);
+            } else if (to == MigrationState.STOP_COPY) {
+                beginSave();
+                BlkState now = blk.currentState();
+                now.writeDevice(writer);
+                writeRest(now);
+            } else if (to == MigrationState.RESUMING) {
+                if (loadAgreement == null && requireAgreement) {
+                    throw new VfioUserProtocolException(Errno.EPERM, "no migration handshake agreed as destination: run 'migration relay' first");
+                }
+                pci.pauseQueues();
+                forgetLoad();
+            } else if (from == MigrationState.RESUMING) {
+                load();
+            } else if (from.isSaving()) {
+                endSave();
+            }
+            if (to == MigrationState.STOP) {
+                pci.pauseQueues();
+            } else if (to == MigrationState.RUNNING) {
+                pci.resumeQueues();
+            }
+        } catch (VfioUserProtocolException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            endSave();
+            throw new VfioUserProtocolException(Errno.EINVAL, "virtio-blk " + from + " -> " + to + ": " + e.getMessage());
+        }
+    }
+
+    private static boolean deviceChanged(BlkState sent, BlkState now) {
+        return sent.driverFeatures() != now.driverFeatures() || sent.deviceStatus() != now.deviceStatus()
+                || sent.writeback() != now.writeback() || sent.configGeneration() != now.configGeneration();
+    }
+
+    private void beginSave() throws IOException {
+        HandshakeAgreement a = saveAgreement;
+        if (a == null && requireAgreement) {
+            throw new VfioUserProtocolException(Errno.EPERM, "no migration handshake agreed as source: run 'migration relay' first");
+        }
+        saveAgreement = null;
+        if (a == null) {
+            a = HandshakeAgreement.builder(VirtioBlkDevice.MODEL_ID, VirtioBlkDevice.FORMAT_CLASS, FORMAT_VERSION)
+                    .implementationId(IMPLEMENTATION_ID).build();
+        }
+        if (a.formatVersion() != FORMAT_VERSION) {
+            throw new VfioUserProtocolException(Errno.EINVAL, "the virtio-pci transport writes format version " + FORMAT_VERSION
+                    + ", the agreement says " + a.formatVersion());
+        }
+        out.reset();
+        taken = 0;
+        writer = DeviceStateWriter.open(out, a);
+    }
+
+    private void writeRest(BlkState now) throws IOException {
+        now.writeQueues(writer);
+        now.writeStatistics(writer);
+        pci.exportState().write(writer, VIRTIO_PCI_SECTION);
+        writer.finish();
+    }
+
+    private void endSave() {
+        if (writer != null) {
+            writer.close();
+            writer = null;
+        }
+        out.reset();
+        taken = 0;
+        sentDevice = null;
+        initialBytes = 0;
+    }
+
+    private void load() throws IOException {
+        HandshakeAgreement a = loadAgreement;
+        if (a == null) {
+            a = HandshakeAgreement.builder(VirtioBlkDevice.MODEL_ID, VirtioBlkDevice.FORMAT_CLASS, FORMAT_VERSION)
+                    .implementationId(IMPLEMENTATION_ID).build();
+        }
+        try {
+            VirtioPciState[] transport = new VirtioPciState[1];
+            BlkState state;
+            try (DeviceStateReader r = DeviceStateReader.open(Channels.newChannel(new ByteArrayInputStream(in, 0, received)), a)) {
+                if (r.header().formatVersion() != FORMAT_VERSION) {
+                    throw new IOException("format version " + r.header().formatVersion() + " carries no virtio-pci transport state");
+                }
+                state = BlkState.readSections(r, (reader, section) -> {
+                    if (section.id() == VIRTIO_PCI_SECTION) {
+                        transport[0] = VirtioPciState.read(reader);
+                    } else {
+                        reader.skipSection();
+                    }
+                });
+                r.finish(); // nothing is used before the digests and the trailer are checked
+            }
+            VirtioPciState t = transport[0];
+            if (t == null) {
+                throw new IOException("virtio-blk state without its virtio_pci section");
+            }
+            checkConsistent(state, t);
+            blk.restore(state, a.formatVersion());
+            pci.importState(t);
+            loadAgreement = null;
+        } finally {
+            forgetLoad();
+        }
+    }
+
+    /** The virtio-blk view of the queues and the transport's must tell the same story. */
+    private static void checkConsistent(BlkState s, VirtioPciState t) throws IOException {
+        if (s.queues().size() != t.queues().size()) {
+            throw new IOException("virtqueues section of " + s.queues().size() + " queues, virtio_pci of " + t.queues().size());
+        }
+        if (s.driverFeatures() != t.driverFeatures() || s.deviceStatus() != t.deviceStatus()) {
+            throw new IOException("device and virtio_pci sections disagree: features 0x" + Long.toHexString(s.driverFeatures())
+                    + "/0x" + Long.toHexString(t.driverFeatures()) + ", status 0x" + Integer.toHexString(s.deviceStatus())
+                    + "/0x" + Integer.toHexString(t.deviceStatus()));
+        }
+        for (int i = 0; i < s.queues().size(); i++) {
+            BlkState.Queue b = s.queues().get(i);
+            VirtioPciState.Queue p = t.queues().get(i);
+            if (p.running() && (b.size() != p.size() || b.nextAvail() != p.nextAvail() || b.nextUsed() != p.nextUsed())) {
+                throw new IOException("queue " + i + ": virtqueues section says size " + b.size() + " avail " + b.nextAvail()
+                        + " used " + b.nextUsed() + ", virtio_pci says size " + p.size() + " avail " + p.nextAvail() + " used "
+                        + p.nextUsed());
+            }
+        }
+    }
+
+    private void forgetLoad() {
+        in = new byte[0];
+        received = 0;
+    }
+
+    @Override
+    public synchronized long read(MemorySegment destination) {
+        byte[] bytes = out.toByteArray();
+        int n = (int) Math.min(destination.byteSize(), bytes.length - taken);
+        MemorySegment.copy(bytes, taken, destination, ValueLayout.JAVA_BYTE, 0, n);
+        taken += n;
+        initialBytes = Math.max(0, initialBytes - n);
+        return n;
+    }
+
+    @Override
+    public synchronized void write(MemorySegment source) throws VfioUserProtocolException {
+        long size = source.byteSize();
+        if (received + size > MAX_STREAM_BYTES) {
+            throw new VfioUserProtocolException(VfioUserErrno.E2BIG, "device state of more than " + MAX_STREAM_BYTES + " bytes: "
+                    + (received + size));
+        }
+        if (received + size > in.length) {
+            in = Arrays.copyOf(in, (int) Math.max(received + size, Math.min(MAX_STREAM_BYTES, 2L * in.length + 4096)));
+        }
+        MemorySegment.copy(source, ValueLayout.JAVA_BYTE, 0, in, received, (int) size);
+        received += (int) size;
+    }
+
+    @Override
+    public synchronized PreCopyInfo preCopyInfo() {
+        if (sentDevice == null || writer == null) {
+            return new PreCopyInfo(0, 0);
+        }
+        long dirty = 0;
+        if (deviceChanged(sentDevice, blk.currentState())) {
+            dirty = deviceSectionBytes();
+        }
+        return new PreCopyInfo(initialBytes, dirty);
+    }
+
+    /** {@return the size of a device section as this device writes it} */
+    private long deviceSectionBytes() {
+        try {
+            ByteArrayOutputStream probe = new ByteArrayOutputStream();
+            try (DeviceStateWriter w = DeviceStateWriter.open(probe, HandshakeAgreement.builder(VirtioBlkDevice.MODEL_ID,
+                    VirtioBlkDevice.FORMAT_CLASS, FORMAT_VERSION).implementationId(IMPLEMENTATION_ID).build())) {
+                w.flush();
+                long header = probe.size();
+                blk.currentState().writeDevice(w);
+                w.flush();
+                return probe.size() - header;
+            }
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    /** Forgets a save or load in progress (device reset, client gone). */
+    public synchronized void reset() {
+        endSave();
+        forgetLoad();
+    }
+}
