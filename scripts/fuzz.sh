@@ -36,6 +36,8 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
         migration-format:HandshakeDecoderFuzzTest#decodeArbitraryMessages
         migration-format:HandshakeFramingFuzzTest#readArbitraryHandshakeStream
         examples:StreamPrinterFuzzTest#inspectArbitraryStream
+        examples:SampleCardStateFuzzTest#readArbitraryStreams
+        examples:VirtioPciStateTest#decodeDamagedSections
     )
 fi
 

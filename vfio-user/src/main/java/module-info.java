@@ -2,7 +2,6 @@
 module dev.outproc.vfio {
     requires transitive dev.outproc.core;
     requires com.fasterxml.jackson.core;
-    requires dev.outproc.migration;
 
     exports dev.outproc.vfio.message;
     exports dev.outproc.vfio.connection;

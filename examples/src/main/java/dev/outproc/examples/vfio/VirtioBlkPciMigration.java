@@ -212,7 +212,7 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
     private void writeRest(BlkState now) throws IOException {
         now.writeQueues(writer);
         now.writeStatistics(writer);
-        pci.exportState().write(writer, VIRTIO_PCI_SECTION);
+        VirtioPciStateSection.write(pci.exportState(), writer, VIRTIO_PCI_SECTION);
         writer.finish();
     }
 
@@ -242,7 +242,7 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
                 }
                 state = BlkState.readSections(r, (reader, section) -> {
                     if (section.id() == VIRTIO_PCI_SECTION) {
-                        transport[0] = VirtioPciState.read(reader);
+                        transport[0] = VirtioPciStateSection.read(reader);
                     } else {
                         reader.skipSection();
                     }

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
  * PRE_COPY (memory, memory_changes, registers).
  */
 class SampleCardStateFuzzTest {
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "30s")
     void readArbitraryStreams(byte[] data) {
         try {
             SampleCardState s = SampleCardState.read(Channels.newChannel(new ByteArrayInputStream(data)), null, SampleCard.BAR2_SIZE);

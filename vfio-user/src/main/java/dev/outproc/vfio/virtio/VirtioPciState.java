@@ -1,14 +1,8 @@
 package dev.outproc.vfio.virtio;
 
-import dev.outproc.migration.stream.ArrayReader;
-import dev.outproc.migration.stream.DeviceStateReader;
-import dev.outproc.migration.stream.DeviceStateWriter;
-import dev.outproc.migration.stream.FieldReader;
-import dev.outproc.migration.stream.FieldWriter;
-
-import java.io.IOException;
-import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * The state of a {@link VirtioPciDevice}'s transport at a stopped point: what the driver programmed through the
@@ -16,8 +10,9 @@ import java.util.List;
  * state a client does not carry itself. The device's own state (a virtio-blk's geometry, its statistics) travels
  * next to it in the same migration-format stream.
  *
- * <p>In a stream it is one section, {@code virtio_pci} (migration-format/docs/integration.md, "virtio over PCI"),
- * written by {@link #write} and read by {@link #read}; every field is required, records in queue order.
+ * <p>In a migration-format stream it is one section, {@code virtio_pci} (migration-format/docs/integration.md,
+ * "virtio over PCI"); the examples' {@code VirtioPciStateSection} writes and reads it, so that this library
+ * carries no stream format of its own. Equality compares the MSI-X table by content.
  *
  * @param deviceFeatureSelect {@code device_feature_select}
  * @param driverFeatureSelect {@code driver_feature_select}
@@ -37,10 +32,37 @@ public record VirtioPciState(int deviceFeatureSelect, int driverFeatureSelect, l
     /** Version of the {@code virtio_pci} section. */
     public static final int SECTION_VERSION = 1;
 
-    /** Copies the queue list. */
+    /** Copies the queue list and the table. */
     public VirtioPciState {
         queues = List.copyOf(queues);
         msixTable = msixTable.clone();
+    }
+
+    /** {@return a copy of the MSI-X table} */
+    @Override
+    public byte[] msixTable() {
+        return msixTable.clone();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof VirtioPciState s && deviceFeatureSelect == s.deviceFeatureSelect
+                && driverFeatureSelect == s.driverFeatureSelect && driverFeatures == s.driverFeatures
+                && deviceStatus == s.deviceStatus && queueSelect == s.queueSelect && configMsixVector == s.configMsixVector
+                && configGeneration == s.configGeneration && isr == s.isr && msixControl == s.msixControl
+                && Arrays.equals(msixTable, s.msixTable) && queues.equals(s.queues);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(deviceFeatureSelect, driverFeatureSelect, driverFeatures, deviceStatus, queueSelect,
+                configMsixVector, configGeneration, isr, msixControl, Arrays.hashCode(msixTable), queues);
+    }
+
+    @Override
+    public String toString() {
+        return "VirtioPciState[status=0x" + Integer.toHexString(deviceStatus) + ", driverFeatures=0x"
+                + Long.toHexString(driverFeatures) + ", queues=" + queues + "]";
     }
 
     /**
@@ -62,95 +84,5 @@ public record VirtioPciState(int deviceFeatureSelect, int driverFeatureSelect, l
      */
     public record Queue(int index, int size, boolean enabled, int msixVector, long descAddr, long driverAddr,
                         long deviceAddr, boolean running, int nextAvail, int nextUsed, boolean availWrap, boolean usedWrap) {
-    }
-
-    /**
-     * Writes the state as one section.
-     *
-     * @param w the stream
-     * @param sectionId the section id the device's format class gives it
-     * @throws IOException when writing fails
-     */
-    public void write(DeviceStateWriter w, int sectionId) throws IOException {
-        FieldWriter f = w.beginSection(sectionId, SECTION_VERSION, true);
-        f.int32(1, deviceFeatureSelect).int32(2, driverFeatureSelect).int64(3, driverFeatures).int8(4, deviceStatus)
-                .int16(5, queueSelect).int16(6, configMsixVector).int8(7, configGeneration).int8(8, isr)
-                .int16(9, msixControl).bytes(10, msixTable);
-        f.beginRecordArray(11, queues.size());
-        for (Queue q : queues) {
-            f.beginElement().int16(1, q.index()).int16(2, q.size()).bool(3, q.enabled()).int16(4, q.msixVector())
-                    .int64(5, q.descAddr()).int64(6, q.driverAddr()).int64(7, q.deviceAddr()).bool(8, q.running())
-                    .int16(9, q.nextAvail()).int16(10, q.nextUsed()).bool(11, q.availWrap()).bool(12, q.usedWrap())
-                    .endRecord();
-        }
-        f.endArray();
-        w.endSection();
-    }
-
-    /**
-     * Reads the section the reader stands at.
-     *
-     * @param r the stream, positioned at the {@code virtio_pci} section
-     * @return the state
-     * @throws IOException when the section is of another version, malformed or lacks a field
-     */
-    public static VirtioPciState read(DeviceStateReader r) throws IOException {
-        r.requireVersion(SECTION_VERSION, SECTION_VERSION);
-        long[] v = new long[10];
-        boolean[] seen = new boolean[12];
-        byte[] table = null;
-        List<Queue> queues = new ArrayList<>();
-        FieldReader f = r.fields();
-        while (f.next()) {
-            int tag = f.tag();
-            switch (tag) {
-                case 1, 2 -> v[tag - 1] = Integer.toUnsignedLong(f.int32());
-                case 3 -> v[2] = f.int64();
-                case 4, 7, 8 -> v[tag - 1] = Byte.toUnsignedInt(f.int8());
-                case 5, 6, 9 -> v[tag - 1] = Short.toUnsignedInt(f.int16());
-                case 10 -> table = f.bytes();
-                case 11 -> {
-                    ArrayReader array = f.array();
-                    while (array.hasNext()) {
-                        queues.add(readQueue(array.nextRecord()));
-                    }
-                }
-                default -> {
-                    f.skip();
-                    continue;
-                }
-            }
-            seen[tag] = true;
-        }
-        for (int tag = 1; tag <= 11; tag++) {
-            if (!seen[tag]) {
-                throw new IOException("virtio_pci section without field " + tag);
-            }
-        }
-        return new VirtioPciState((int) v[0], (int) v[1], v[2], (int) v[3], (int) v[4], (int) v[5], (int) v[6], (int) v[7],
-                (int) v[8], table, queues);
-    }
-
-    private static Queue readQueue(FieldReader e) throws IOException {
-        long[] v = new long[13];
-        int seen = 0;
-        while (e.next()) {
-            int tag = e.tag();
-            switch (tag) {
-                case 1, 2, 4, 9, 10 -> v[tag] = Short.toUnsignedInt(e.int16());
-                case 3, 8, 11, 12 -> v[tag] = e.bool() ? 1 : 0;
-                case 5, 6, 7 -> v[tag] = e.int64();
-                default -> {
-                    e.skip();
-                    continue;
-                }
-            }
-            seen |= 1 << tag;
-        }
-        if (seen != 0x1FFE) {
-            throw new IOException("virtio_pci queue record without every field, fields seen=0x" + Integer.toHexString(seen));
-        }
-        return new Queue((int) v[1], (int) v[2], v[3] != 0, (int) v[4], v[5], v[6], v[7], v[8] != 0, (int) v[9], (int) v[10],
-                v[11] != 0, v[12] != 0);
     }
 }

@@ -1,10 +1,11 @@
-package dev.outproc.vfio.virtio;
+package dev.outproc.examples.vfio;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.outproc.migration.handshake.HandshakeAgreement;
 import dev.outproc.migration.stream.DeviceStateReader;
 import dev.outproc.migration.stream.DeviceStateWriter;
 import dev.outproc.migration.stream.SectionInfo;
+import dev.outproc.vfio.virtio.VirtioPciState;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -45,7 +46,7 @@ class VirtioPciStateTest {
     static byte[] stream(VirtioPciState s) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (DeviceStateWriter w = DeviceStateWriter.open(out, agreement())) {
-            s.write(w, SECTION);
+            VirtioPciStateSection.write(s, w, SECTION);
             w.finish();
         }
         return out.toByteArray();
@@ -57,7 +58,7 @@ class VirtioPciStateTest {
             SectionInfo s;
             while ((s = r.nextSection()) != null) {
                 if (s.id() == SECTION) {
-                    found = VirtioPciState.read(r);
+                    found = VirtioPciStateSection.read(r);
                 } else {
                     r.skipSection();
                 }
@@ -75,6 +76,7 @@ class VirtioPciStateTest {
     void shouldReadBackWhatWasWritten(long seed) throws IOException {
         VirtioPciState s = random(new SplittableRandom(seed));
         VirtioPciState back = read(stream(s));
+        assertEquals(s, back, "seed=" + seed);
         assertEquals(s.queues(), back.queues(), "seed=" + seed);
         assertArrayEquals(s.msixTable(), back.msixTable(), "seed=" + seed);
         assertEquals(List.of(s.deviceFeatureSelect(), s.driverFeatureSelect(), s.deviceStatus(), s.queueSelect(), s.configMsixVector(),
@@ -96,7 +98,7 @@ class VirtioPciStateTest {
     }
 
     /** Arbitrary bytes overwrite a valid stream; the decoder may only refuse with an IOException. */
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "30s")
     void decodeDamagedSections(byte[] data) throws IOException {
         SplittableRandom r = new SplittableRandom(data.length == 0 ? 0 : data[0]);
         byte[] stream = stream(random(r));
