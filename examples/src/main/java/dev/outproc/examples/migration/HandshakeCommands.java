@@ -106,7 +106,8 @@ final class HandshakeCommands {
 
     /**
      * {@code serve}: a migration endpoint for a device described by a file, without a device behind it: for dry runs
-     * of an orchestration and for tests. Prints each agreement as one line of JSON.
+     * of an orchestration and for tests. Prints each outcome as one line of JSON ({@code "agreed":true} with the
+     * agreement, or {@code "agreed":false} for a refused or failed handshake); {@code --count} counts both.
      */
     @Command(name = "serve", mixinStandardHelpOptions = true,
             description = "Serve the migration handshake for the device a descriptor file describes, on --migration-socket, "
@@ -121,7 +122,7 @@ final class HandshakeCommands {
         @CommandLine.Mixin
         MigrationOptions migration = new MigrationOptions();
 
-        @Option(names = "--count", paramLabel = "N", description = "Stop after N handshakes (default: serve until killed).")
+        @Option(names = "--count", paramLabel = "N", description = "Stop after N handshakes, agreed, refused or failed alike (default: serve until killed).")
         int count;
 
         @Override
@@ -132,11 +133,12 @@ final class HandshakeCommands {
                 return MigrationCommand.EXIT_USAGE;
             }
             java.util.concurrent.Semaphore done = new java.util.concurrent.Semaphore(0);
-            try (MigrationEndpointServer server = MigrationEndpointServer.start(migration.socket(),
-                    migration.sessions(dev.outproc.migration.handshake.DeviceDescriptor.load(descriptor)), a -> {
+            try (MigrationEndpointServer server = MigrationEndpointServer.startWithOutcomes(migration.socket(),
+                    migration.sessions(dev.outproc.migration.handshake.DeviceDescriptor.load(descriptor)), outcome -> {
                         synchronized (out) {
-                            out.println("{\"agreed\":true,\"role\":\"" + (a.source() ? "source" : "destination") + "\",\"formatVersion\":"
-                                    + a.agreement().formatVersion() + ",\"handshakeHash\":\"" + HexFormat.of().formatHex(a.agreement().handshakeHash()) + "\"}");
+                            out.println(outcome.map(a -> "{\"agreed\":true,\"role\":\"" + (a.source() ? "source" : "destination")
+                                    + "\",\"formatVersion\":" + a.agreement().formatVersion() + ",\"handshakeHash\":\""
+                                    + HexFormat.of().formatHex(a.agreement().handshakeHash()) + "\"}").orElse("{\"agreed\":false}"));
                             out.flush();
                         }
                         done.release();

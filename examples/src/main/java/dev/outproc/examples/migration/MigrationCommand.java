@@ -7,11 +7,16 @@ import dev.outproc.migration.handshake.Incompatibility;
 import dev.outproc.migration.integrity.SigningKey;
 import dev.outproc.migration.integrity.VerifyingKey;
 import dev.outproc.migration.model.DeviceModel;
+import dev.outproc.migration.model.FormatClass;
+import dev.outproc.migration.model.FormatVersion;
 import dev.outproc.migration.model.Registry;
 import dev.outproc.migration.model.SchemaChange;
 import dev.outproc.migration.model.SchemaDiff;
 import dev.outproc.migration.model.SignatureCheck;
+import dev.outproc.migration.model.StateSchemaReader;
 import dev.outproc.migration.stream.DeviceStateReader;
+import dev.outproc.migration.stream.StreamFormatException;
+import dev.outproc.migration.stream.StreamHeader;
 import dev.outproc.migration.stream.StreamTrailer;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -22,6 +27,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -165,9 +171,17 @@ public final class MigrationCommand implements Callable<Integer> {
         }
     }
 
-    /** {@code verify}: check digests, transcript, MAC and signature. */
+    /**
+     * {@code verify}: read a stream as a file without a handshake (stream-format.md §7.5): the model, format class and
+     * format version must be in the registry, digests are required, the sections are read by the format version's
+     * schema (required sections present, load-time checks hold; unknown skippable sections and unknown fields are
+     * skipped as §5.3 rule 6 allows), then digests, transcript, MAC and signature. {@code inspect} is the decoder that
+     * shows everything, whatever the registry says.
+     */
     @Command(name = "verify", mixinStandardHelpOptions = true,
-            description = "Verify a stream's section digests, transcript, MAC (with --mac-key) and signature. Exit status 0 when it verifies.")
+            description = "Verify a stream as a file reader must (stream-format.md 7.5): model, format class and version from the "
+                    + "registry, digests required, the sections read by the registry's schema, then MAC (with --mac-key-file) "
+                    + "and signature. Exit status 0 when it verifies.")
     static final class Verify implements Callable<Integer> {
         @Spec
         CommandLine.Model.CommandSpec spec;
@@ -181,23 +195,48 @@ public final class MigrationCommand implements Callable<Integer> {
         @Option(names = "--require-signature", description = "Fail unless the trailer is signed (by a --trusted-signer, if given).")
         boolean requireSignature;
 
+        @Option(names = "--registry", paramLabel = "FILE", description = "Registry file merged over the shipped models; repeatable.")
+        List<Path> registries = new ArrayList<>();
+
+        @Option(names = "--no-builtin", description = "Do not load the shipped models.")
+        boolean noBuiltin;
+
         @Override
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
-            try (FileChannel ch = FileChannel.open(options.stream, StandardOpenOption.READ);
-                    DeviceStateReader r = DeviceStateReader.openForInspection(ch, options.macKeyBytes(), keys(options.trustedSigners))) {
-                StreamTrailer t = new StreamPrinter(out, false).walk(r);
-                boolean digests = r.header().hasDigests();
-                out.println("sections:   " + t.sectionCount() + ", " + t.streamBytes() + " bytes");
-                out.println("digests:    " + (digests ? "verified" : "ABSENT"));
-                out.println("transcript: " + (t.transcript() == null ? "absent" : HexFormat.of().formatHex(t.transcript())));
-                out.println("mac:        " + (t.macVerified() ? "verified" : t.macPresent() ? "present, not verified (no --mac-key)" : "absent"));
-                out.println("signature:  " + (t.signer() == null ? "absent" : "valid, by " + t.signer().toBase64()
-                        + (options.trustedSigners.isEmpty() ? " (signer not pinned)" : " (trusted)")));
-                boolean ok = digests && (!requireMac || t.macVerified()) && (!requireSignature || t.signer() != null);
-                out.println(ok ? "verified" : "NOT VERIFIED: " + (!digests ? "no digests " : "") + (requireMac && !t.macVerified() ? "MAC required " : "")
-                        + (requireSignature && t.signer() == null ? "signature required" : ""));
-                return ok ? 0 : EXIT_FAILED;
+            try {
+                Registry reg = registry(registries, !noBuiltin);
+                StreamHeader h;
+                try (FileChannel ch = FileChannel.open(options.stream, StandardOpenOption.READ);
+                        DeviceStateReader peek = DeviceStateReader.openForInspection(ch, null, Set.of())) {
+                    h = peek.header();
+                }
+                DeviceModel model = reg.model(h.modelId())
+                        .orElseThrow(() -> new StreamFormatException("model " + h.modelId() + " is not in the registry"));
+                FormatClass format = model.formatClass(h.formatClass()).orElseThrow(() -> new StreamFormatException(
+                        "format class " + h.formatClass() + " is not one of model " + model.id() + "'s"));
+                FormatVersion version = format.version(h.formatVersion()).orElseThrow(() -> new StreamFormatException(
+                        "format version " + h.formatVersion() + " is not defined for format class " + format.id()));
+                out.println("model:      " + model.id() + " (revision " + model.revision() + ")");
+                out.println("format:     " + format.id() + " version " + version.version());
+                out.println("written by: " + h.implementationId());
+                try (FileChannel ch = FileChannel.open(options.stream, StandardOpenOption.READ);
+                        DeviceStateReader r = DeviceStateReader.openUnattested(ch, model.id(), format.id(), version.version(), version.version(),
+                                options.macKeyBytes(), keys(options.trustedSigners))) {
+                    Map<String, Map<String, Object>> state = StateSchemaReader.read(r, version);
+                    StreamTrailer t = r.finish();
+                    out.println("read:       " + String.join(", ", state.keySet()) + " (by the registry's schema; load-time checks hold)");
+                    out.println("sections:   " + t.sectionCount() + ", " + t.streamBytes() + " bytes");
+                    out.println("digests:    verified");
+                    out.println("transcript: " + (t.transcript() == null ? "absent" : HexFormat.of().formatHex(t.transcript())));
+                    out.println("mac:        " + (t.macVerified() ? "verified" : t.macPresent() ? "present, not verified (no --mac-key-file)" : "absent"));
+                    out.println("signature:  " + (t.signer() == null ? "absent" : "valid, by " + t.signer().toBase64()
+                            + (options.trustedSigners.isEmpty() ? " (signer not pinned)" : " (trusted)")));
+                    boolean ok = (!requireMac || t.macVerified()) && (!requireSignature || t.signer() != null);
+                    out.println(ok ? "verified" : "NOT VERIFIED: " + (requireMac && !t.macVerified() ? "MAC required " : "")
+                            + (requireSignature && t.signer() == null ? "signature required" : ""));
+                    return ok ? 0 : EXIT_FAILED;
+                }
             } catch (IOException | IllegalArgumentException e) {
                 out.println("NOT VERIFIED: " + e.getMessage());
                 return EXIT_FAILED;

@@ -36,10 +36,11 @@ public final class MigrationEndpointServer implements AutoCloseable {
     private final Path path;
     private final Thread thread;
 
-    private MigrationEndpointServer(ServerSocketChannel server, Path path, Sessions sessions, Consumer<HandshakeEndpoint.Agreed> agreed) {
+    private MigrationEndpointServer(ServerSocketChannel server, Path path, Sessions sessions,
+            Consumer<Optional<HandshakeEndpoint.Agreed>> outcome) {
         this.server = server;
         this.path = path;
-        this.thread = Thread.ofPlatform().daemon(true).name("migration-endpoint").start(() -> loop(sessions, agreed));
+        this.thread = Thread.ofPlatform().daemon(true).name("migration-endpoint").start(() -> loop(sessions, outcome));
     }
 
     /**
@@ -52,6 +53,21 @@ public final class MigrationEndpointServer implements AutoCloseable {
      * @throws IOException if the socket cannot be created
      */
     public static MigrationEndpointServer start(Path path, Sessions sessions, Consumer<HandshakeEndpoint.Agreed> agreed) throws IOException {
+        return startWithOutcomes(path, sessions, o -> o.ifPresent(agreed));
+    }
+
+    /**
+     * Listens on a path and serves handshakes until closed, reporting every handshake whatever its outcome.
+     *
+     * @param path the socket path; must not exist
+     * @param sessions the device's sessions
+     * @param outcome receives one value per connection served: the agreement with its role, or empty when the
+     *     handshake was refused or failed (a malformed message, a closed connection)
+     * @return the running endpoint
+     * @throws IOException if the socket cannot be created
+     */
+    public static MigrationEndpointServer startWithOutcomes(Path path, Sessions sessions, Consumer<Optional<HandshakeEndpoint.Agreed>> outcome)
+            throws IOException {
         ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         try {
             server.bind(UnixDomainSocketAddress.of(path));
@@ -60,14 +76,19 @@ public final class MigrationEndpointServer implements AutoCloseable {
             server.close();
             throw new IOException("cannot serve the migration handshake on " + path + ": " + e.getMessage(), e);
         }
-        return new MigrationEndpointServer(server, path, sessions, agreed);
+        return new MigrationEndpointServer(server, path, sessions, outcome);
     }
 
-    private void loop(Sessions sessions, Consumer<HandshakeEndpoint.Agreed> agreed) {
+    private void loop(Sessions sessions, Consumer<Optional<HandshakeEndpoint.Agreed>> outcome) {
         while (server.isOpen()) {
+            boolean[] reported = {false};
             try (SocketChannel c = server.accept()) {
                 // The device takes the agreement before the relay learns of it: a transfer started at once finds it.
-                Optional<HandshakeEndpoint.Agreed> a = HandshakeEndpoint.serve(c, sessions.source(), sessions.destination(), agreed);
+                Optional<HandshakeEndpoint.Agreed> a = HandshakeEndpoint.serve(c, sessions.source(), sessions.destination(),
+                        agreed -> {
+                            reported[0] = true;
+                            outcome.accept(Optional.of(agreed));
+                        });
                 if (a.isPresent()) {
                     LOG.log(System.Logger.Level.DEBUG, "migration handshake agreed as {0}: format version {1}",
                             a.get().source() ? "source" : "destination", a.get().agreement().formatVersion());
@@ -78,6 +99,9 @@ public final class MigrationEndpointServer implements AutoCloseable {
                 return;
             } catch (IOException | RuntimeException e) {
                 LOG.log(System.Logger.Level.WARNING, "migration handshake failed: {0}", e.getMessage());
+            }
+            if (!reported[0]) {
+                outcome.accept(Optional.empty());
             }
         }
     }

@@ -90,4 +90,49 @@ class HandshakeCommandsTest {
         assertEquals(Integer.toString(MigrationCommand.EXIT_USAGE), r[0]);
         assertTrue(r[2].startsWith("error: "), r[2]);
     }
+
+    private static int relay(Path source, Path destination) {
+        return MigrationCommand.run(new PrintWriter(new StringWriter()), new PrintWriter(new StringWriter()), "relay",
+                "--source", "unix:" + source, "--destination", "unix:" + destination);
+    }
+
+    @Test
+    void serveShouldCountRefusedHandshakesToo(@TempDir Path dir) throws Exception {
+        Path socket = dir.resolve("dst.sock");
+        Path descriptor = Path.of(GoldenCorpus.class.getResource("/descriptors/blk-dest-memory.json").toURI());
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CompletableFuture<Integer> serve = CompletableFuture.supplyAsync(() -> MigrationCommand.run(new PrintWriter(out, true),
+                new PrintWriter(err, true), "serve", "--count=2", "--migration-socket=" + socket, descriptor.toString()));
+        for (int i = 0; i < 500 && !java.nio.file.Files.exists(socket); i++) {
+            Thread.sleep(10);
+        }
+        endpoint(dir.resolve("counter.sock"), descriptor("counter-source-v2.json"));
+        assertEquals(MigrationCommand.EXIT_FAILED, relay(dir.resolve("counter.sock"), socket), "another model is refused");
+        // One refused handshake of two: still serving.
+        endpoint(dir.resolve("blk.sock"), descriptor("blk-source.json"));
+        assertEquals(0, relay(dir.resolve("blk.sock"), socket), "a compatible source is still served after a refusal");
+        assertEquals(0, serve.get(10, TimeUnit.SECONDS), out + "\n" + err);
+        String[] lines = out.toString().strip().lines().toArray(String[]::new);
+        assertEquals(3, lines.length, out.toString());
+        assertEquals("{\"agreed\":false}", lines[1]);
+        assertTrue(lines[2].startsWith("{\"agreed\":true,\"role\":\"destination\""), lines[2]);
+    }
+
+    @Test
+    void serveCountOneShouldStopAfterARefusedHandshake(@TempDir Path dir) throws Exception {
+        Path socket = dir.resolve("dst.sock");
+        Path descriptor = Path.of(GoldenCorpus.class.getResource("/descriptors/blk-dest-incompatible.json").toURI());
+        StringWriter out = new StringWriter();
+        CompletableFuture<Integer> serve = CompletableFuture.supplyAsync(() -> MigrationCommand.run(new PrintWriter(out, true),
+                new PrintWriter(new StringWriter(), true), "serve", "--count=1", "--migration-socket=" + socket, descriptor.toString()));
+        for (int i = 0; i < 500 && !java.nio.file.Files.exists(socket); i++) {
+            Thread.sleep(10);
+        }
+        endpoint(dir.resolve("src.sock"), descriptor("blk-source.json"));
+        assertEquals(MigrationCommand.EXIT_FAILED, relay(dir.resolve("src.sock"), socket));
+        assertEquals(0, serve.get(10, TimeUnit.SECONDS), "serve --count=1 stops after one handshake, refused or not: " + out);
+        assertTrue(out.toString().contains("{\"agreed\":false}"), out.toString());
+        assertTrue(!java.nio.file.Files.exists(socket), "the socket is removed on exit");
+    }
 }

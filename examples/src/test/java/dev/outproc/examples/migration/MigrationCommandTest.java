@@ -3,9 +3,12 @@ package dev.outproc.examples.migration;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.outproc.migration.handshake.HandshakeAgreement;
+import dev.outproc.migration.stream.DeviceStateWriter;
 import dev.outproc.migration.testing.GoldenCorpus;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
@@ -216,5 +219,104 @@ class MigrationCommandTest {
                 "--require-signed-models", res("/descriptors/counter-source-v2.json"), res("/descriptors/counter-dest-v1.json"));
         assertEquals(1, tampered.status(), tampered.out());
         assertTrue(tampered.out().contains("SIGNATURE_INVALID outproc.dev/example/counter"), tampered.out());
+    }
+
+    private static final String MODEL = "example.org/verify-model";
+    private static final String FORMAT = "example.org/verify-model/state";
+    /** Section 1 "config" required (int32 tag 1, no default), section 2 "extra" optional. */
+    private static final String REGISTRY = "{\"registryFormat\": 1, \"models\": [{\"id\": \"" + MODEL + "\", \"revision\": 1, \"formatClasses\": "
+            + "[{\"id\": \"" + FORMAT + "\", \"versions\": [{\"version\": 1, \"sections\": ["
+            + "{\"id\": 1, \"name\": \"config\", \"version\": 1, \"fields\": [{\"tag\": 1, \"name\": \"x\", \"type\": \"int32\"}]},"
+            + "{\"id\": 2, \"name\": \"extra\", \"version\": 1, \"optional\": true, \"fields\": [{\"tag\": 1, \"name\": \"y\", \"type\": \"int32\"}]}"
+            + "]}]}]}]}";
+
+    private interface Sections {
+        void write(DeviceStateWriter w) throws IOException;
+    }
+
+    private static String stream(Path dir, String name, Sections sections) throws IOException {
+        Path file = dir.resolve(name);
+        try (OutputStream out = Files.newOutputStream(file);
+                DeviceStateWriter w = DeviceStateWriter.open(out, HandshakeAgreement.builder(MODEL, FORMAT, 1).implementationId("example.org/verify-model/impl").build())) {
+            sections.write(w);
+            w.finish();
+        }
+        return file.toString();
+    }
+
+    private static void config(DeviceStateWriter w) throws IOException {
+        w.beginSection(1, 1, true).int32(1, 7);
+        w.endSection();
+    }
+
+    private static String registryFile(Path dir) throws IOException {
+        Path file = dir.resolve("verify-model.json");
+        Files.writeString(file, REGISTRY);
+        return file.toString();
+    }
+
+    @Test
+    void verifyShouldCheckTheModelAgainstTheRegistry(@TempDir Path dir) throws IOException {
+        String file = stream(dir, "ok.oms", MigrationCommandTest::config);
+        Result unknown = run("verify", file);
+        assertEquals(MigrationCommand.EXIT_FAILED, unknown.status(), unknown.out());
+        assertTrue(unknown.out().contains("NOT VERIFIED: model " + MODEL + " is not in the registry"), unknown.out());
+        Result known = run("verify", file, "--registry", registryFile(dir));
+        assertEquals(0, known.status(), known.out());
+        assertTrue(known.out().contains("format:     " + FORMAT + " version 1") && known.out().contains("read:       config"), known.out());
+        Result shipped = run("verify", res("/golden/counter-v2.oms"), "--no-builtin", "--registry", registryFile(dir));
+        assertEquals(MigrationCommand.EXIT_FAILED, shipped.status(), "--no-builtin drops the shipped counter model: " + shipped.out());
+    }
+
+    @Test
+    void verifyShouldRequireTheRequiredSectionsAndTheSchemasTypes(@TempDir Path dir) throws IOException {
+        String registry = registryFile(dir);
+        Result missing = run("verify", stream(dir, "missing.oms", w -> {
+            w.beginSection(2, 1, false).int32(1, 3);
+            w.endSection();
+        }), "--registry", registry);
+        assertEquals(MigrationCommand.EXIT_FAILED, missing.status(), missing.out());
+        assertTrue(missing.out().contains("NOT VERIFIED: required section config"), missing.out());
+        Result wrongType = run("verify", stream(dir, "type.oms", w -> {
+            w.beginSection(1, 1, true).string(1, "seven");
+            w.endSection();
+        }), "--registry", registry);
+        assertEquals(MigrationCommand.EXIT_FAILED, wrongType.status(), wrongType.out());
+        assertTrue(wrongType.out().startsWith("model:") && wrongType.out().contains("NOT VERIFIED: "), wrongType.out());
+        Result noVersion = run("verify", res("/golden/counter-v2.oms"), "--registry", registry);
+        assertEquals(0, noVersion.status(), "the shipped counter model still verifies with another file merged: " + noVersion.out());
+    }
+
+    @Test
+    void verifyShouldSkipWhatAReaderNeedNotLookInto(@TempDir Path dir) throws IOException {
+        String registry = registryFile(dir);
+        // An unknown skippable section whose list repeats a tag and holds a record repeating one (stream-format.md §5.3 rule 6).
+        String skippable = stream(dir, "skippable.oms", w -> {
+            config(w);
+            w.beginSection(0x77, 1, false).int32(5, 1).int32(5, 2).beginRecord(6).bool(1, true).bool(1, false).endRecord();
+            w.endSection();
+        });
+        Result ok = run("verify", skippable, "--registry", registry);
+        assertEquals(0, ok.status(), ok.out());
+        assertTrue(ok.out().contains("sections:   2,") && ok.out().contains("\nverified"), ok.out());
+        Result inspect = run("inspect", skippable);
+        assertEquals(MigrationCommand.EXIT_FAILED, inspect.status(), "inspect decodes every list and shows the repeat: " + inspect.out());
+
+        // Inside an unknown field of a known section the library's reader checks what rule 6 lets it check (it MAY).
+        Result skippedField = run("verify", stream(dir, "field.oms", w -> {
+            w.beginSection(1, 1, true).int32(1, 7).beginRecord(9).int8(1, 1).int8(1, 2).endRecord();
+            w.endSection();
+        }), "--registry", registry);
+        assertEquals(MigrationCommand.EXIT_FAILED, skippedField.status(), skippedField.out());
+        assertTrue(skippedField.out().contains("appears twice"), skippedField.out());
+
+        String mustUnderstand = stream(dir, "must.oms", w -> {
+            config(w);
+            w.beginSection(0x77, 1, true).int32(5, 1);
+            w.endSection();
+        });
+        Result refused = run("verify", mustUnderstand, "--registry", registry);
+        assertEquals(MigrationCommand.EXIT_FAILED, refused.status(), refused.out());
+        assertTrue(refused.out().contains("NOT VERIFIED: "), refused.out());
     }
 }

@@ -109,9 +109,11 @@ final class RegistryCodec {
             String c = at + ".constraints[" + i + "]";
             Map<String, Object> x = obj(cl.get(i), c);
             keys(x, c, Set.of("id", "when", "require", "description"), Set.of("id", "require"));
-            Constraint constraint = new Constraint(str(x.get("id"), c + ".id"),
-                    x.get("when") == null ? null : condition(x.get("when"), params, c + ".when"),
-                    condition(x.get("require"), params, c + ".require"), optStr(x.get("description"), c + ".description"));
+            String cid = str(x.get("id"), c + ".id");
+            String owner = "model " + id + " constraint " + cid;
+            Constraint constraint = new Constraint(cid,
+                    x.get("when") == null ? null : condition(x.get("when"), params, c + ".when", owner),
+                    condition(x.get("require"), params, c + ".require", owner), optStr(x.get("description"), c + ".description"));
             if (!constraintIds.add(constraint.id())) {
                 throw new RegistryException(c + ": constraint " + constraint.id() + " appears twice");
             }
@@ -193,7 +195,8 @@ final class RegistryCodec {
         return p;
     }
 
-    private static Condition condition(Object o, List<Parameter> params, String at) throws RegistryException {
+    /** A condition of a constraint (registry-format.md §3.2); {@code owner} names the model and constraint in errors. */
+    private static Condition condition(Object o, List<Parameter> params, String at, String owner) throws RegistryException {
         Map<String, Object> x = obj(o, at);
         keys(x, at, Set.of("param", "op", "value", "otherParam"), Set.of("param", "op"));
         String param = str(x.get("param"), at + ".param");
@@ -209,10 +212,18 @@ final class RegistryCodec {
         if ((x.get("value") == null) == (x.get("otherParam") == null)) {
             throw new RegistryException(at + " needs exactly one of value and otherParam");
         }
+        if (op != Condition.Op.EQ && op != Condition.Op.NE && !p.type().isInteger()) {
+            throw new RegistryException(at + ": " + owner + " applies " + opName + " to parameter " + param + " of type "
+                    + p.type().jsonName() + "; le, ge, bits_set and bits_clear apply to integer parameters only");
+        }
         if (x.get("otherParam") != null) {
             String other = str(x.get("otherParam"), at + ".otherParam");
-            if (params.stream().noneMatch(q -> q.name().equals(other))) {
-                throw new RegistryException(at + ".otherParam " + other + " is not a parameter of the model");
+            Parameter q = params.stream().filter(r -> r.name().equals(other)).findFirst()
+                    .orElseThrow(() -> new RegistryException(at + ".otherParam " + other + " is not a parameter of the model"));
+            boolean comparable = p.type().isInteger() ? q.type().isInteger() : p.type() == q.type();
+            if (!comparable) {
+                throw new RegistryException(at + ": " + owner + " compares parameter " + param + " (" + p.type().jsonName() + ") with "
+                        + other + " (" + q.type().jsonName() + "); both must be integers, both bool or both string");
             }
             return new Condition(param, op, null, other);
         }

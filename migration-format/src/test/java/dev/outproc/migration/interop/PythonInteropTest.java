@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.outproc.migration.handshake.CompatibilityChecker;
 import dev.outproc.migration.handshake.DeviceDescriptor;
 import dev.outproc.migration.handshake.HandshakeAgreement;
+import dev.outproc.migration.handshake.MigrationRefusedException;
 import dev.outproc.migration.handshake.MigrationSession;
 import dev.outproc.migration.integrity.SigningKey;
 import dev.outproc.migration.model.DeviceModel;
@@ -42,7 +43,7 @@ import org.junit.jupiter.api.io.TempDir;
  * The second implementation ({@code interop/python/}, written from {@code docs/} alone: Python standard library and
  * Debian's python3-cryptography) against this one: it checks every published test vector, decodes and verifies the
  * golden corpus, computes the same model digests, writes streams this reader accepts (and malformed ones it refuses),
- * verifies streams this writer produces, and runs the source side of a handshake with a Java destination.
+ * verifies streams this writer produces, and runs each side of a handshake against the other side in Java.
  * Skipped when {@code /usr/bin/python3} with the cryptography package is absent, unless {@code -Dinterop.required=true}.
  */
 class PythonInteropTest {
@@ -209,5 +210,102 @@ class PythonInteropTest {
         MigrationSession.Answer next = MigrationSession.destination(destination, new CompatibilityChecker(Registry.builtin()), true, RANDOM)
                 .requireSignatureBy(Set.of(pythonKey.verifyingKey())).answer(Files.readAllBytes(offer));
         assertThrows(MigrationStreamException.class, () -> CounterV1.load(DeviceStateReader.open(new ByteArrayInputStream(Files.readAllBytes(stream)), next.agreement())));
+    }
+
+    @Test
+    void aJavaSourceShouldMigrateToAPythonDestinationThroughTheHandshake(@TempDir Path dir) throws Exception {
+        SigningKey javaKey = SigningKey.generate(RANDOM);
+        byte[] destinationNonce = new byte[32];
+        byte[] destinationX25519 = new byte[32];
+        RANDOM.nextBytes(destinationNonce);
+        RANDOM.nextBytes(destinationX25519);
+        DeviceDescriptor local = DeviceDescriptor.load(Path.of("src/test/resources/descriptors/counter-source-v2.json"));
+        MigrationSession.Source source = MigrationSession.source(local, Registry.builtin(), true, RANDOM).signWith(javaKey);
+        Path offer = dir.resolve("offer.bin");
+        Files.write(offer, source.offer());
+        Path accept = dir.resolve("accept.bin");
+        String pinned = HexFormat.of().formatHex(javaKey.verifyingKey().encoded());
+        Run a = python(answerArgs("src/test/resources/descriptors/counter-dest-v1.json", offer, destinationNonce, destinationX25519, accept,
+                "--require-signer", pinned, "--require-mac", "--require-signature"));
+        assertEquals(0, a.status(), a.out());
+        assertTrue(a.out().startsWith("accepted "), a.out());
+        HandshakeAgreement agreement = source.complete(Files.readAllBytes(accept));
+        String hash = HexFormat.of().formatHex(agreement.handshakeHash());
+        assertEquals("accepted " + hash, a.out().strip(), "both sides computed one handshake hash");
+        assertEquals(1, agreement.formatVersion(), "the Python destination reads version 1 only");
+        assertTrue(agreement.macKey().length == 32, "the accept required a MAC");
+
+        CounterState state = CounterState.sample().asV1();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (DeviceStateWriter w = DeviceStateWriter.open(out, agreement)) {
+            CounterV1.save(state, w);
+        }
+        Path stream = dir.resolve("stream.oms");
+        Files.write(stream, out.toByteArray());
+        Run l = python(loadArgs(stream, offer, accept, destinationX25519));
+        assertEquals(0, l.status(), l.out());
+        assertTrue(l.out().startsWith("agreed " + hash + " version 1"), l.out());
+        assertTrue(l.out().contains("\"label\": \"" + state.label() + "\"") && l.out().contains("\"counter\": " + state.counter())
+                && l.out().contains("\"ram\": \"" + HexFormat.of().formatHex(state.ram()) + "\""), "the state round-trips: " + l.out());
+
+        // The Python destination refuses the same stream under another destination's accept (fresh nonce, new hash).
+        Path otherAccept = dir.resolve("accept2.bin");
+        byte[] otherNonce = destinationNonce.clone();
+        otherNonce[0] ^= 1;
+        Run a2 = python(answerArgs("src/test/resources/descriptors/counter-dest-v1.json", offer, otherNonce, destinationX25519, otherAccept,
+                "--require-signer", pinned));
+        assertEquals(0, a2.status(), a2.out());
+        Run replay = python(loadArgs(stream, offer, otherAccept, destinationX25519));
+        assertEquals(1, replay.status(), replay.out());
+        assertTrue(replay.out().startsWith("FAIL"), replay.out());
+    }
+
+    @Test
+    void aPythonDestinationShouldRefuseAnIncompatibleJavaSourceWithJavasReasons(@TempDir Path dir) throws Exception {
+        String destinationFile = "src/test/resources/descriptors/blk-dest-incompatible.json";
+        DeviceDescriptor local = DeviceDescriptor.load(Path.of("src/test/resources/descriptors/blk-source.json"));
+        MigrationSession.Source source = MigrationSession.source(local, Registry.builtin(), true, RANDOM);
+        byte[] offerBytes = source.offer();
+        Path offer = dir.resolve("offer.bin");
+        Files.write(offer, offerBytes);
+        byte[] nonce = new byte[32];
+        byte[] x25519 = new byte[32];
+        RANDOM.nextBytes(nonce);
+        RANDOM.nextBytes(x25519);
+        Path answer = dir.resolve("answer.bin");
+        Run a = python(answerArgs(destinationFile, offer, nonce, x25519, answer));
+        assertEquals(0, a.status(), a.out());
+        List<String> lines = a.out().strip().lines().toList();
+        assertEquals("refused", lines.getFirst(), a.out());
+
+        MigrationSession.Answer java = MigrationSession.destination(DeviceDescriptor.load(Path.of(destinationFile)),
+                new CompatibilityChecker(Registry.builtin()), false, RANDOM).answer(offerBytes);
+        assertTrue(!java.accepted() && !java.reasons().isEmpty(), "Java's own destination refuses this pair");
+        List<String> javaReasons = java.reasons().stream().map(r -> r.code() + " " + r.subject()).toList();
+        List<String> pythonReasons = lines.subList(1, lines.size()).stream().map(s -> s.substring(0, s.indexOf(':'))).toList();
+        assertEquals(javaReasons, pythonReasons, "same reason codes and subjects, in the same order:\n" + a.out());
+
+        MigrationRefusedException refused = assertThrows(MigrationRefusedException.class, () -> source.complete(Files.readAllBytes(answer)));
+        assertEquals(javaReasons, refused.reasons().stream().map(r -> r.code() + " " + r.subject()).toList(), "the source sees the Python reasons");
+        Path stream = dir.resolve("stream.oms");
+        assertTrue(!Files.exists(stream), "no stream without an agreement");
+        Run l = python(loadArgs(stream, offer, answer, x25519));
+        assertEquals(1, l.status(), "a refusal is no agreement to load under: " + l.out());
+    }
+
+    private static String[] answerArgs(String descriptor, Path offer, byte[] nonce, byte[] x25519, Path out, String... policy) {
+        List<String> l = new ArrayList<>(List.of("answer", descriptor));
+        l.addAll(REGISTRIES);
+        l.addAll(List.of("--offer", offer.toString(), "--nonce", HexFormat.of().formatHex(nonce), "--x25519", HexFormat.of().formatHex(x25519)));
+        l.addAll(List.of(policy));
+        l.addAll(List.of("--out", out.toString()));
+        return l.toArray(String[]::new);
+    }
+
+    private static String[] loadArgs(Path stream, Path offer, Path accept, byte[] x25519) {
+        List<String> l = new ArrayList<>(List.of("load", stream.toString()));
+        l.addAll(REGISTRIES);
+        l.addAll(List.of("--offer", offer.toString(), "--accept", accept.toString(), "--x25519", HexFormat.of().formatHex(x25519)));
+        return l.toArray(String[]::new);
     }
 }

@@ -81,4 +81,54 @@ class RegistryRulesTest {
                 () -> lists(CONSTRAINT, CLASS, IMPLEMENTATION + "," + IMPLEMENTATION.replace("[1]}", "[1, 2]}")));
         assertTrue(i.getMessage().contains("implementations[1]: implementation example.org/i appears twice"), i.getMessage());
     }
+
+    private static final String KINDS = "{\"name\": \"queue_size\", \"type\": \"uint16\", \"default\": 128},"
+            + "{\"name\": \"seg_max\", \"type\": \"uint32\", \"default\": 126},"
+            + "{\"name\": \"mode\", \"type\": \"string\", \"default\": \"fast\"},"
+            + "{\"name\": \"alt\", \"type\": \"string\", \"default\": \"slow\"},"
+            + "{\"name\": \"ro\", \"type\": \"bool\", \"default\": false},"
+            + "{\"name\": \"wc\", \"type\": \"bool\", \"default\": true}";
+
+    private static Registry constrained(String require) throws RegistryException {
+        String json = "{\"registryFormat\": 1, \"models\": [{\"id\": \"example.org/m\", \"revision\": 1, \"parameters\": [" + KINDS
+                + "], \"constraints\": [{\"id\": \"c1\", \"require\": " + require + "}]}]}";
+        return Registry.parse(json.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "{\"param\": \"mode\", \"op\": \"le\", \"value\": \"fast\"}",
+        "{\"param\": \"mode\", \"op\": \"ge\", \"otherParam\": \"alt\"}",
+        "{\"param\": \"ro\", \"op\": \"ge\", \"value\": true}",
+        "{\"param\": \"ro\", \"op\": \"bits_set\", \"otherParam\": \"wc\"}",
+        "{\"param\": \"mode\", \"op\": \"bits_clear\", \"value\": \"x\"}"})
+    void orderingAndBitOperatorsOnBoolOrStringParametersShouldBeRefused(String require) {
+        RegistryException e = assertThrows(RegistryException.class, () -> constrained(require), require);
+        String param = require.contains("\"mode\"") ? "mode" : "ro";
+        assertTrue(e.getMessage().contains("model example.org/m") && e.getMessage().contains("constraint c1")
+                && e.getMessage().contains("parameter " + param) && e.getMessage().contains("integer parameters only"), e.getMessage());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "{\"param\": \"queue_size\", \"op\": \"ge\", \"otherParam\": \"mode\"}",
+        "{\"param\": \"queue_size\", \"op\": \"eq\", \"otherParam\": \"ro\"}",
+        "{\"param\": \"mode\", \"op\": \"ne\", \"otherParam\": \"ro\"}",
+        "{\"param\": \"ro\", \"op\": \"eq\", \"otherParam\": \"seg_max\"}"})
+    void comparingParametersOfDifferentKindsShouldBeRefused(String require) {
+        RegistryException e = assertThrows(RegistryException.class, () -> constrained(require), require);
+        assertTrue(e.getMessage().contains("model example.org/m") && e.getMessage().contains("constraint c1")
+                && e.getMessage().contains("compares parameter") && e.getMessage().contains("both must be integers"), e.getMessage());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "{\"param\": \"seg_max\", \"op\": \"le\", \"otherParam\": \"queue_size\"}",
+        "{\"param\": \"queue_size\", \"op\": \"bits_clear\", \"value\": 1}",
+        "{\"param\": \"mode\", \"op\": \"ne\", \"otherParam\": \"alt\"}",
+        "{\"param\": \"ro\", \"op\": \"eq\", \"otherParam\": \"wc\"}",
+        "{\"param\": \"mode\", \"op\": \"eq\", \"value\": \"fast\"}"})
+    void comparableConditionsShouldStillBeAccepted(String require) throws RegistryException {
+        assertEquals(1, constrained(require).model("example.org/m").orElseThrow().constraints().size(), require);
+    }
 }
