@@ -44,6 +44,15 @@ public interface VirtioQueue {
     long negotiatedFeatures();
 
     /**
+     * {@return whether the transport polls this queue} A polled queue is processed on every turn of a
+     * busy-polling worker, kicked or not, so the device may leave the driver's notifications (kicks)
+     * suppressed for good: the driver then never makes a system call to notify. Default {@code false}.
+     */
+    default boolean isPolled() {
+        return false;
+    }
+
+    /**
      * Pops the next available chain.
      *
      * @return the chain (valid until completed), or {@code null} when the queue is empty, stopped,
@@ -80,6 +89,7 @@ public interface VirtioQueue {
      * available chain, hands it to {@code handler}, completes it with the byte count the handler returns,
      * notifies the guest, and re-enables notifications, repeating when the driver added buffers in the
      * meantime (so no kick is lost between the last pop and the re-enable). VIRTIO 1.3 §2.7.10 and §2.8.10.
+     * On a {@linkplain #isPolled() polled} queue kicks stay suppressed: the next turn finds what comes later.
      *
      * <p>Allocates nothing when {@code handler} is a field rather than a capturing lambda.
      *
@@ -93,6 +103,18 @@ public interface VirtioQueue {
             return 0;
         }
         int served = 0;
+        if (isPolled()) {
+            queue.disableNotifications();
+            DescriptorChain chain;
+            while ((chain = pop()) != null) {
+                complete(chain, handler.handle(chain));
+                served++;
+            }
+            if (served != 0) {
+                notifyGuest();
+            }
+            return served;
+        }
         do {
             queue.disableNotifications();
             DescriptorChain chain;

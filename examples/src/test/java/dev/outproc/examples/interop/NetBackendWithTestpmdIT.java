@@ -77,7 +77,7 @@ class NetBackendWithTestpmdIT {
             try (Testpmd testpmd = Testpmd.frontEnd(socket, dir).forwardMode("txonly").packetBytes(FRAME_BYTES)
                     .name("testpmd-txonly").start()) {
                 started = System.nanoTime();
-                awaitCount(c.txPackets::get, 1, 20_000);
+                awaitCount(c::txPackets, 1, 20_000);
                 Thread.sleep(3_000);
                 testpmd.close();
                 output = testpmd.output();
@@ -85,15 +85,15 @@ class NetBackendWithTestpmdIT {
                 long millis = Math.max(1, (System.nanoTime() - started) / 1_000_000L);
                 System.out.printf("testpmd txonly -> outproc vhost-user-net sink, %d B frames: testpmd sent %d, "
                                 + "we counted %d (%s); peak %d pps (testpmd), average %d pps over the run%n", FRAME_BYTES, theirTx,
-                        c.txPackets.get(), c, maxOf(TX_PPS, output), c.txPackets.get() * 1000 / millis);
+                        c.txPackets(), c, maxOf(TX_PPS, output), c.txPackets() * 1000 / millis);
                 String context = c + "\n" + testpmd.describe();
-                long ours = c.txPackets.get();
+                long ours = c.txPackets();
                 assertTrue(theirTx > 0, "testpmd sent nothing: " + context);
                 assertTrue(ours <= theirTx && theirTx - ours <= RING_SLACK,
                         "we counted " + ours + " of the " + theirTx + " packets testpmd sent: " + context);
-                assertEquals(ours * FRAME_BYTES, c.txBytes.get(), "every frame is " + FRAME_BYTES + " bytes: " + context);
-                assertEquals(0, c.txDropped.get(), "testpmd sends well-formed chains: " + context);
-                assertEquals(0, c.rxPackets.get(), "a sink delivers nothing: " + context);
+                assertEquals(ours * FRAME_BYTES, c.txBytes(), "every frame is " + FRAME_BYTES + " bytes: " + context);
+                assertEquals(0, c.txDropped(), "testpmd sends well-formed chains: " + context);
+                assertEquals(0, c.rxPackets(), "a sink delivers nothing: " + context);
             }
         }
     }
@@ -108,7 +108,7 @@ class NetBackendWithTestpmdIT {
             try (Testpmd testpmd = Testpmd.frontEnd(socket, dir).forwardMode("io").packetBytes(FRAME_BYTES)
                     .name("testpmd-io").args("--tx-first").start()) {
                 long started = System.nanoTime();
-                awaitCount(c.rxPackets::get, 1, 20_000);
+                awaitCount(c::rxPackets, 1, 20_000);
                 Thread.sleep(3_000);
                 testpmd.close();
                 String output = testpmd.output();
@@ -117,18 +117,18 @@ class NetBackendWithTestpmdIT {
                 long millis = Math.max(1, (System.nanoTime() - started) / 1_000_000L);
                 System.out.printf("testpmd io (--tx-first) <-> outproc vhost-user-net loopback, %d B frames: testpmd "
                                 + "sent %d, received %d; we looped back %d (%s); peak %d pps received (testpmd), "
-                                + "average %d pps over the run%n", FRAME_BYTES, theirTx, theirRx, c.rxPackets.get(), c,
-                        maxOf(RX_PPS, output), c.rxPackets.get() * 1000 / millis);
+                                + "average %d pps over the run%n", FRAME_BYTES, theirTx, theirRx, c.rxPackets(), c,
+                        maxOf(RX_PPS, output), c.rxPackets() * 1000 / millis);
                 String context = c + "\n" + testpmd.describe();
                 assertTrue(theirRx > 0, "testpmd received nothing back: " + context);
                 // Every packet testpmd received is one we put on its receive ring; it may not have taken the
                 // last ones before it stopped.
-                long ours = c.rxPackets.get();
+                long ours = c.rxPackets();
                 assertTrue(theirRx <= ours && ours - theirRx <= RING_SLACK,
                         "testpmd received " + theirRx + ", we delivered " + ours + ": " + context);
-                assertTrue(c.txPackets.get() <= theirTx,
-                        "we took " + c.txPackets.get() + " frames, testpmd sent " + theirTx + ": " + context);
-                assertEquals(0, c.txDropped.get(), "testpmd sends well-formed chains: " + context);
+                assertTrue(c.txPackets() <= theirTx,
+                        "we took " + c.txPackets() + " frames, testpmd sent " + theirTx + ": " + context);
+                assertEquals(0, c.txDropped(), "testpmd sends well-formed chains: " + context);
             }
         }
     }

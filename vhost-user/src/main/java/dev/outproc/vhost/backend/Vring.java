@@ -77,6 +77,13 @@ public final class Vring implements VirtioQueue {
         return s != null && s.started;
     }
 
+    /** {@return whether a busy-polling worker runs this ring on every turn, kicked or not} */
+    @Override
+    public boolean isPolled() {
+        RingState s = state;
+        return s != null && s.polled;
+    }
+
     /** {@return whether the ring is broken (a malformed ring, until the front-end restarts it)} */
     boolean isBroken() {
         RingState s = state;
