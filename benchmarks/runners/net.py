@@ -68,9 +68,13 @@ class Run:
             return p
         jar = self.jar_of(contestant)
         cmd = [self.java, "--enable-native-access=ALL-UNNAMED", "-Xms256m", "-Xmx256m"] + a.java_opt + [
-            "-jar", jar, "vhost-user-net", "--socket-path", socket, "--mode", our_mode,
-            "--frame-size", str(frame), "--busy-poll", "--queue-pairs", str(a.queue_pairs),
+            "-jar", jar, "vhost-user-net", "--socket-path", socket, "--mode", our_mode, "--busy-poll",
             "--workers", str(a.queue_pairs)]
+        # Only the options a shape needs, so that older builds (--compare) run the shapes they have.
+        if our_mode == "source":
+            cmd += ["--frame-size", str(frame)]
+        if a.queue_pairs > 1:
+            cmd += ["--queue-pairs", str(a.queue_pairs)]
         p = common.start(cmd, log, cpu=a.backend_cpu)
         p.dpdk_prefix = None
         return p

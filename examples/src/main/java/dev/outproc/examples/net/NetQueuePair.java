@@ -44,6 +44,8 @@ final class NetQueuePair {
     private int heldRxCount;
     private final DescriptorChain[] gathered;
     private int gatheredCount;
+    /** Frames staged on the receive ring and not yet published. */
+    private int rxStaged;
 
     private volatile VirtioQueue receiveRing;
     private volatile Thread receiveWorker;
@@ -104,6 +106,7 @@ final class NetQueuePair {
         // Runs on the receive ring's worker: loopback checks that it is also the transmit ring's.
         receiveWorker = Thread.currentThread();
         heldRxCount = 0;
+        rxStaged = 0;
         receiveRing = vring;
     }
 
@@ -111,6 +114,7 @@ final class NetQueuePair {
         receiveRing = null;
         // Held chains belong to the stopped ring; its base already counts them as consumed.
         heldRxCount = 0;
+        rxStaged = 0;
     }
 
     /**
@@ -136,6 +140,9 @@ final class NetQueuePair {
                     deliver(rx, sourceFrameBytes, headerBytes);
                 }
             } finally {
+                if (rxStaged > 0) {
+                    publishReceived(rx);
+                }
                 if (receiveUsed) {
                     receiveUsed = false;
                     rx.notifyGuest();
@@ -152,6 +159,9 @@ final class NetQueuePair {
         try {
             tx.drain(transmitHandler);
         } finally {
+            if (rxStaged > 0) {
+                publishReceived(txTarget);
+            }
             if (receiveUsed) {
                 receiveUsed = false;
                 txTarget.notifyGuest();
@@ -215,6 +225,7 @@ final class NetQueuePair {
             // The receive ring is broken (the library marked it and signals its error fd); the transmit
             // ring is not at fault and keeps running, its frames dropped.
             heldRxCount = 0;
+            rxStaged = 0;
             add(rxDropped, 1);
         }
     }
@@ -241,7 +252,8 @@ final class NetQueuePair {
                 if (c.readableCount() != 0 || c.totalWritable() < HEADER_BYTES) {
                     // Receive buffers are device-writable and hold at least a header (§5.1.6.3.1):
                     // return a malformed one empty instead of writing into it.
-                    rx.complete(c, 0);
+                    rx.complete(c, 0); // publishes the staged frames too
+                    rxStaged = 0;
                     receiveUsed = true;
                     continue;
                 }
@@ -256,7 +268,8 @@ final class NetQueuePair {
         if (!mergeable && count == 1) {
             // One buffer per frame and this one is too small for it: give it back empty rather than
             // keep it forever (a driver without MRG_RXBUF posts buffers for the largest frame, §5.1.6.3.1).
-            rx.complete(gathered[0], 0);
+            rx.complete(gathered[0], 0); // publishes the staged frames too
+            rxStaged = 0;
             receiveUsed = true;
             return false;
         }
@@ -265,6 +278,12 @@ final class NetQueuePair {
             heldRx[heldRxCount++] = gathered[i];
         }
         return false;
+    }
+
+    /** Publishes the frames staged on the receive ring. */
+    private void publishReceived(VirtioQueue rx) throws VirtqueueException {
+        rxStaged = 0;
+        rx.publishCompletions();
     }
 
     /**
@@ -279,7 +298,6 @@ final class NetQueuePair {
         if (headerBytes == HEADER_BYTES) {
             rxHeader.set(LE_U16, NUM_BUFFERS_OFFSET, (short) count);
         }
-        DeviceQueue q = rx.queue();
         long frameOffset = 0;
         for (int i = 0; i < count; i++) {
             DescriptorChain c = gathered[i];
@@ -291,11 +309,11 @@ final class NetQueuePair {
             long n = Math.min(c.totalWritable() - start, frameBytes - frameOffset);
             c.writeWritable(start, frame, frameOffset, n);
             frameOffset += n;
-            if (i + 1 < count) {
-                q.stageUsed(c, start + n);
-            } else {
-                rx.complete(c, start + n); // stages the last one and publishes them all
-            }
+            // Staged: published with the batch (never part of a frame: a frame's chains are staged together).
+            rx.stageCompletion(c, start + n);
+        }
+        if (++rxStaged >= VirtioQueue.PUBLISH_BATCH) {
+            publishReceived(rx);
         }
         receiveUsed = true;
         add(rxPackets, 1);

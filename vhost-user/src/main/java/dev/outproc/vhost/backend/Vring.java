@@ -145,6 +145,34 @@ public final class Vring implements VirtioQueue {
         }
     }
 
+    @Override
+    public void stageCompletion(DescriptorChain chain, long writtenBytes) throws VirtqueueException {
+        RingState s = state;
+        if (s == null || s.queue == null) {
+            throw new IllegalStateException("ring " + index + " has no queue (not started)");
+        }
+        try {
+            s.queue.stageUsed(chain, writtenBytes);
+        } catch (VirtqueueException e) {
+            s.markBroken(e);
+            throw e;
+        }
+    }
+
+    @Override
+    public void publishCompletions() throws VirtqueueException {
+        RingState s = state;
+        if (s == null || s.queue == null) {
+            return;
+        }
+        try {
+            s.queue.publishUsed();
+        } catch (VirtqueueException e) {
+            s.markBroken(e);
+            throw e;
+        }
+    }
+
     /**
      * Notifies the guest when the ring's suppression rules (EVENT_IDX or flags) ask for it: signals the
      * call eventfd, or sends VRING_CALL on the back-end channel when in-band notifications are in use.
