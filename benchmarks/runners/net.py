@@ -94,7 +94,10 @@ class Run:
         fe = None
         try:
             common.wait_for(lambda: os.path.exists(socket), 60, "the back-end's socket " + socket, [be])
-            time.sleep(0.2)
+            if contestant != "peer":
+                # The JVM binds the socket before its workers run: wait for the start line.
+                common.wait_for(lambda: "vhost-user-net: " in common.read_log(be), 60, "the back-end's start", [be])
+            time.sleep(0.5)
             prefix = self.prefix()
             vdev = "net_virtio_user0,path=%s,queues=%d" % (socket, a.queue_pairs)
             fe = common.start(self.testpmd_cmd(prefix, a.frontend_cpu, vdev, forward, frame, a.queue_pairs, extra),
@@ -122,7 +125,7 @@ def main():
     ap.add_argument("--shapes", default="sink,source,loopback")
     ap.add_argument("--sizes", default="64,1500", help="frame sizes in bytes (testpmd --txpkts, our --frame-size)")
     ap.add_argument("--samples", type=int, default=10, help="one-second samples per measurement (median)")
-    ap.add_argument("--warmup", type=int, default=3, help="one-second samples dropped first")
+    ap.add_argument("--warmup", type=int, default=5, help="one-second samples dropped first")
     ap.add_argument("--rounds", type=int, default=1, help="alternations: peer, ours, then ours, peer, ...")
     ap.add_argument("--queue-pairs", type=int, default=1)
     ap.add_argument("--backend-cpu", type=int, default=0)
