@@ -137,7 +137,7 @@ final class NetQueuePair {
             queue.disableNotifications();
             try {
                 while (gather(rx, (long) headerBytes + sourceFrameBytes, mergeable)) {
-                    deliver(rx, sourceFrameBytes, headerBytes);
+                    deliver(rx, sourceFrameBytes, headerBytes, null, 0);
                 }
             } finally {
                 if (rxStaged > 0) {
@@ -208,16 +208,17 @@ final class NetQueuePair {
             add(rxDropped, 1);
             return;
         }
-        // A real back-end hands the bytes on: copy them out as DPDK's vhost PMD copies into an mbuf.
-        chain.readReadable(headerBytes, frame, 0, frameBytes);
         if (mode != VirtioNetDevice.Mode.LOOPBACK) {
+            // A real back-end hands the bytes on: copy them out as DPDK's vhost PMD copies into an mbuf.
+            chain.readReadable(headerBytes, frame, 0, frameBytes);
             sinkFingerprint.lazySet(sinkFingerprint.getPlain()
                     ^ frame.get(LE_U64_UNALIGNED, 0) ^ frame.get(LE_U64_UNALIGNED, frameBytes - 8));
             return;
         }
         try {
             if (gather(rx, (long) headerBytes + frameBytes, txMergeable)) {
-                deliver(rx, frameBytes, headerBytes);
+                // Loopback copies once, from the transmit buffers straight into the receive buffers.
+                deliver(rx, frameBytes, headerBytes, chain, headerBytes);
             } else {
                 add(rxDropped, 1);
             }
@@ -287,11 +288,13 @@ final class NetQueuePair {
     }
 
     /**
-     * Puts {@code frame[0, frameBytes)} into the {@link #gather gathered} chains behind a zeroed header
+     * Puts a frame into the {@link #gather gathered} chains behind a zeroed header: from the transmit
+     * chain {@code from} at {@code fromOffset} (loopback), or from {@link #frame} when {@code from} is null
      * (§5.1.6.4), with {@code num_buffers} set. The chains are published together so that the driver
      * never sees part of a frame.
      */
-    private void deliver(VirtioQueue rx, int frameBytes, int headerBytes) throws VirtqueueException {
+    private void deliver(VirtioQueue rx, int frameBytes, int headerBytes, DescriptorChain from, long fromOffset)
+            throws VirtqueueException {
         int count = gatheredCount;
         rxHeader.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 0L);
         rxHeader.set(ValueLayout.JAVA_INT_UNALIGNED, 8, 0);
@@ -307,7 +310,11 @@ final class NetQueuePair {
                 start = headerBytes;
             }
             long n = Math.min(c.totalWritable() - start, frameBytes - frameOffset);
-            c.writeWritable(start, frame, frameOffset, n);
+            if (from == null) {
+                c.writeWritable(start, frame, frameOffset, n);
+            } else {
+                from.copyReadableTo(fromOffset + frameOffset, c, start, n);
+            }
             frameOffset += n;
             // Staged: published with the batch (never part of a frame: a frame's chains are staged together).
             rx.stageCompletion(c, start + n);
