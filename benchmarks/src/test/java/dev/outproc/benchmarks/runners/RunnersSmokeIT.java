@@ -55,6 +55,12 @@ class RunnersSmokeIT {
             skipOrFail(script + ": " + stderr.strip());
         }
         assertEquals(0, p.exitValue(), script + " failed:\n" + stdout + "\n" + stderr);
+        // Logs stay for a failed run only.
+        try (var files = Files.walk(work)) {
+            for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(f);
+            }
+        }
         return stdout;
     }
 
