@@ -52,6 +52,11 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class EventLoop implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(EventLoop.class.getName());
     private static final int MAX_EVENTS = 64;
+    /**
+     * A busy-poll loop calls {@code epoll_wait} on one turn in this many (a power of two); the other
+     * turns run tasks and pollers only. Fds (kicks, the wake-up) wait at most that many turns.
+     */
+    static final int BUSY_TURNS_PER_EPOLL = 64;
     private static final long WAKE_ID = 0;
 
     /** How the loop waits for work. */
@@ -152,6 +157,8 @@ public final class EventLoop implements AutoCloseable {
     private final Map<Long, Registration> registrations = new ConcurrentHashMap<>();
     private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final CopyOnWriteArrayList<Runnable> pollers = new CopyOnWriteArrayList<>();
+    /** {@link #pollers} as an array, replaced on every change: what the loop iterates. */
+    private volatile Runnable[] pollerArray = new Runnable[0];
     private final AtomicLong nextId = new AtomicLong(1);
     private volatile boolean running = true;
     private boolean resourcesClosed;
@@ -248,8 +255,9 @@ public final class EventLoop implements AutoCloseable {
      *
      * @param poller the task
      */
-    public void addPoller(Runnable poller) {
+    public synchronized void addPoller(Runnable poller) {
         pollers.add(poller);
+        pollerArray = pollers.toArray(new Runnable[0]);
         wakeUp();
     }
 
@@ -260,9 +268,15 @@ public final class EventLoop implements AutoCloseable {
      */
     public void removePoller(Runnable poller) {
         if (onLoopThread() || !running) {
-            pollers.remove(poller);
+            synchronized (this) {
+                removePollerOnLoop(poller);
+            }
         } else {
-            awaitOnLoop(() -> pollers.remove(poller));
+            awaitOnLoop(() -> {
+                synchronized (this) {
+                    removePollerOnLoop(poller);
+                }
+            });
         }
     }
 
@@ -420,8 +434,15 @@ public final class EventLoop implements AutoCloseable {
 
     private void run() {
         int timeout = mode == Mode.BUSY_POLL ? 0 : -1;
+        int turn = 0;
         try {
             while (running) {
+                if (mode == Mode.BUSY_POLL && (turn++ & (BUSY_TURNS_PER_EPOLL - 1)) != 0) {
+                    // A system call costs more than many empty polls: look at the fds every few turns only.
+                    runTasks();
+                    runPollers();
+                    continue;
+                }
                 int n;
                 try {
                     n = Linux.epollWait(epfd, events, MAX_EVENTS, timeout);
@@ -480,11 +501,18 @@ public final class EventLoop implements AutoCloseable {
     }
 
     private void runPollers() {
-        for (Runnable poller : pollers) {
+        // The list's array, not an iterator: a busy-poll turn allocates nothing.
+        Runnable[] current = pollerArray;
+        for (Runnable poller : current) {
             if (!runSafely(poller, "poller")) {
-                pollers.remove(poller);
+                removePollerOnLoop(poller);
             }
         }
+    }
+
+    private void removePollerOnLoop(Runnable poller) {
+        pollers.remove(poller);
+        pollerArray = pollers.toArray(new Runnable[0]);
     }
 
     /** Runs a task; {@return false when it threw an {@code Error} (an exception is logged and forgiven)} */

@@ -49,6 +49,18 @@ public interface VirtioDevice {
     /** {@return the number of queues} */
     int queueCount();
 
+    /**
+     * {@return the worker group of a queue: queues in one group are served by one worker thread}
+     * A device that moves buffers between queues (a net queue pair's loopback) puts them in one group; a
+     * transport with fewer workers than groups gives a worker several groups, never splits one. Default:
+     * every queue its own group.
+     *
+     * @param queueIndex the queue, {@code 0..queueCount()-1}
+     */
+    default int workerGroup(int queueIndex) {
+        return queueIndex;
+    }
+
     /** {@return the largest queue size the device accepts: a power of two, at most 32768; default 1024} */
     default int maxQueueSize() {
         return 1024;

@@ -300,6 +300,60 @@ public final class DescriptorChain {
         }
     }
 
+    /**
+     * Copies bytes from this chain's readable buffers into another chain's writable buffers, both taken
+     * as contiguous streams: one copy from guest memory to guest memory, with no bounce buffer (a net
+     * device's loopback moves a frame from a transmit chain into receive chains this way). Allocates nothing.
+     *
+     * @param offset where to start in this chain's readable stream
+     * @param target the chain to write into (in flight, possibly of another queue)
+     * @param targetOffset where to start in {@code target}'s writable stream
+     * @param length byte count
+     * @throws VirtqueueException BUFFER_TOO_SHORT when either stream ends before the range does (nothing is
+     *         copied then); MEMORY_UNMAPPED when guest memory was unmapped meanwhile
+     */
+    public void copyReadableTo(long offset, DescriptorChain target, long targetOffset, long length)
+            throws VirtqueueException {
+        checkInFlight();
+        target.checkInFlight();
+        checkRange(offset, length, totalReadable, "readable");
+        target.checkRange(targetOffset, length, target.totalWritable, "writable");
+        try {
+            int from = 0;
+            long fromSkip = offset;
+            while (from < readable && fromSkip >= len(from) && fromSkip > 0) {
+                fromSkip -= len(from);
+                from++;
+            }
+            int to = target.readable;
+            long toSkip = targetOffset;
+            while (to < target.count && toSkip >= target.len(to) && toSkip > 0) {
+                toSkip -= target.len(to);
+                to++;
+            }
+            long done = 0;
+            // The range checks above keep both indices inside their streams until length bytes are copied;
+            // zero-length buffers give zero-length chunks and are stepped over.
+            while (done < length) {
+                long chunk = Math.min(Math.min(len(from) - fromSkip, target.len(to) - toSkip), length - done);
+                MemorySegment.copy(region(from), offset(from) + fromSkip, target.region(to), target.offset(to) + toSkip, chunk);
+                done += chunk;
+                fromSkip += chunk;
+                toSkip += chunk;
+                if (fromSkip == len(from)) {
+                    from++;
+                    fromSkip = 0;
+                }
+                if (toSkip == target.len(to)) {
+                    to++;
+                    toSkip = 0;
+                }
+            }
+        } catch (IllegalStateException e) {
+            throw unmapped(e);
+        }
+    }
+
     /** Marks the pages of the first {@code writtenBytes} writable bytes dirty. */
     void markWritten(DirtyLog log, long writtenBytes) {
         long left = writtenBytes;

@@ -22,6 +22,12 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
     boolean indirect;
     boolean inOrder;
     boolean broken;
+    /**
+     * Whether the device's "no kick" flag (split: VRING_USED_F_NO_NOTIFY, packed: the disable flag) is
+     * already in the ring: a polling device disables on every turn, and a store to the ring's shared
+     * cache line each turn would make the driver's next read of it miss.
+     */
+    boolean kicksSuppressed;
     private boolean missesRecoverable;
     QueueObserver observer = QueueObserver.NONE;
     DirtyLog dirtyLog;
@@ -66,6 +72,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         this.indirect = config.indirectDesc();
         this.inOrder = config.inOrder();
         this.broken = false;
+        this.kicksSuppressed = false;
         useMemory(memory);
         resolveRings(memory);
         if (chains.length != size) {

@@ -269,6 +269,7 @@ public final class PackedQueue extends DeviceQueueBase {
     @Override
     public boolean enableNotifications() throws VirtqueueException {
         checkUsable();
+        kicksSuppressed = false;
         try {
             if (eventIdx) {
                 // Ask for a kick when the driver makes the descriptor at our next avail position available.
@@ -294,11 +295,15 @@ public final class PackedQueue extends DeviceQueueBase {
     @Override
     public void disableNotifications() throws VirtqueueException {
         checkUsable();
+        if (kicksSuppressed) {
+            return;
+        }
         try {
             Rings.U16.setRelease(deviceEvent, EVENT_FLAGS, (short) Rings.EVENT_DISABLE);
         } catch (IllegalStateException e) {
             throw unmapped(e);
         }
+        kicksSuppressed = true;
     }
 
     @Override

@@ -243,6 +243,7 @@ public final class SplitQueue extends DeviceQueueBase {
     @Override
     public boolean enableNotifications() throws VirtqueueException {
         checkUsable();
+        kicksSuppressed = false;
         try {
             if (eventIdx) {
                 // Release: a kick is wanted once the driver moves avail.idx past nextAvail (§2.7 "Used/Available Buffer Notification Suppression").
@@ -268,7 +269,7 @@ public final class SplitQueue extends DeviceQueueBase {
     @Override
     public void disableNotifications() throws VirtqueueException {
         checkUsable();
-        if (!eventIdx) {
+        if (!eventIdx && !kicksSuppressed) {
             try {
                 // Release: only a hint to the driver (§2.7 "Used/Available Buffer Notification Suppression"); ordering keeps it after earlier used writes.
                 Rings.U16.setRelease(used, USED_FLAGS, (short) Rings.USED_F_NO_NOTIFY);
@@ -276,6 +277,7 @@ public final class SplitQueue extends DeviceQueueBase {
                 throw unmapped(e);
             }
             logUsed(USED_FLAGS, 2);
+            kicksSuppressed = true;
         }
         // With EVENT_IDX the driver kicks only when it passes avail_event, which we stop moving.
     }

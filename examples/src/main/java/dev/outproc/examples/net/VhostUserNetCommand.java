@@ -15,17 +15,20 @@ import java.io.PrintStream;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-/** {@code vhost-user-net}: a virtio-net back-end that loops frames back or sinks them. */
+/** {@code vhost-user-net}: a virtio-net back-end that loops frames back, sinks them or sources them. */
 @Command(name = "vhost-user-net", mixinStandardHelpOptions = true,
         description = {
-                "A vhost-user-net back-end with one queue pair: transmitted frames come back on the receive queue",
-                "(--mode loopback) or are counted and dropped (--mode sink).",
-                "Serves front-end after front-end until killed. Both rings run on one worker thread.",
+                "A vhost-user-net back-end. Modes (every frame's bytes are copied, as a real back-end does):",
+                "  loopback  transmitted frames come back on the same pair's receive queue",
+                "  sink      transmitted frames are copied out, counted and dropped",
+                "  source    every posted receive buffer gets a frame of --frame-size bytes (transmitted ones are sunk)",
+                "With --queue-pairs N > 1 it offers VIRTIO_NET_F_MQ and a control queue; each pair runs on its own",
+                "worker thread (up to --workers). Serves front-end after front-end until killed.",
                 "",
                 "Example:",
-                "  java -jar outproc-examples.jar vhost-user-net --socket-path /tmp/vun.sock --mode loopback",
+                "  java -jar outproc-examples.jar vhost-user-net --socket-path /tmp/vun.sock --mode loopback --busy-poll",
                 "  dpdk-testpmd --no-pci --no-huge -m 1024 --vdev 'net_virtio_user0,path=/tmp/vun.sock,queues=1' \\",
-                "      -- --forward-mode=io --stats-period 1 --total-num-mbufs=32768"
+                "      -- --forward-mode=io --tx-first --stats-period 1 --total-num-mbufs=32768"
         })
 public final class VhostUserNetCommand implements Callable<Integer> {
     @Spec
@@ -35,8 +38,17 @@ public final class VhostUserNetCommand implements Callable<Integer> {
     BackendOptions backend;
 
     @Option(names = "--mode", paramLabel = "MODE", defaultValue = "loopback",
-            description = "loopback or sink (default: ${DEFAULT-VALUE}).")
+            description = "loopback, sink or source (default: ${DEFAULT-VALUE}).")
     String mode;
+
+    @Option(names = "--frame-size", paramLabel = "BYTES", defaultValue = "64",
+            description = "Size of the frames --mode source sends, Ethernet header included, FCS excluded "
+                    + "(14.." + VirtioNetDevice.MAX_FRAME_BYTES + "; default: ${DEFAULT-VALUE}).")
+    int frameSize;
+
+    @Option(names = "--queue-pairs", paramLabel = "N", defaultValue = "1",
+            description = "Queue pairs (1.." + VirtioNetDevice.MAX_QUEUE_PAIRS + "; default: ${DEFAULT-VALUE}).")
+    int queuePairs;
 
     @Option(names = "--mac", paramLabel = "MAC", defaultValue = "52:54:00:12:34:56",
             description = "MAC address in the configuration space (default: ${DEFAULT-VALUE}).")
@@ -60,11 +72,20 @@ public final class VhostUserNetCommand implements Callable<Integer> {
         if (missing != null) {
             throw new ParameterException(spec.commandLine(), missing);
         }
-        VirtioNetDevice.Mode m = switch (mode.toLowerCase(java.util.Locale.ROOT)) {
-            case "loopback" -> VirtioNetDevice.Mode.LOOPBACK;
-            case "sink" -> VirtioNetDevice.Mode.SINK;
-            default -> throw new ParameterException(spec.commandLine(), "--mode must be loopback or sink, got '" + mode + "'");
-        };
+        VirtioNetDevice.Mode m;
+        try {
+            m = VirtioNetDevice.Mode.parse(mode);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--mode must be loopback, sink or source, got '" + mode + "'");
+        }
+        if (frameSize < VirtioNetDevice.ETHERNET_HEADER_BYTES || frameSize > VirtioNetDevice.MAX_FRAME_BYTES) {
+            throw new ParameterException(spec.commandLine(), "--frame-size must be " + VirtioNetDevice.ETHERNET_HEADER_BYTES
+                    + ".." + VirtioNetDevice.MAX_FRAME_BYTES + ", got " + frameSize);
+        }
+        if (queuePairs < 1 || queuePairs > VirtioNetDevice.MAX_QUEUE_PAIRS) {
+            throw new ParameterException(spec.commandLine(), "--queue-pairs must be 1.." + VirtioNetDevice.MAX_QUEUE_PAIRS
+                    + ", got " + queuePairs);
+        }
         byte[] macBytes;
         try {
             macBytes = VirtioNetDevice.parseMac(mac);
@@ -77,11 +98,12 @@ public final class VhostUserNetCommand implements Callable<Integer> {
         if (statsIntervalMillis < 0) {
             throw new ParameterException(spec.commandLine(), "--stats-interval-ms must be >= 0, got " + statsIntervalMillis);
         }
-        // Loopback moves frames from the transmit ring to the receive ring: both must share one worker.
-        spec.findOption("--workers").setValue(1);
-        VirtioNetDevice device = new VirtioNetDevice(m, macBytes, queueSize);
+        // The device puts both rings of a pair in one worker group, so loopback stays on one thread.
+        VirtioNetDevice device = new VirtioNetDevice(m, macBytes, queueSize, queuePairs, frameSize);
         try (VhostUserServer server = backend.start(device)) {
-            System.err.println("vhost-user-net: " + m.name().toLowerCase(java.util.Locale.ROOT) + " with MAC "
+            System.err.println("vhost-user-net: " + m.name().toLowerCase(java.util.Locale.ROOT)
+                    + (m == VirtioNetDevice.Mode.SOURCE ? " of " + frameSize + "-byte frames" : "")
+                    + ", " + queuePairs + " queue pair" + (queuePairs == 1 ? "" : "s") + ", MAC "
                     + device.macText() + " on " + backend.where());
             Thread stats = null;
             if (statsIntervalMillis > 0) {

@@ -71,8 +71,8 @@ class NetBackendWithQemuIT {
             assertTrue(tx >= PINGS, () -> "the guest transmitted its pings; " + context);
             assertEquals(tx, rx, () -> "every frame the guest sent came back; " + context);
             assertEquals("rx_errors 0", lines.get(2), () -> context);
-            assertEquals(tx, device.counters().txPackets.get(), () -> "the device saw the guest's frames; " + context);
-            assertEquals(0, device.counters().txDropped.get() + device.counters().rxDropped.get(), () -> context);
+            assertEquals(tx, device.counters().txPackets(), () -> "the device saw the guest's frames; " + context);
+            assertEquals(0, device.counters().txDropped() + device.counters().rxDropped(), () -> context);
         }
     }
 }

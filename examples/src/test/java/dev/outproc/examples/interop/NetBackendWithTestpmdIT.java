@@ -40,9 +40,12 @@ class NetBackendWithTestpmdIT {
     }
 
     private static Backend serve(VirtioNetDevice.Mode mode, Path socket) throws IOException {
-        VirtioNetDevice device = new VirtioNetDevice(mode, MAC, 1024);
-        // One worker: the two rings of the queue pair share it (loopback moves frames between them).
-        VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(1, false), socket);
+        return serve(new VirtioNetDevice(mode, MAC, 1024), socket, 1);
+    }
+
+    private static Backend serve(VirtioNetDevice device, Path socket, int workers) throws IOException {
+        // The device keeps both rings of a queue pair on one worker (loopback moves frames between them).
+        VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(workers, false), socket);
         Thread.ofPlatform().daemon(true).name("net-backend").start(server::run);
         return new Backend(device, server);
     }
@@ -77,7 +80,7 @@ class NetBackendWithTestpmdIT {
             try (Testpmd testpmd = Testpmd.frontEnd(socket, dir).forwardMode("txonly").packetBytes(FRAME_BYTES)
                     .name("testpmd-txonly").start()) {
                 started = System.nanoTime();
-                awaitCount(c.txPackets::get, 1, 20_000);
+                awaitCount(c::txPackets, 1, 20_000);
                 Thread.sleep(3_000);
                 testpmd.close();
                 output = testpmd.output();
@@ -85,15 +88,15 @@ class NetBackendWithTestpmdIT {
                 long millis = Math.max(1, (System.nanoTime() - started) / 1_000_000L);
                 System.out.printf("testpmd txonly -> outproc vhost-user-net sink, %d B frames: testpmd sent %d, "
                                 + "we counted %d (%s); peak %d pps (testpmd), average %d pps over the run%n", FRAME_BYTES, theirTx,
-                        c.txPackets.get(), c, maxOf(TX_PPS, output), c.txPackets.get() * 1000 / millis);
+                        c.txPackets(), c, maxOf(TX_PPS, output), c.txPackets() * 1000 / millis);
                 String context = c + "\n" + testpmd.describe();
-                long ours = c.txPackets.get();
+                long ours = c.txPackets();
                 assertTrue(theirTx > 0, "testpmd sent nothing: " + context);
                 assertTrue(ours <= theirTx && theirTx - ours <= RING_SLACK,
                         "we counted " + ours + " of the " + theirTx + " packets testpmd sent: " + context);
-                assertEquals(ours * FRAME_BYTES, c.txBytes.get(), "every frame is " + FRAME_BYTES + " bytes: " + context);
-                assertEquals(0, c.txDropped.get(), "testpmd sends well-formed chains: " + context);
-                assertEquals(0, c.rxPackets.get(), "a sink delivers nothing: " + context);
+                assertEquals(ours * FRAME_BYTES, c.txBytes(), "every frame is " + FRAME_BYTES + " bytes: " + context);
+                assertEquals(0, c.txDropped(), "testpmd sends well-formed chains: " + context);
+                assertEquals(0, c.rxPackets(), "a sink delivers nothing: " + context);
             }
         }
     }
@@ -108,7 +111,7 @@ class NetBackendWithTestpmdIT {
             try (Testpmd testpmd = Testpmd.frontEnd(socket, dir).forwardMode("io").packetBytes(FRAME_BYTES)
                     .name("testpmd-io").args("--tx-first").start()) {
                 long started = System.nanoTime();
-                awaitCount(c.rxPackets::get, 1, 20_000);
+                awaitCount(c::rxPackets, 1, 20_000);
                 Thread.sleep(3_000);
                 testpmd.close();
                 String output = testpmd.output();
@@ -117,18 +120,75 @@ class NetBackendWithTestpmdIT {
                 long millis = Math.max(1, (System.nanoTime() - started) / 1_000_000L);
                 System.out.printf("testpmd io (--tx-first) <-> outproc vhost-user-net loopback, %d B frames: testpmd "
                                 + "sent %d, received %d; we looped back %d (%s); peak %d pps received (testpmd), "
-                                + "average %d pps over the run%n", FRAME_BYTES, theirTx, theirRx, c.rxPackets.get(), c,
-                        maxOf(RX_PPS, output), c.rxPackets.get() * 1000 / millis);
+                                + "average %d pps over the run%n", FRAME_BYTES, theirTx, theirRx, c.rxPackets(), c,
+                        maxOf(RX_PPS, output), c.rxPackets() * 1000 / millis);
                 String context = c + "\n" + testpmd.describe();
                 assertTrue(theirRx > 0, "testpmd received nothing back: " + context);
                 // Every packet testpmd received is one we put on its receive ring; it may not have taken the
                 // last ones before it stopped.
-                long ours = c.rxPackets.get();
+                long ours = c.rxPackets();
                 assertTrue(theirRx <= ours && ours - theirRx <= RING_SLACK,
                         "testpmd received " + theirRx + ", we delivered " + ours + ": " + context);
-                assertTrue(c.txPackets.get() <= theirTx,
-                        "we took " + c.txPackets.get() + " frames, testpmd sent " + theirTx + ": " + context);
-                assertEquals(0, c.txDropped.get(), "testpmd sends well-formed chains: " + context);
+                assertTrue(c.txPackets() <= theirTx,
+                        "we took " + c.txPackets() + " frames, testpmd sent " + theirTx + ": " + context);
+                assertEquals(0, c.txDropped(), "testpmd sends well-formed chains: " + context);
+            }
+        }
+    }
+
+    @Test
+    void sourceFramesShouldReachTestpmdsRxonly() throws Exception {
+        Peers.require(Peers.TESTPMD);
+        Path dir = Peers.workDirectory("NetBackendWithTestpmdIT-source");
+        Path socket = Peers.socketPath(dir, "net.sock");
+        int frameBytes = 1500;
+        try (Backend backend = serve(new VirtioNetDevice(VirtioNetDevice.Mode.SOURCE, MAC, 1024, 1, frameBytes), socket, 1)) {
+            VirtioNetDevice.Counters c = backend.device().counters();
+            try (Testpmd testpmd = Testpmd.frontEnd(socket, dir).forwardMode("rxonly").name("testpmd-rxonly").start()) {
+                awaitCount(c::rxPackets, 1, 20_000);
+                Thread.sleep(2_000);
+                testpmd.close();
+                long theirRx = testpmd.lastRxPackets().orElse(-1);
+                String context = c + "\n" + testpmd.describe();
+                System.out.printf("outproc vhost-user-net source of %d B frames -> testpmd rxonly: testpmd received %d,"
+                        + " we sent %d (%s)%n", frameBytes, theirRx, c.rxPackets(), c);
+                assertTrue(theirRx > 0, "testpmd received nothing: " + context);
+                long ours = c.rxPackets();
+                assertTrue(theirRx <= ours && ours - theirRx <= RING_SLACK,
+                        "testpmd received " + theirRx + ", we delivered " + ours + ": " + context);
+                assertEquals(ours * frameBytes, c.rxBytes(), "every frame is " + frameBytes + " bytes: " + context);
+                assertEquals(0, c.rxDropped(), context);
+            }
+        }
+    }
+
+    @Test
+    void twoQueuePairsShouldEachLoopTestpmdsStreamBack() throws Exception {
+        Peers.require(Peers.TESTPMD);
+        Path dir = Peers.workDirectory("NetBackendWithTestpmdIT-mq");
+        Path socket = Peers.socketPath(dir, "net.sock");
+        try (Backend backend = serve(new VirtioNetDevice(VirtioNetDevice.Mode.LOOPBACK, MAC, 1024, 2, 64), socket, 2)) {
+            VirtioNetDevice.Counters c = backend.device().counters();
+            try (Testpmd testpmd = Testpmd.frontEnd(socket, dir).queues(2).forwardMode("io").packetBytes(FRAME_BYTES)
+                    .name("testpmd-io-mq").args("--rxq=2", "--txq=2", "--tx-first").start()) {
+                long deadline = System.nanoTime() + 20_000_000_000L;
+                while ((c.ofPair(0)[1] < 1000 || c.ofPair(1)[1] < 1000) && System.nanoTime() - deadline < 0) {
+                    Thread.sleep(100);
+                }
+                testpmd.close();
+                long theirRx = testpmd.lastRxPackets().orElse(-1);
+                String context = c + " pair 0 " + java.util.Arrays.toString(c.ofPair(0)) + " pair 1 "
+                        + java.util.Arrays.toString(c.ofPair(1)) + "\n" + testpmd.describe();
+                System.out.println("testpmd io (--tx-first, 2 queues) <-> outproc vhost-user-net loopback, 2 queue pairs: "
+                        + context.lines().findFirst().orElse(""));
+                for (int p = 0; p < 2; p++) {
+                    long[] pair = c.ofPair(p);
+                    assertTrue(pair[1] >= 1000, "pair " + p + " looped back at least 1000 frames: " + context);
+                    assertTrue(pair[1] <= pair[0] && pair[0] - pair[1] <= RING_SLACK,
+                            "pair " + p + " returns the frames it takes (but those that met testpmd's stop): " + context);
+                }
+                assertTrue(theirRx > 0 && theirRx <= c.rxPackets(), "testpmd received " + theirRx + ": " + context);
+                assertEquals(0, c.txDropped(), "testpmd sends well-formed chains: " + context);
             }
         }
     }

@@ -101,11 +101,11 @@ class VirtioNetDeviceTest {
                 bytes += length;
             }
             assertNull(d.pollRx(50), "no extra used receive chains; seed=" + seed);
-            assertEquals(60, device.counters().rxPackets.get(), device.counters() + " seed=" + seed);
-            assertEquals(60, device.counters().txPackets.get(), device.counters() + " seed=" + seed);
-            assertEquals(bytes, device.counters().rxBytes.get(), "seed=" + seed);
-            assertEquals(bytes, device.counters().txBytes.get(), "seed=" + seed);
-            assertEquals(0, device.counters().rxDropped.get() + device.counters().txDropped.get(), "seed=" + seed);
+            assertEquals(60, device.counters().rxPackets(), device.counters() + " seed=" + seed);
+            assertEquals(60, device.counters().txPackets(), device.counters() + " seed=" + seed);
+            assertEquals(bytes, device.counters().rxBytes(), "seed=" + seed);
+            assertEquals(bytes, device.counters().txBytes(), "seed=" + seed);
+            assertEquals(0, device.counters().rxDropped() + device.counters().txDropped(), "seed=" + seed);
         }
     }
 
@@ -141,17 +141,17 @@ class VirtioNetDeviceTest {
             for (int i = 0; i < 5; i++) {
                 assertEquals(0, d.send(packet(12, frame(random, 60)), 1, 0));
             }
-            assertEquals(5, device.counters().rxDropped.get(), device.counters().toString());
-            assertEquals(5, device.counters().txPackets.get(), device.counters().toString());
+            assertEquals(5, device.counters().rxDropped(), device.counters().toString());
+            assertEquals(5, device.counters().txPackets(), device.counters().toString());
             // Too few buffers for a merged frame: dropped, and the buffers serve the next frame.
             d.postRx(1, 1024);
             d.send(packet(12, frame(random, 3000)), 1, 0);
-            assertEquals(6, device.counters().rxDropped.get(), device.counters().toString());
+            assertEquals(6, device.counters().rxDropped(), device.counters().toString());
             assertNull(d.pollRx(50), "the lone buffer is not returned for a dropped frame");
             byte[] f = frame(random, 100);
             d.send(packet(12, f), 1, 0);
             assertArrayEquals(f, receiveFrame(d, 12, "after drops"));
-            assertEquals(1, device.counters().rxPackets.get(), device.counters().toString());
+            assertEquals(1, device.counters().rxPackets(), device.counters().toString());
         }
     }
 
@@ -165,9 +165,9 @@ class VirtioNetDeviceTest {
             assertEquals(0, d.send(new byte[VirtioNetDevice.MAX_TX_CHAIN_BYTES + 1], 3, 0), "one byte too long");
             assertEquals(0, d.send(new byte[0], 0, 2048), "write-only chain");
             assertEquals(0, d.send(new byte[100], 1, 64), "readable then writable");
-            assertEquals(5, device.counters().txDropped.get(), device.counters().toString());
-            assertEquals(0, device.counters().txPackets.get(), device.counters().toString());
-            assertEquals(0, device.counters().rxDropped.get(), "hostile chains never reach the receive side");
+            assertEquals(5, device.counters().txDropped(), device.counters().toString());
+            assertEquals(0, device.counters().txPackets(), device.counters().toString());
+            assertEquals(0, device.counters().rxDropped(), "hostile chains never reach the receive side");
             // A malformed receive chain (device-readable) is returned empty, not written.
             d.postReadOnlyRx();
             d.postRx(1, 2048);
@@ -181,7 +181,7 @@ class VirtioNetDeviceTest {
             d.postRx(40, 2048);
             d.send(packet(12, largest), 4, 0);
             assertArrayEquals(largest, receiveFrame(d, 12, "largest frame"));
-            assertEquals(2, device.counters().rxPackets.get(), device.counters().toString());
+            assertEquals(2, device.counters().rxPackets(), device.counters().toString());
         }
     }
 
@@ -219,11 +219,11 @@ class VirtioNetDeviceTest {
                         valid++;
                     }
                 }
-                assertEquals(dropped, device.counters().txDropped.get(), context + " " + device.counters());
-                assertEquals(valid, device.counters().txPackets.get(), context + " " + device.counters());
+                assertEquals(dropped, device.counters().txDropped(), context + " " + device.counters());
+                assertEquals(valid, device.counters().txPackets(), context + " " + device.counters());
             }
-            assertEquals(valid, device.counters().rxPackets.get(), "seed=" + seed + " " + device.counters());
-            assertEquals(0, device.counters().rxDropped.get(), "seed=" + seed + " " + device.counters());
+            assertEquals(valid, device.counters().rxPackets(), "seed=" + seed + " " + device.counters());
+            assertEquals(0, device.counters().rxDropped(), "seed=" + seed + " " + device.counters());
         }
     }
 
@@ -240,9 +240,9 @@ class VirtioNetDeviceTest {
                 d.send(packet(12, frame(random, length)), 1, 0);
                 bytes += length;
             }
-            assertEquals(20, device.counters().txPackets.get());
-            assertEquals(bytes, device.counters().txBytes.get());
-            assertEquals(0, device.counters().rxPackets.get());
+            assertEquals(20, device.counters().txPackets());
+            assertEquals(bytes, device.counters().txBytes());
+            assertEquals(0, device.counters().rxPackets());
             assertNull(d.pollRx(50), "sink delivers nothing");
         }
     }

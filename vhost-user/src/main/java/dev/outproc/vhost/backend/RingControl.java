@@ -350,7 +350,10 @@ final class RingControl {
                 kick.drain();
                 run(ring);
             });
-        } else {
+        }
+        if (kick == null || session.backend().options().busyPoll()) {
+            // A busy-polling worker runs the ring on every turn whether or not it has a kick fd, so the
+            // device may keep the front-end's kicks suppressed (no system call per burst on either side).
             startPolling(ring);
         }
         LOG.log(DEBUG, "ring {0} started: {1} ring of {2}, {3}", ring.index(), packed ? "packed" : "split", ring.size,
@@ -417,6 +420,7 @@ final class RingControl {
     private void startPolling(RingState ring) {
         if (session.backend().options().busyPoll()) {
             ring.busyPoller = () -> run(ring);
+            ring.polled = true;
             ring.worker().addPoller(ring.busyPoller);
             return;
         }
@@ -433,6 +437,7 @@ final class RingControl {
 
     private static void stopPolling(RingState ring) {
         if (ring.busyPoller != null) {
+            ring.polled = false;
             ring.worker().removePoller(ring.busyPoller);
             ring.busyPoller = null;
         }

@@ -38,6 +38,8 @@ final class RingState {
     boolean inbandCall;
     EventLoop.Registration kickRegistration;
     Runnable busyPoller;
+    /** Whether a busy-polling worker runs the ring on every turn (kicks may then stay suppressed). */
+    volatile boolean polled;
     Thread pollThread;
     volatile boolean started;
     volatile boolean enabled;

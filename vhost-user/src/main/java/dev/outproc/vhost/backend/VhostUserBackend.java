@@ -267,7 +267,18 @@ public final class VhostUserBackend implements AutoCloseable {
             deviceProtocol |= ProtocolFeature.DEVICE_STATE.mask();
         }
         this.offeredProtocolFeatures = LIBRARY_PROTOCOL_FEATURES | deviceProtocol;
-        int workerCount = Math.min(queues, options.workerThreads());
+        // Queues of one worker group share a worker (VirtioDevice#workerGroup); groups are spread round robin.
+        int[] groups = new int[queues];
+        int groupCount = 0;
+        for (int i = 0; i < queues; i++) {
+            int g = device.workerGroup(i);
+            if (g < 0 || g >= queues) {
+                throw new IllegalArgumentException("workerGroup must be 0..queueCount-1, queue=" + i + " workerGroup=" + g);
+            }
+            groups[i] = g;
+            groupCount = Math.max(groupCount, g + 1);
+        }
+        int workerCount = Math.min(groupCount, options.workerThreads());
         this.workers = new EventLoop[workerCount];
         this.rings = new Vring[queues];
         try {
@@ -284,7 +295,7 @@ public final class VhostUserBackend implements AutoCloseable {
             throw e;
         }
         for (int i = 0; i < queues; i++) {
-            rings[i] = new Vring(i, workers[i % workerCount]);
+            rings[i] = new Vring(i, workers[groups[i] % workerCount]);
         }
     }
 

@@ -26,6 +26,11 @@ record VirtioDeviceAdapter(VirtioDevice device) implements VhostUserDevice {
     }
 
     @Override
+    public int workerGroup(int queueIndex) {
+        return device.workerGroup(queueIndex);
+    }
+
+    @Override
     public int maxQueueSize() {
         return device.maxQueueSize();
     }

@@ -83,6 +83,13 @@ public final class Vring implements VirtioQueue {
         return s != null && s.started;
     }
 
+    /** {@return whether a busy-polling worker runs this ring on every turn, kicked or not} */
+    @Override
+    public boolean isPolled() {
+        RingState s = state;
+        return s != null && s.polled;
+    }
+
     /** {@return whether the ring is broken (a malformed ring, until the front-end restarts it)} */
     boolean isBroken() {
         RingState s = state;
@@ -138,6 +145,34 @@ public final class Vring implements VirtioQueue {
         }
         try {
             s.queue.addUsed(chain, writtenBytes);
+        } catch (VirtqueueException e) {
+            s.markBroken(e);
+            throw e;
+        }
+    }
+
+    @Override
+    public void stageCompletion(DescriptorChain chain, long writtenBytes) throws VirtqueueException {
+        RingState s = state;
+        if (s == null || s.queue == null) {
+            throw new IllegalStateException("ring " + index + " has no queue (not started)");
+        }
+        try {
+            s.queue.stageUsed(chain, writtenBytes);
+        } catch (VirtqueueException e) {
+            s.markBroken(e);
+            throw e;
+        }
+    }
+
+    @Override
+    public void publishCompletions() throws VirtqueueException {
+        RingState s = state;
+        if (s == null || s.queue == null) {
+            return;
+        }
+        try {
+            s.queue.publishUsed();
         } catch (VirtqueueException e) {
             s.markBroken(e);
             throw e;

@@ -15,6 +15,8 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -79,6 +81,50 @@ class VhostUserBackendTest {
             assertTrue(ProtocolFeature.DEVICE_STATE.isSetIn(protocol));
             assertTrue(ProtocolFeature.CONFIG.isSetIn(protocol));
         }
+    }
+
+    /** Plain, with worker groups: {@code groupOf[i]} for queue i. */
+    private record Grouped(Plain plain, int[] groupOf) implements VirtioDevice {
+        @Override
+        public long features() {
+            return plain.features();
+        }
+
+        @Override
+        public int queueCount() {
+            return plain.queueCount();
+        }
+
+        @Override
+        public int workerGroup(int queueIndex) {
+            return groupOf[queueIndex];
+        }
+
+        @Override
+        public void processQueue(VirtioQueue queue) throws IOException {
+            plain.processQueue(queue);
+        }
+    }
+
+    @Test
+    void queuesOfOneWorkerGroupShouldShareAWorkerAndGroupsBeSpreadOverTheOthers() throws Exception {
+        // Five queues in groups 0,0,1,1,0 with three workers: two workers used, pairs kept together.
+        try (VhostUserBackend backend = new VhostUserBackend(new Grouped(new Plain(5, 256, 0), new int[] {0, 0, 1, 1, 0}),
+                new VhostUserBackend.Options(3, false))) {
+            assertEquals(2, backend.workers().length, "one worker per group, never more");
+            assertSame(backend.ring(0).worker(), backend.ring(1).worker());
+            assertSame(backend.ring(0).worker(), backend.ring(4).worker());
+            assertSame(backend.ring(2).worker(), backend.ring(3).worker());
+            assertNotSame(backend.ring(0).worker(), backend.ring(2).worker());
+        }
+        // One worker: every group on it.
+        try (VhostUserBackend backend = new VhostUserBackend(new Grouped(new Plain(4, 256, 0), new int[] {0, 0, 1, 1}),
+                new VhostUserBackend.Options(1, false))) {
+            assertSame(backend.ring(0).worker(), backend.ring(3).worker());
+        }
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
+                () -> new VhostUserBackend(new Grouped(new Plain(2, 256, 0), new int[] {0, 2}), new VhostUserBackend.Options(2, false)));
+        assertTrue(bad.getMessage().contains("queue=1 workerGroup=2"), bad.getMessage());
     }
 
     @Test
