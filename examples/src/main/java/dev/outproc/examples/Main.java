@@ -47,7 +47,21 @@ public final class Main implements Runnable {
 
     /** {@return the configured command line, for tests and for embedding} */
     public static CommandLine commandLine() {
-        return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
+        return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true)
+                .setExecutionExceptionHandler(Main::reportFailure);
+    }
+
+    /**
+     * What a subcommand could not do because of its environment (a socket path that cannot be bound, a file
+     * that cannot be read, a peer that went away) is one line on standard error and exit status 1; anything
+     * else is a bug and keeps its stack trace.
+     */
+    private static int reportFailure(Exception e, CommandLine command, CommandLine.ParseResult parsed) throws Exception {
+        if (e instanceof java.io.IOException) {
+            command.getErr().println(command.getCommandName() + ": " + e.getMessage());
+            return 1;
+        }
+        throw e;
     }
 
     @Override

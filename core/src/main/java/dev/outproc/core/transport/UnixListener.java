@@ -87,7 +87,14 @@ public final class UnixListener implements AutoCloseable {
         OwnedFd fd = OwnedFd.of(Sockets.socket());
         Path staging = stagingPath(path);
         try {
-            Sockets.bind(fd.get(), staging.toString());
+            try {
+                Sockets.bind(fd.get(), staging.toString());
+            } catch (NativeException e) {
+                // Name the path asked for, not the staging name next to it.
+                NativeException named = new NativeException("bind(" + path + ")", e.errno());
+                named.addSuppressed(e);
+                throw named;
+            }
             try {
                 // Before listen(2): until then a connect is refused, so the umask's mode admits nobody.
                 Files.setPosixFilePermissions(staging, socketMode);

@@ -59,6 +59,31 @@ class ExamplesCliTest {
         assertTrue(r.out().contains("Usage: outproc-examples " + name), r.out());
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"vhost-user-blk", "vhost-user-net", "vhost-user-rng", "vfio-user-sample", "vfio-user-virtio-blk"})
+    void aSocketPathThatCannotBeBoundShouldBeOneLineAndStatus1(String name) throws Exception {
+        Path image = dir.resolve("img");
+        java.nio.file.Files.write(image, new byte[1 << 20]);
+        List<String> args = new java.util.ArrayList<>(List.of(name, "--socket-path", dir.resolve("missing/x.sock").toString()));
+        if (name.endsWith("blk")) {
+            args.addAll(List.of("--image", image.toString()));
+        }
+        // Some commands write to System.err themselves, others through picocli's writer: both count.
+        PrintStream saved = System.err;
+        ByteArrayOutputStream direct = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(direct, true, StandardCharsets.UTF_8));
+        Run r;
+        try {
+            r = run(args.toArray(String[]::new));
+        } finally {
+            System.setErr(saved);
+        }
+        String err = r.err() + direct.toString(StandardCharsets.UTF_8);
+        assertEquals(1, r.status(), err);
+        assertTrue(err.contains(dir.resolve("missing/x.sock").toString()) && err.contains("ENOENT"), err);
+        assertTrue(!err.contains("\tat ") && !err.contains(".outproc-"), "no stack trace, no staging name: " + err);
+    }
+
     /** The README's main job, as it runs there (smaller sizes keep the test short). */
     @Test
     void demoShouldRunEveryPartToTheEnd() {
