@@ -108,6 +108,10 @@ public final class VfioUserClientCommand {
         @Option(names = "--to", paramLabel = "PATH_B", required = true, description = "The destination server's socket.")
         Path to;
 
+        @Option(names = "--no-pre-copy", description = {"STOP_COPY only, even when both servers offer PRE_COPY (for a server whose",
+                "STOP_COPY stream starts over instead of continuing its PRE_COPY bytes, as libvfio-user's samples/server does)."})
+        boolean noPreCopy;
+
         @Option(names = "--from-handshake", paramLabel = "ENDPOINT", description = "The source's migration endpoint (unix:PATH).")
         String fromHandshake;
 
@@ -135,7 +139,7 @@ public final class VfioUserClientCommand {
             }
             try (VfioUserClient source = open(from)) {
                 try (VfioUserClient destination = open(to)) {
-                    MigrationDriver.Result r = MigrationDriver.migrate(source, destination, MIGRATION_CHUNK);
+                    MigrationDriver.Result r = MigrationDriver.migrate(source, destination, MIGRATION_CHUNK, !noPreCopy);
                     System.out.printf("pre-copy bytes: %d%nstop-copy bytes: %d%ntotal bytes: %d%nsource: %s%ndestination: %s%n",
                             r.preCopyBytes(), r.stopCopyBytes(), r.totalBytes(), stateName(r.sourceState()),
                             stateName(r.destinationState()));

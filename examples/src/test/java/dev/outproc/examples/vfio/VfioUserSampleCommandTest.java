@@ -176,8 +176,14 @@ class VfioUserSampleCommandTest {
         String[] r = run("vfio-user-client", "migrate", "--from", a.toString(), "--to", b.toString());
         assertEquals("0", r[0], r[2]);
         assertTrue(r[1].contains("pre-copy bytes: "), r[1]);
+        assertFalse(r[1].contains("pre-copy bytes: 0\n"), "both cards offer PRE_COPY: " + r[1]);
         assertTrue(r[1].contains("source: STOP"), r[1]);
         assertTrue(r[1].contains("destination: RUNNING"), r[1]);
+        String[] stopCopyOnly = run("vfio-user-client", "migrate", "--no-pre-copy", "--from", b.toString(), "--to", a.toString());
+        assertEquals("0", stopCopyOnly[0], stopCopyOnly[2]);
+        assertTrue(stopCopyOnly[1].contains("pre-copy bytes: 0\n"), stopCopyOnly[1]);
+        assertFalse(stopCopyOnly[1].contains("stop-copy bytes: 0\n"), stopCopyOnly[1]);
+        assertTrue(stopCopyOnly[1].contains("destination: RUNNING"), stopCopyOnly[1]);
     }
 
     @Test

@@ -51,13 +51,30 @@ public final class MigrationDriver {
      * @throws IOException when a server refuses an arc or the data
      */
     public static Result migrate(VfioUserClient source, VfioUserClient destination, int chunkBytes) throws IOException {
+        return migrate(source, destination, chunkBytes, true);
+    }
+
+    /**
+     * Migrates, with PRE_COPY only when allowed and both servers offer it. A server whose STOP_COPY stream
+     * starts over instead of continuing its PRE_COPY bytes (libvfio-user's {@code samples/server} does that)
+     * migrates with {@code allowPreCopy} false.
+     *
+     * @param source a negotiated client of the running source server
+     * @param destination a negotiated client of a fresh destination server
+     * @param chunkBytes the size of each MIG_DATA_READ
+     * @param allowPreCopy whether to use PRE_COPY when both servers offer it
+     * @return what moved and the final states
+     * @throws IOException when a server refuses an arc or the data
+     */
+    public static Result migrate(VfioUserClient source, VfioUserClient destination, int chunkBytes, boolean allowPreCopy)
+            throws IOException {
         long from = source.migrationFlags();
         long to = destination.migrationFlags();
         if (from < 0 || to < 0 || (from & MigrationFeature.STOP_COPY) == 0 || (to & MigrationFeature.STOP_COPY) == 0) {
             throw new VfioUserProtocolException(Errno.ENOTSUP, "both servers must offer STOP_COPY, flags 0x" + Long.toHexString(from)
                     + " and 0x" + Long.toHexString(to));
         }
-        boolean preCopy = (from & MigrationFeature.PRE_COPY) != 0 && (to & MigrationFeature.PRE_COPY) != 0;
+        boolean preCopy = allowPreCopy && (from & MigrationFeature.PRE_COPY) != 0 && (to & MigrationFeature.PRE_COPY) != 0;
         destination.migrationState(RESUMING);
         long pre = 0;
         try (Arena arena = Arena.ofConfined()) {
