@@ -37,6 +37,15 @@ class HandshakeCommandsTest {
         }
     }
 
+    /** A descriptor resource as a file: the command reads a path, and the resource may sit in a jar. */
+    private static Path descriptorFile(Path dir, String name) throws IOException {
+        Path file = dir.resolve(name);
+        try (InputStream in = GoldenCorpus.class.getResourceAsStream("/descriptors/" + name)) {
+            java.nio.file.Files.write(file, in.readAllBytes());
+        }
+        return file;
+    }
+
     private static CompletableFuture<Optional<HandshakeEndpoint.Agreed>> endpoint(Path socket, DeviceDescriptor self) throws IOException {
         ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         server.bind(UnixDomainSocketAddress.of(socket));
@@ -99,7 +108,7 @@ class HandshakeCommandsTest {
     @Test
     void serveShouldCountRefusedHandshakesToo(@TempDir Path dir) throws Exception {
         Path socket = dir.resolve("dst.sock");
-        Path descriptor = Path.of(GoldenCorpus.class.getResource("/descriptors/blk-dest-memory.json").toURI());
+        Path descriptor = descriptorFile(dir, "blk-dest-memory.json");
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         CompletableFuture<Integer> serve = CompletableFuture.supplyAsync(() -> MigrationCommand.run(new PrintWriter(out, true),
@@ -122,7 +131,7 @@ class HandshakeCommandsTest {
     @Test
     void serveCountOneShouldStopAfterARefusedHandshake(@TempDir Path dir) throws Exception {
         Path socket = dir.resolve("dst.sock");
-        Path descriptor = Path.of(GoldenCorpus.class.getResource("/descriptors/blk-dest-incompatible.json").toURI());
+        Path descriptor = descriptorFile(dir, "blk-dest-incompatible.json");
         StringWriter out = new StringWriter();
         CompletableFuture<Integer> serve = CompletableFuture.supplyAsync(() -> MigrationCommand.run(new PrintWriter(out, true),
                 new PrintWriter(new StringWriter(), true), "serve", "--count=1", "--migration-socket=" + socket, descriptor.toString()));
