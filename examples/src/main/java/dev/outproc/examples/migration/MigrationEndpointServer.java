@@ -8,10 +8,13 @@ import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -31,6 +34,9 @@ public final class MigrationEndpointServer implements AutoCloseable {
      * @param destination a new destination session per handshake
      */
     public record Sessions(Supplier<MigrationSession.Source> source, Supplier<MigrationSession.Destination> destination) {}
+
+    /** Longest socket path {@code sockaddr_un} holds, without its terminating NUL. */
+    private static final int MAX_SOCKET_PATH = 107;
 
     private final ServerSocketChannel server;
     private final Path path;
@@ -69,12 +75,29 @@ public final class MigrationEndpointServer implements AutoCloseable {
     public static MigrationEndpointServer startWithOutcomes(Path path, Sessions sessions, Consumer<Optional<HandshakeEndpoint.Agreed>> outcome)
             throws IOException {
         ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        // Bound and listening under a fresh name next to the path first, then linked to the path: a relay that
+        // connects as soon as the file exists is never refused (bind(2) and listen(2) are two system calls), and
+        // link(2) refuses to replace a file that exists.
+        Path staging = path.toAbsolutePath().resolveSibling(
+                ".outproc-migration-" + Long.toHexString(ProcessHandle.current().pid()) + "-"
+                        + Integer.toHexString(ThreadLocalRandom.current().nextInt()));
+        if (staging.toString().getBytes(StandardCharsets.UTF_8).length > MAX_SOCKET_PATH) {
+            staging = path; // no room for the longer name in sockaddr_un: bind the path itself
+        }
         try {
-            server.bind(UnixDomainSocketAddress.of(path));
-            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
+            server.bind(UnixDomainSocketAddress.of(staging));
+            Files.setPosixFilePermissions(staging, PosixFilePermissions.fromString("rw-------"));
+            if (!staging.equals(path)) {
+                Files.createLink(path, staging);
+            }
         } catch (IOException | UnsupportedOperationException e) {
             server.close();
-            throw new IOException("cannot serve the migration handshake on " + path + ": " + e.getMessage(), e);
+            String why = e instanceof FileAlreadyExistsException ? "the path exists" : e.getMessage();
+            throw new IOException("cannot serve the migration handshake on " + path + ": " + why, e);
+        } finally {
+            if (!staging.equals(path)) {
+                Files.deleteIfExists(staging);
+            }
         }
         return new MigrationEndpointServer(server, path, sessions, outcome);
     }

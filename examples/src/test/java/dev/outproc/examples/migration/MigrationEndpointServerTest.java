@@ -1,0 +1,77 @@
+package dev.outproc.examples.migration;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class MigrationEndpointServerTest {
+    private static final MigrationEndpointServer.Sessions NO_SESSIONS = new MigrationEndpointServer.Sessions(
+            () -> {
+                throw new IllegalStateException("no handshake expected");
+            },
+            () -> {
+                throw new IllegalStateException("no handshake expected");
+            });
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void aRelayThatConnectsAsSoonAsTheFileExistsIsNeverRefusedNorFindsItOpenToOthers() throws Exception {
+        for (int round = 0; round < 40; round++) {
+            Path path = dir.resolve("endpoint-" + round + ".sock");
+            CompletableFuture<MigrationEndpointServer> started = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return MigrationEndpointServer.start(path, NO_SESSIONS, agreed -> { });
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            while (!Files.exists(path)) {
+                Thread.onSpinWait();
+            }
+            int r = round;
+            // Owner-only from the moment the file can be seen: no window in which the umask's mode lets others in.
+            assertEquals(PosixFilePermissions.fromString("rw-------"), Files.getPosixFilePermissions(path),
+                    () -> "round " + r + ": mode at first sight");
+            try (SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+                c.connect(UnixDomainSocketAddress.of(path));
+            } catch (IOException e) {
+                throw new AssertionError("round " + r + ": connect refused once the socket file existed", e);
+            }
+            try (MigrationEndpointServer server = started.get(10, TimeUnit.SECONDS)) {
+                assertEquals(PosixFilePermissions.fromString("rw-------"), Files.getPosixFilePermissions(path));
+            }
+        }
+        try (Stream<Path> left = Files.list(dir)) {
+            assertEquals(List.of(), left.toList(), "no socket file or staging name is left behind");
+        }
+    }
+
+    @Test
+    void anExistingPathIsRefusedAndKept() throws Exception {
+        Path path = dir.resolve("taken.sock");
+        Files.writeString(path, "not mine");
+        IOException e = assertThrows(IOException.class, () -> MigrationEndpointServer.start(path, NO_SESSIONS, a -> { }));
+        assertTrue(e.getMessage().contains(path.toString()) && e.getMessage().contains("the path exists"), e::getMessage);
+        assertEquals("not mine", Files.readString(path));
+        try (Stream<Path> left = Files.list(dir)) {
+            assertEquals(List.of(path), left.toList(), "the staging name is removed");
+        }
+    }
+}
