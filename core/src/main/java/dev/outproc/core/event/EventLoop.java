@@ -57,6 +57,12 @@ public final class EventLoop implements AutoCloseable {
      * turns run tasks and pollers only. Fds (kicks, the wake-up) wait at most that many turns.
      */
     static final int BUSY_TURNS_PER_EPOLL = 64;
+    /**
+     * The most tasks one turn runs. A task that queues another (or a flood from other threads) waits for the
+     * next turn, so ready fds and pollers are served between them; the loop then looks at its fds without
+     * blocking.
+     */
+    static final int MAX_TASKS_PER_TURN = 256;
     private static final long WAKE_ID = 0;
 
     /** How the loop waits for work. */
@@ -435,6 +441,7 @@ public final class EventLoop implements AutoCloseable {
     private void run() {
         int timeout = mode == Mode.BUSY_POLL ? 0 : -1;
         int turn = 0;
+        boolean tasksLeft = false;
         try {
             while (running) {
                 if (mode == Mode.BUSY_POLL && (turn++ & (BUSY_TURNS_PER_EPOLL - 1)) != 0) {
@@ -445,7 +452,7 @@ public final class EventLoop implements AutoCloseable {
                 }
                 int n;
                 try {
-                    n = Linux.epollWait(epfd, events, MAX_EVENTS, timeout);
+                    n = Linux.epollWait(epfd, events, MAX_EVENTS, tasksLeft ? 0 : timeout);
                 } catch (NativeException e) {
                     LOG.log(System.Logger.Level.ERROR, "epoll_wait failed; event loop stops", e);
                     break;
@@ -464,14 +471,14 @@ public final class EventLoop implements AutoCloseable {
                     }
                     dispatch(r, ready);
                 }
-                runTasks();
+                tasksLeft = runTasks();
                 runPollers();
             }
         } catch (NativeException e) {
             LOG.log(System.Logger.Level.ERROR, "event loop failed", e);
         } finally {
             running = false;
-            runTasks();
+            drainTasks();
             closeResources();
         }
     }
@@ -493,9 +500,28 @@ public final class EventLoop implements AutoCloseable {
         }
     }
 
-    private void runTasks() {
-        Runnable task;
-        while ((task = tasks.poll()) != null) {
+    /** Runs up to {@link #MAX_TASKS_PER_TURN} queued tasks; {@return whether tasks are still queued}. */
+    private boolean runTasks() {
+        for (int i = 0; i < MAX_TASKS_PER_TURN; i++) {
+            Runnable task = tasks.poll();
+            if (task == null) {
+                return false;
+            }
+            runSafely(task, "event loop task");
+        }
+        return !tasks.isEmpty();
+    }
+
+    /**
+     * On the way out: runs the tasks queued so far (their waiters are released), not the ones they queue in
+     * turn, which would keep a stopping loop alive.
+     */
+    private void drainTasks() {
+        for (int left = tasks.size(); left > 0; left--) {
+            Runnable task = tasks.poll();
+            if (task == null) {
+                return;
+            }
             runSafely(task, "event loop task");
         }
     }

@@ -3,6 +3,8 @@ package dev.outproc.core.event;
 import dev.outproc.core.fd.OpenFds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -102,6 +104,39 @@ class EventLoopTest {
             });
             kick.signal();
             assertTrue(woke.await(10, TimeUnit.SECONDS));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(EventLoop.Mode.class)
+    void aTaskThatQueuesItselfForeverShouldNotStarveFdsNorKeepCloseWaiting(EventLoop.Mode mode) throws Exception {
+        AtomicLong runs = new AtomicLong();
+        EventFd kick = EventFd.create();
+        EventLoop loop = EventLoop.start("flooded-loop", mode);
+        try {
+            CountDownLatch woke = new CountDownLatch(1);
+            loop.add(kick.owner(), events -> {
+                kick.drain();
+                woke.countDown();
+            });
+            Runnable again = new Runnable() {
+                @Override
+                public void run() {
+                    runs.incrementAndGet();
+                    loop.execute(this);
+                }
+            };
+            loop.execute(again);
+            while (runs.get() < 10 * EventLoop.MAX_TASKS_PER_TURN) {
+                Thread.onSpinWait();
+            }
+            kick.signal();
+            assertTrue(woke.await(10, TimeUnit.SECONDS), "the kick was served between tasks");
+        } finally {
+            Thread closer = Thread.ofPlatform().start(loop::close);
+            closer.join(10_000);
+            assertFalse(closer.isAlive(), "close returned although the task keeps queueing itself");
+            kick.close();
         }
     }
 
