@@ -781,6 +781,8 @@ def parse_model(raw, what):
         w = "%s.constraints[%d]" % (what, i)
         _object(c, w, ("id", "require"), ("when", "description"))
         cid = _string(c["id"], w + ".id")
+        if any(cid == seen for seen, _, _ in constraints):
+            fail("%s: constraint id %r repeats" % (w, cid))
         require, rtree = _parse_condition(c["require"], w + ".require", params)
         t = {"id": cid, "require": rtree, "description": _string(c.get("description", ""), w + ".description")}
         when = None

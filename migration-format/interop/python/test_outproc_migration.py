@@ -223,6 +223,14 @@ class RegistryRules(unittest.TestCase):
         with self.assertRaisesRegex(om.MigrationFormatError, "needs an integer parameter"):
             self.parse(text)
 
+    def test_ids_unique_within_the_model(self):  # §3.2, §3.3, §3.6
+        constraint = '{"id": "c", "require": {"param": "n", "op": "ge", "value": 0}}'
+        model = ('{"registryFormat": 1, "models": [{"id": "example.org/m", "revision": 1, "parameters": '
+                 '[{"name": "n", "type": "uint16", "default": 1}], "constraints": [%s]}]}')
+        self.parse(model % constraint)
+        with self.assertRaisesRegex(om.MigrationFormatError, "constraint id 'c' repeats"):
+            self.parse(model % (constraint + ", " + constraint))
+
     def test_merge_keeps_higher_revision_and_refuses_conflicts(self):  # §5
         a = self.parse(self.MODEL % "1")
         b = self.parse((self.MODEL % "2").replace('"revision": 1', '"revision": 2'))

@@ -85,6 +85,13 @@ class PythonInteropTest {
     }
 
     @Test
+    void pythonImplementationsOwnUnitTestsShouldPass() throws Exception {
+        Run r = run0(List.of(PYTHON.toString(), "-m", "unittest", "discover", "-s", "interop/python", "-p", "test_*.py"));
+        assertEquals(0, r.status(), r.out());
+        assertTrue(r.out().contains("\nOK"), r.out());
+    }
+
+    @Test
     void pythonShouldCheckEveryPublishedTestVector() throws Exception {
         Run r = python(withRegistries("vectors", "docs/vectors"));
         assertEquals(0, r.status(), r.out());
