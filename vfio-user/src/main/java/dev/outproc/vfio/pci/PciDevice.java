@@ -271,6 +271,41 @@ public final class PciDevice implements VfioUserDevice {
         return (msixPending[vector >>> 6] & (1L << (vector & 63))) != 0;
     }
 
+    /**
+     * {@return the MSI-X pending-bit array as a BAR read of it returns it (8 bytes per 64 vectors), for a saved state;
+     * empty without MSI-X}
+     */
+    public synchronized byte[] exportMsixPending() {
+        return msixPending == null ? new byte[0] : MemorySegment.ofArray(msixPending).toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    /**
+     * Takes the MSI-X pending-bit array of a saved state. Nothing is delivered now: a pending vector goes out when
+     * the driver unmasks it, as after any masked raise.
+     *
+     * @param bits the array as {@link #exportMsixPending()} returns it, or empty for none pending
+     * @throws IllegalArgumentException when the length is another, or a bit beyond the table's vectors is set
+     */
+    public synchronized void importMsixPending(byte[] bits) {
+        int vectors = msix == null ? 0 : msix.tableSize();
+        long[] words = new long[msixPending == null ? 0 : msixPending.length];
+        if (bits.length != 0) {
+            if (bits.length != 8L * words.length) {
+                throw new IllegalArgumentException("MSI-X pending-bit array of " + bits.length + " bytes, this function has "
+                        + 8L * words.length);
+            }
+            MemorySegment.copy(bits, 0, MemorySegment.ofArray(words), ValueLayout.JAVA_BYTE, 0, bits.length);
+            for (int v = vectors; v < 64 * words.length; v++) {
+                if ((words[v >>> 6] & (1L << (v & 63))) != 0) {
+                    throw new IllegalArgumentException("MSI-X pending bit " + v + " set beyond the table's " + vectors + " vectors");
+                }
+            }
+        }
+        if (msixPending != null) {
+            System.arraycopy(words, 0, msixPending, 0, words.length);
+        }
+    }
+
     private void deliverPendingMsix() {
         DeviceContext c = context;
         if (c == null || !msixEnabled()) {

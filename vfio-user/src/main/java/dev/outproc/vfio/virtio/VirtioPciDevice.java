@@ -416,19 +416,21 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
             }
             return new VirtioPciState(deviceFeatureSelect, driverFeatureSelect, driverFeatures, status, queueSelect,
                     configMsixVector, configGeneration.get() & 0xFF, isr.get(), pci.config().read16(cap + 2) & 0xFFFF,
-                    table, list);
+                    table, list, pci.exportMsixPending());
         }
     }
 
     /**
      * Checks a saved transport state against this device and the client's DMA memory, then takes it: every
      * register, every queue's ring position (the rings start there on {@link #resumeQueues()}), the ISR, the
-     * configuration generation and the MSI-X table and control. Nothing changes when it throws.
+     * configuration generation and the MSI-X table, control and pending bits (none when the state carries none).
+     * Nothing changes when it throws.
      *
      * @param s the state
      * @throws IOException naming the offending value: another queue count, a queue size this device does not
      *         offer, a vector beyond the table, features it does not offer, a status without FEATURES_OK under
-     *         DRIVER_OK, ring positions out of range, misaligned rings or rings outside the DMA space
+     *         DRIVER_OK, ring positions out of range, misaligned rings or rings outside the DMA space, a pending-bit
+     *         array of another length or with a bit beyond the table
      */
     public void importState(VirtioPciState s) throws IOException {
         stopQueues();
@@ -459,6 +461,7 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
                 pci.regionWrite(MSIX_BAR, 0, MemorySegment.ofArray(s.msixTable()));
                 MemorySegment control = MemorySegment.ofArray(new byte[] {(byte) s.msixControl(), (byte) (s.msixControl() >>> 8)});
                 pci.regionWrite(PciDevice.CONFIG_REGION, msixCapabilityOffset() + 2, control);
+                pci.importMsixPending(s.msixPending()); // checked above; after the table, whose writes deliver nothing pending
             } catch (VfioUserProtocolException e) {
                 throw new IOException("MSI-X state not accepted: " + e.getMessage(), e);
             }
@@ -488,6 +491,7 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
         if (s.msixTable().length != 16 * (queueCount + 1)) {
             throw new IOException("MSI-X table of " + s.msixTable().length + " bytes for " + (queueCount + 1) + " vectors");
         }
+        checkPending(s.msixPending());
         boolean packed = (s.driverFeatures() & VirtioFeature.RING_PACKED.mask()) != 0;
         GuestMemory memory = context == null ? GuestMemory.empty() : context.dma().guestMemory();
         for (int i = 0; i < queueCount; i++) {
@@ -516,6 +520,19 @@ public final class VirtioPciDevice implements VfioUserDevice, AutoCloseable {
             if (r.enabled() && !ringsFit(packed, r.size(), r.descAddr(), r.driverAddr(), r.deviceAddr(), memory)) {
                 throw new IOException(q + "rings misaligned or outside the DMA space: desc=0x" + Long.toHexString(r.descAddr())
                         + " driver=0x" + Long.toHexString(r.driverAddr()) + " device=0x" + Long.toHexString(r.deviceAddr()));
+            }
+        }
+    }
+
+    /** The pending-bit array: empty, or this function's length with no bit beyond the table's vectors. */
+    private void checkPending(byte[] pending) throws IOException {
+        int length = pci.exportMsixPending().length;
+        if (pending.length != 0 && pending.length != length) {
+            throw new IOException("MSI-X pending-bit array of " + pending.length + " bytes, this function has " + length);
+        }
+        for (int v = queueCount + 1; v < 8 * pending.length; v++) {
+            if ((pending[v >>> 3] & (1 << (v & 7))) != 0) {
+                throw new IOException("MSI-X pending bit " + v + " set beyond the table's " + (queueCount + 1) + " vectors");
             }
         }
     }
