@@ -272,11 +272,34 @@ public final class PciDevice implements VfioUserDevice {
     }
 
     /**
-     * {@return the MSI-X pending-bit array as a BAR read of it returns it (8 bytes per 64 vectors), for a saved state;
-     * empty without MSI-X}
+     * {@return the MSI-X pending-bit array as a BAR read of it returns it (8 bytes per 64 vectors, host byte order as
+     * for every BAR access; vector {@code v} is bit {@code v % 8} of byte {@code v / 8} on a little-endian host), for a
+     * saved state; empty without MSI-X}
      */
     public synchronized byte[] exportMsixPending() {
         return msixPending == null ? new byte[0] : MemorySegment.ofArray(msixPending).toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    /**
+     * Checks a saved MSI-X pending-bit array against this function without taking it.
+     *
+     * @param bits the array as {@link #exportMsixPending()} returns it, or empty for none pending
+     * @throws IllegalArgumentException when the length is another, or a bit beyond the table's vectors is set
+     */
+    public void checkMsixPending(byte[] bits) {
+        int vectors = msix == null ? 0 : msix.tableSize();
+        int length = msixPending == null ? 0 : 8 * msixPending.length;
+        if (bits.length == 0) {
+            return;
+        }
+        if (bits.length != length) {
+            throw new IllegalArgumentException("MSI-X pending-bit array of " + bits.length + " bytes, this function has " + length);
+        }
+        for (int v = vectors; v < 8 * bits.length; v++) {
+            if ((bits[v >>> 3] & (1 << (v & 7))) != 0) {
+                throw new IllegalArgumentException("MSI-X pending bit " + v + " set beyond the table's " + vectors + " vectors");
+            }
+        }
     }
 
     /**
@@ -284,25 +307,16 @@ public final class PciDevice implements VfioUserDevice {
      * the driver unmasks it, as after any masked raise.
      *
      * @param bits the array as {@link #exportMsixPending()} returns it, or empty for none pending
-     * @throws IllegalArgumentException when the length is another, or a bit beyond the table's vectors is set
+     * @throws IllegalArgumentException when {@link #checkMsixPending} refuses it
      */
     public synchronized void importMsixPending(byte[] bits) {
-        int vectors = msix == null ? 0 : msix.tableSize();
-        long[] words = new long[msixPending == null ? 0 : msixPending.length];
-        if (bits.length != 0) {
-            if (bits.length != 8L * words.length) {
-                throw new IllegalArgumentException("MSI-X pending-bit array of " + bits.length + " bytes, this function has "
-                        + 8L * words.length);
-            }
-            MemorySegment.copy(bits, 0, MemorySegment.ofArray(words), ValueLayout.JAVA_BYTE, 0, bits.length);
-            for (int v = vectors; v < 64 * words.length; v++) {
-                if ((words[v >>> 6] & (1L << (v & 63))) != 0) {
-                    throw new IllegalArgumentException("MSI-X pending bit " + v + " set beyond the table's " + vectors + " vectors");
-                }
-            }
+        checkMsixPending(bits);
+        if (msixPending == null) {
+            return;
         }
-        if (msixPending != null) {
-            System.arraycopy(words, 0, msixPending, 0, words.length);
+        java.util.Arrays.fill(msixPending, 0);
+        if (bits.length != 0) {
+            MemorySegment.copy(bits, 0, MemorySegment.ofArray(msixPending), ValueLayout.JAVA_BYTE, 0, bits.length);
         }
     }
 
