@@ -54,7 +54,8 @@ import static java.lang.System.Logger.Level.DEBUG;
  *
  * <h2 id="migration">Migration</h2>
  * A device that migrates installs a {@link MigrationHandler} ({@link #setMigration}) that stores
- * {@link #exportState()} ({@link VirtioPciState}) next to its own state. {@link #pauseQueues()} stops the rings where
+ * {@link #exportState()} ({@link VirtioPciState}) next to its own state; the server calls its
+ * {@link MigrationHandler#reset()} on VFIO_USER_DEVICE_RESET and when the client goes, not on a driver's reset. {@link #pauseQueues()} stops the rings where
  * they stand and {@link #resumeQueues()} continues them there; {@link #importState} checks a loaded state against this
  * device and the client's DMA space before it takes any of it. While DMA logging runs, each ring logs what it writes
  * into client memory ({@link dev.outproc.vfio.server.DmaSpace#deviceWriteLog()}) from its next batch on.
