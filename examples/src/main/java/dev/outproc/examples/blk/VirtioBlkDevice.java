@@ -198,6 +198,16 @@ public class VirtioBlkDevice implements VirtioDevice {
         deviceStatus = status;
     }
 
+    /**
+     * Forgets what the driver negotiated: the features and the status a saved state would carry (a reset device has
+     * neither). The ring positions of stopped queues and the statistics stay.
+     */
+    @Override
+    public void reset() {
+        driverFeatures = 0;
+        deviceStatus = 0;
+    }
+
     @Override
     public void queueStopped(VirtioQueue queue) {
         QueueState s = queue.queue() == null ? null : queue.queue().exportState();

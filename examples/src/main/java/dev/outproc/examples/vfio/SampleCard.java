@@ -37,6 +37,8 @@ import java.util.Map;
  * </pre>
  * The interrupt goes out as MSI when the driver enabled it, else on INTx. While the card is stopped for
  * migration (STOP, STOP_COPY, RESUMING) the doorbell does nothing: no DMA, no interrupt, no register change.
+ * A function reset (VFIO_USER_DEVICE_RESET, the client going) returns the registers to their reset values and
+ * clears BAR2.
  */
 public final class SampleCard implements BarHandler {
     /** PCI vendor ID (an unassigned one, for examples). */
@@ -153,10 +155,13 @@ public final class SampleCard implements BarHandler {
         running = value;
     }
 
+    /** A function reset (VFIO_USER_DEVICE_RESET, client gone; the server resets the migration handler itself). */
     private void resetCard() {
-        migration.reset();
         running = true;
         resetRegisters();
+        if (device != null) { // null during the PCI function's first reset, in the constructor: BAR2 is fresh zeros
+            bar2().fill((byte) 0);
+        }
     }
 
     /** {@return the PCI device to serve} */

@@ -5,7 +5,6 @@ import dev.outproc.migration.handshake.HandshakeAgreement;
 import dev.outproc.migration.handshake.HandshakeEndpoint;
 import dev.outproc.migration.stream.DeviceStateWriter;
 import dev.outproc.vfio.message.MigrationFeature;
-import dev.outproc.vfio.message.VfioUserErrno;
 import dev.outproc.vfio.message.VfioUserProtocolException;
 import dev.outproc.vfio.server.MigrationHandler;
 import dev.outproc.vfio.server.MigrationState;
@@ -173,7 +172,7 @@ final class SampleCardMigration implements MigrationHandler {
     public synchronized void write(MemorySegment source) throws VfioUserProtocolException {
         long size = source.byteSize();
         if (received + size > maxStreamBytes) {
-            throw new VfioUserProtocolException(VfioUserErrno.E2BIG, "device state of more than " + maxStreamBytes + " bytes: "
+            throw new VfioUserProtocolException(Errno.E2BIG, "device state of more than " + maxStreamBytes + " bytes: "
                     + (received + size));
         }
         if (received + size > in.length) {
@@ -191,8 +190,9 @@ final class SampleCardMigration implements MigrationHandler {
         return new PreCopyInfo(initialLeft, (long) SampleCardState.changedPages(sent, card.bar2()) * SampleCardState.PAGE_BYTES);
     }
 
-    /** Forgets a save or load in progress (device reset, client gone). */
-    synchronized void reset() {
+    /** Forgets a save or load in progress (VFIO_USER_DEVICE_RESET, client gone). */
+    @Override
+    public synchronized void reset() {
         endSave();
         in = new byte[0];
         received = 0;

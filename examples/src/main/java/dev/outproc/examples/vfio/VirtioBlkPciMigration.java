@@ -9,7 +9,6 @@ import dev.outproc.migration.handshake.HandshakeEndpoint;
 import dev.outproc.migration.stream.DeviceStateReader;
 import dev.outproc.migration.stream.DeviceStateWriter;
 import dev.outproc.vfio.message.MigrationFeature;
-import dev.outproc.vfio.message.VfioUserErrno;
 import dev.outproc.vfio.message.VfioUserProtocolException;
 import dev.outproc.vfio.server.MigrationHandler;
 import dev.outproc.vfio.server.MigrationState;
@@ -33,11 +32,13 @@ import java.util.List;
  * vhost-user back-end does, plus the transport's section {@code virtio_pci} ({@link VirtioPciState}).
  *
  * <h2 id="pre-copy">PRE_COPY</h2>
- * {@code RUNNING -> PRE_COPY} writes the stream's header and the device section (geometry, features, status) while
- * the queues keep running; {@link #preCopyInfo()} reports the initial bytes not read yet and, as dirty bytes, the
- * device section's size when the driver changed features or status since. {@code PRE_COPY -> STOP_COPY} stops the
- * queues where they stand, writes the device section again if it changed, then the virtqueues, statistics and
- * {@code virtio_pci} sections and the trailer. {@code STOP -> STOP_COPY} writes everything at once.
+ * {@code RUNNING -> PRE_COPY} writes the stream's header while the queues keep running; {@link #preCopyInfo()}
+ * reports its bytes not read yet and no dirty bytes. Every section holds state the driver may still change (even
+ * the device section carries features and status), and a section id appears at most once in a stream
+ * (stream-format.md §4), so none is sent before the stop. {@code PRE_COPY -> STOP_COPY} stops the queues where they
+ * stand and writes the device, virtqueues, statistics and {@code virtio_pci} sections and the trailer.
+ * {@code STOP -> STOP_COPY} writes everything at once. What PRE_COPY is for here is the guest memory the VMM copies
+ * while DMA logging reports what the device writes.
  *
  * <h2 id="resume">Resuming</h2>
  * {@code RESUMING -> STOP} verifies the stream (digests, MAC, trailer) before it looks at any value, then checks it
@@ -69,7 +70,6 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
     private int taken;
     private DeviceStateWriter writer;
-    private BlkState sentDevice;
     private long initialBytes;
 
     // Resuming (under this).
@@ -145,22 +145,14 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
         try {
             if (to == MigrationState.PRE_COPY) {
                 beginSave();
-                sentDevice = blk.currentState();
-                sentDevice.writeDevice(writer);
                 writer.flush();
                 initialBytes = out.size() - taken;
             } else if (to == MigrationState.STOP_COPY && from == MigrationState.PRE_COPY) {
                 pci.pauseQueues();
-                BlkState now = blk.currentState();
-                if (deviceChanged(sentDevice, now)) {
-                    now.writeDevice(writer);
-                }
-                writeRest(now);
+                writeState();
             } else if (to == MigrationState.STOP_COPY) {
                 beginSave();
-                BlkState now = blk.currentState();
-                now.writeDevice(writer);
-                writeRest(now);
+                writeState();
             } else if (to == MigrationState.RESUMING) {
                 if (loadAgreement == null && requireAgreement) {
                     throw new VfioUserProtocolException(Errno.EPERM, "no migration handshake agreed as destination: run 'migration relay' first");
@@ -185,11 +177,6 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
         }
     }
 
-    private static boolean deviceChanged(BlkState sent, BlkState now) {
-        return sent.driverFeatures() != now.driverFeatures() || sent.deviceStatus() != now.deviceStatus()
-                || sent.writeback() != now.writeback() || sent.configGeneration() != now.configGeneration();
-    }
-
     private void beginSave() throws IOException {
         HandshakeAgreement a = saveAgreement;
         if (a == null && requireAgreement) {
@@ -209,7 +196,9 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
         writer = DeviceStateWriter.open(out, a);
     }
 
-    private void writeRest(BlkState now) throws IOException {
+    private void writeState() throws IOException {
+        BlkState now = blk.currentState();
+        now.writeDevice(writer);
         now.writeQueues(writer);
         now.writeStatistics(writer);
         VirtioPciStateSection.write(pci.exportState(), writer, VIRTIO_PCI_SECTION);
@@ -223,7 +212,6 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
         }
         out.reset();
         taken = 0;
-        sentDevice = null;
         initialBytes = 0;
     }
 
@@ -302,7 +290,7 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
     public synchronized void write(MemorySegment source) throws VfioUserProtocolException {
         long size = source.byteSize();
         if (received + size > MAX_STREAM_BYTES) {
-            throw new VfioUserProtocolException(VfioUserErrno.E2BIG, "device state of more than " + MAX_STREAM_BYTES + " bytes: "
+            throw new VfioUserProtocolException(Errno.E2BIG, "device state of more than " + MAX_STREAM_BYTES + " bytes: "
                     + (received + size));
         }
         if (received + size > in.length) {
@@ -314,34 +302,15 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
 
     @Override
     public synchronized PreCopyInfo preCopyInfo() {
-        if (sentDevice == null || writer == null) {
-            return new PreCopyInfo(0, 0);
-        }
-        long dirty = 0;
-        if (deviceChanged(sentDevice, blk.currentState())) {
-            dirty = deviceSectionBytes();
-        }
-        return new PreCopyInfo(initialBytes, dirty);
+        return new PreCopyInfo(writer == null ? 0 : initialBytes, 0);
     }
 
-    /** {@return the size of a device section as this device writes it} */
-    private long deviceSectionBytes() {
-        try {
-            ByteArrayOutputStream probe = new ByteArrayOutputStream();
-            try (DeviceStateWriter w = DeviceStateWriter.open(probe, HandshakeAgreement.builder(VirtioBlkDevice.MODEL_ID,
-                    VirtioBlkDevice.FORMAT_CLASS, FORMAT_VERSION).implementationId(IMPLEMENTATION_ID).build())) {
-                w.flush();
-                long header = probe.size();
-                blk.currentState().writeDevice(w);
-                w.flush();
-                return probe.size() - header;
-            }
-        } catch (IOException e) {
-            return 0;
-        }
-    }
-
-    /** Forgets a save or load in progress (device reset, client gone). */
+    /**
+     * Forgets a save or load in progress (VFIO_USER_DEVICE_RESET, client gone; the server calls it). A driver's
+     * virtio reset ({@code device_status} 0) does not: in PRE_COPY the stream goes on and its stop carries the reset
+     * device section again.
+     */
+    @Override
     public synchronized void reset() {
         endSave();
         forgetLoad();

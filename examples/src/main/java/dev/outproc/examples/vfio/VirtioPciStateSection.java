@@ -14,7 +14,8 @@ import java.util.List;
 /**
  * The {@code virtio_pci} section of a migration-format stream (migration-format/docs/integration.md, "virtio over
  * PCI"): a {@link VirtioPciState} written and read with the same stream code every device of the examples uses.
- * Every field is required; queue records come in queue order.
+ * Every field is required but field 12, the MSI-X pending-bit array, added later with a default: a stream without it
+ * means no vector pending, and a reader that does not know it skips it. Queue records come in queue order.
  */
 public final class VirtioPciStateSection {
     private VirtioPciStateSection() {
@@ -41,6 +42,7 @@ public final class VirtioPciStateSection {
                     .endRecord();
         }
         f.endArray();
+        f.bytes(12, s.msixPending());
         w.endSection();
     }
 
@@ -54,8 +56,9 @@ public final class VirtioPciStateSection {
     public static VirtioPciState read(DeviceStateReader r) throws IOException {
         r.requireVersion(VirtioPciState.SECTION_VERSION, VirtioPciState.SECTION_VERSION);
         long[] v = new long[10];
-        boolean[] seen = new boolean[12];
+        boolean[] seen = new boolean[13];
         byte[] table = null;
+        byte[] pending = new byte[0];
         List<VirtioPciState.Queue> queues = new ArrayList<>();
         FieldReader f = r.fields();
         while (f.next()) {
@@ -66,6 +69,7 @@ public final class VirtioPciStateSection {
                 case 4, 7, 8 -> v[tag - 1] = Byte.toUnsignedInt(f.int8());
                 case 5, 6, 9 -> v[tag - 1] = Short.toUnsignedInt(f.int16());
                 case 10 -> table = f.bytes();
+                case 12 -> pending = f.bytes();
                 case 11 -> {
                     ArrayReader array = f.array();
                     while (array.hasNext()) {
@@ -85,7 +89,7 @@ public final class VirtioPciStateSection {
             }
         }
         return new VirtioPciState((int) v[0], (int) v[1], v[2], (int) v[3], (int) v[4], (int) v[5], (int) v[6], (int) v[7],
-                (int) v[8], table, queues);
+                (int) v[8], table, queues, pending);
     }
 
     private static VirtioPciState.Queue readQueue(FieldReader e) throws IOException {

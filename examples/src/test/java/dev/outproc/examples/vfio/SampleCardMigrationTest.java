@@ -183,6 +183,37 @@ class SampleCardMigrationTest {
     }
 
     @Test
+    void shouldClearRegistersBar2AndAStreamInProgressOnDeviceReset() throws Exception {
+        Served a = serve("a", SampleCard.BAR2_SIZE, false);
+        try (VfioUserClient c = client(a.socket())) {
+            MemorySegment bar2 = a.card().bar2();
+            for (int i = 0; i < bar2.byteSize(); i++) {
+                bar2.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 5 + 1));
+            }
+            write32(c, SampleCard.SCRATCH, 0x5EED_0003);
+            assertEquals(MigrationState.PRE_COPY.code(), c.migrationState(MigrationState.PRE_COPY.code()));
+            assertTrue(a.server().preCopyInfo().orElseThrow().initialBytes() > SampleCard.BAR2_SIZE);
+
+            c.reset(); // VFIO_USER_DEVICE_RESET in the middle of PRE_COPY
+            assertEquals(MigrationState.RUNNING.code(), c.migrationState(-1));
+            assertEquals(0, read32(c, SampleCard.SCRATCH), "registers at their reset values");
+            assertArrayEquals(new byte[(int) SampleCard.BAR2_SIZE], bar2.toArray(ValueLayout.JAVA_BYTE), "BAR2 cleared");
+
+            // The old stream is gone: a new save starts with a new header and the state after the reset.
+            assertEquals(MigrationState.PRE_COPY.code(), c.migrationState(MigrationState.PRE_COPY.code()));
+            byte[] initial = drain(c, 1000);
+            assertEquals(MigrationState.STOP_COPY.code(), c.migrationState(MigrationState.STOP_COPY.code()));
+            byte[] rest = drain(c, 1000);
+            byte[] stream = new byte[initial.length + rest.length];
+            System.arraycopy(initial, 0, stream, 0, initial.length);
+            System.arraycopy(rest, 0, stream, initial.length, rest.length);
+            SampleCardState parsed = SampleCardState.read(Channels.newChannel(new ByteArrayInputStream(stream)), null, SampleCard.BAR2_SIZE);
+            assertEquals(0, parsed.scratch());
+            assertArrayEquals(new byte[(int) SampleCard.BAR2_SIZE], parsed.bar2());
+        }
+    }
+
+    @Test
     void shouldReportExactlyThePagesTheDoorbellWroteDuringPreCopy() throws Exception {
         Served a = serve("a", SampleCard.BAR2_SIZE, false);
         long base = 0x100_0000;

@@ -21,6 +21,7 @@ import dev.outproc.vfio.client.VfioUserClient;
 import dev.outproc.vfio.message.Capabilities;
 import dev.outproc.vfio.message.DmaMap;
 import dev.outproc.vfio.server.MigrationState;
+import dev.outproc.vfio.server.PreCopyInfo;
 import dev.outproc.vfio.server.ServerOptions;
 import dev.outproc.vfio.server.VfioUserServer;
 import dev.outproc.vfio.virtio.VirtioPciDevice;
@@ -269,7 +270,7 @@ class VirtioBlkPciMigrationTest {
         a.client().startDmaLogging(PAGE, List.of(new long[] {RAM, RAM_BYTES}));
         a.client().migrationState(MigrationState.PRE_COPY.code());
         byte[] initial = drain(a.client());
-        assertTrue(initial.length > 0, "PRE_COPY sends the header and the device section");
+        assertTrue(initial.length > 0, "PRE_COPY sends the header");
         assertEquals(0, a.migration().preCopyInfo().initialBytes(), "all initial bytes read");
         assertEquals(0, a.migration().preCopyInfo().dirtyBytes(), "the driver changed nothing of the device section");
 
@@ -322,6 +323,61 @@ class VirtioBlkPciMigrationTest {
         CRC32 c = new CRC32();
         c.update(bytes);
         return c.getValue();
+    }
+
+    @Test
+    void shouldForgetASaveInProgressOnDeviceResetAndWhenTheClientGoes() throws Exception {
+        guestMemory();
+        Server a = server("a", false);
+        current = a.client();
+        GpaAllocator allocator = new GpaAllocator(RAM, RAM + RAM_BYTES);
+        setUp(false, allocator);
+        Server b = server("b", false);
+        assertTrue(handshake(a.migration().descriptor("mem"), a.migration(), b.migration().descriptor("mem"), b.migration()).accepted());
+        a.client().migrationState(MigrationState.PRE_COPY.code());
+        assertTrue(a.migration().preCopyInfo().initialBytes() > 0, "the header and device section wait to be read");
+
+        a.client().reset(); // VFIO_USER_DEVICE_RESET
+        assertEquals(MigrationState.RUNNING.code(), a.client().migrationState(-1));
+        assertEquals(new PreCopyInfo(0, 0), a.migration().preCopyInfo(), "the stream in progress is gone");
+        assertEquals(0, a.pci().status());
+
+        assertTrue(handshake(a.migration().descriptor("mem"), a.migration(), b.migration().descriptor("mem"), b.migration()).accepted());
+        a.client().migrationState(MigrationState.PRE_COPY.code());
+        assertTrue(a.migration().preCopyInfo().initialBytes() > 0);
+        resources.remove(a.client());
+        a.client().close(); // the client goes in PRE_COPY: the server resets the device once the session ends
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (a.migration().preCopyInfo().initialBytes() != 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(new PreCopyInfo(0, 0), a.migration().preCopyInfo(), "the stream in progress is gone with the client");
+    }
+
+    @Test
+    void shouldCarryTheDriversResetDuringPreCopyInTheStream() throws Exception {
+        guestMemory();
+        Server a = server("a", false);
+        current = a.client();
+        GpaAllocator allocator = new GpaAllocator(RAM, RAM + RAM_BYTES);
+        setUp(false, allocator);
+        Server b = server("b", false);
+        assertTrue(handshake(a.migration().descriptor("mem"), a.migration(), b.migration().descriptor("mem"), b.migration()).accepted());
+        a.client().migrationState(MigrationState.PRE_COPY.code());
+        byte[] initial = drain(a.client());
+        write(0x14, 1, 0); // the guest's driver resets the virtio device: not a function reset, the stream goes on
+        assertEquals(0, a.migration().preCopyInfo().dirtyBytes(), "no section was sent before the stop");
+        a.client().migrationState(MigrationState.STOP_COPY.code());
+        byte[] rest = drain(a.client());
+        a.client().migrationState(MigrationState.STOP.code());
+
+        b.client().migrationState(MigrationState.RESUMING.code());
+        feed(b.client(), initial);
+        feed(b.client(), rest);
+        b.client().migrationState(MigrationState.STOP.code());
+        b.client().migrationState(MigrationState.RUNNING.code());
+        assertEquals(0, b.pci().status());
+        assertArrayEquals(registers(a.client()), registers(b.client()));
     }
 
     @Test

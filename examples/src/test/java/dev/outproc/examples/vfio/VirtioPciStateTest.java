@@ -4,6 +4,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.outproc.migration.handshake.HandshakeAgreement;
 import dev.outproc.migration.stream.DeviceStateReader;
 import dev.outproc.migration.stream.DeviceStateWriter;
+import dev.outproc.migration.stream.FieldWriter;
 import dev.outproc.migration.stream.SectionInfo;
 import dev.outproc.vfio.virtio.VirtioPciState;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -39,8 +40,10 @@ class VirtioPciStateTest {
         }
         byte[] table = new byte[16 * (n + 1)];
         r.nextBytes(table);
+        byte[] pending = new byte[r.nextBoolean() ? 8 : 0];
+        r.nextBytes(pending);
         return new VirtioPciState(r.nextInt(), r.nextInt(), r.nextLong(), r.nextInt(256), r.nextInt(0x10000), r.nextInt(0x10000),
-                r.nextInt(256), r.nextInt(4), r.nextInt(0x10000), table, queues);
+                r.nextInt(256), r.nextInt(4), r.nextInt(0x10000), table, queues, pending);
     }
 
     static byte[] stream(VirtioPciState s) throws IOException {
@@ -79,11 +82,38 @@ class VirtioPciStateTest {
         assertEquals(s, back, "seed=" + seed);
         assertEquals(s.queues(), back.queues(), "seed=" + seed);
         assertArrayEquals(s.msixTable(), back.msixTable(), "seed=" + seed);
+        assertArrayEquals(s.msixPending(), back.msixPending(), "seed=" + seed);
         assertEquals(List.of(s.deviceFeatureSelect(), s.driverFeatureSelect(), s.deviceStatus(), s.queueSelect(), s.configMsixVector(),
                         s.configGeneration(), s.isr(), s.msixControl()),
                 List.of(back.deviceFeatureSelect(), back.driverFeatureSelect(), back.deviceStatus(), back.queueSelect(),
                         back.configMsixVector(), back.configGeneration(), back.isr(), back.msixControl()), "seed=" + seed);
         assertEquals(s.driverFeatures(), back.driverFeatures(), "seed=" + seed);
+    }
+
+    /** A section as written before field 12 existed: fields 1-11 only. */
+    private static byte[] streamWithoutPendingBits(VirtioPciState s) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (DeviceStateWriter w = DeviceStateWriter.open(out, agreement())) {
+            FieldWriter f = w.beginSection(SECTION, VirtioPciState.SECTION_VERSION, true);
+            f.int32(1, s.deviceFeatureSelect()).int32(2, s.driverFeatureSelect()).int64(3, s.driverFeatures()).int8(4, s.deviceStatus())
+                    .int16(5, s.queueSelect()).int16(6, s.configMsixVector()).int8(7, s.configGeneration()).int8(8, s.isr())
+                    .int16(9, s.msixControl()).bytes(10, s.msixTable());
+            f.beginRecordArray(11, 0);
+            f.endArray();
+            w.endSection();
+            w.finish();
+        }
+        return out.toByteArray();
+    }
+
+    @ParameterizedTest(name = "seed={0}")
+    @ValueSource(longs = {4, 5, 6})
+    void shouldReadASectionWithoutThePendingBitsAsNonePending(long seed) throws IOException {
+        VirtioPciState s = random(new SplittableRandom(seed));
+        VirtioPciState back = read(streamWithoutPendingBits(s));
+        assertArrayEquals(new byte[0], back.msixPending(), "seed=" + seed);
+        assertArrayEquals(s.msixTable(), back.msixTable(), "seed=" + seed);
+        assertEquals(List.of(), back.queues(), "seed=" + seed);
     }
 
     @ParameterizedTest(name = "seed={0}")

@@ -37,7 +37,7 @@ public final class MessageValidator {
                     + ", command=" + h.command());
         }
         if (size > maxMessageBytes) {
-            throw new VfioUserProtocolException(VfioUserErrno.E2BIG, "message size " + size + " exceeds " + maxMessageBytes
+            throw new VfioUserProtocolException(Errno.E2BIG, "message size " + size + " exceeds " + maxMessageBytes
                     + ", command=" + h.command());
         }
         long flags = h.flags();
@@ -264,7 +264,7 @@ public final class MessageValidator {
                 featureAtLeast(feature, data, DmaLoggingControl.ENCODED_LENGTH);
                 long ranges = new DmaLoggingControl.Decoder().wrap(segment, f.dataOffset()).numRanges();
                 if (ranges > MAX_DMA_LOGGING_RANGES) {
-                    throw new VfioUserProtocolException(VfioUserErrno.E2BIG, "DMA_LOGGING_START with " + ranges
+                    throw new VfioUserProtocolException(Errno.E2BIG, "DMA_LOGGING_START with " + ranges
                             + " ranges, at most " + MAX_DMA_LOGGING_RANGES);
                 }
                 featureData(feature, data, DmaLoggingControl.ENCODED_LENGTH + ranges * DmaLoggingRange.ENCODED_LENGTH);
@@ -367,7 +367,7 @@ public final class MessageValidator {
 
     private static void transfer(VfioUserCommand c, long count, long max) throws VfioUserProtocolException {
         if (Long.compareUnsigned(count, max) > 0) {
-            throw new VfioUserProtocolException(VfioUserErrno.E2BIG, c + " count " + Long.toUnsignedString(count)
+            throw new VfioUserProtocolException(Errno.E2BIG, c + " count " + Long.toUnsignedString(count)
                     + " exceeds max_data_xfer_size " + max);
         }
     }

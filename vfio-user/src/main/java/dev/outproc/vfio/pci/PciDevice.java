@@ -271,6 +271,55 @@ public final class PciDevice implements VfioUserDevice {
         return (msixPending[vector >>> 6] & (1L << (vector & 63))) != 0;
     }
 
+    /**
+     * {@return the MSI-X pending-bit array as a BAR read of it returns it (8 bytes per 64 vectors, host byte order as
+     * for every BAR access; vector {@code v} is bit {@code v % 8} of byte {@code v / 8} on a little-endian host), for a
+     * saved state; empty without MSI-X}
+     */
+    public synchronized byte[] exportMsixPending() {
+        return msixPending == null ? new byte[0] : MemorySegment.ofArray(msixPending).toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    /**
+     * Checks a saved MSI-X pending-bit array against this function without taking it.
+     *
+     * @param bits the array as {@link #exportMsixPending()} returns it, or empty for none pending
+     * @throws IllegalArgumentException when the length is another, or a bit beyond the table's vectors is set
+     */
+    public void checkMsixPending(byte[] bits) {
+        int vectors = msix == null ? 0 : msix.tableSize();
+        int length = msixPending == null ? 0 : 8 * msixPending.length;
+        if (bits.length == 0) {
+            return;
+        }
+        if (bits.length != length) {
+            throw new IllegalArgumentException("MSI-X pending-bit array of " + bits.length + " bytes, this function has " + length);
+        }
+        for (int v = vectors; v < 8 * bits.length; v++) {
+            if ((bits[v >>> 3] & (1 << (v & 7))) != 0) {
+                throw new IllegalArgumentException("MSI-X pending bit " + v + " set beyond the table's " + vectors + " vectors");
+            }
+        }
+    }
+
+    /**
+     * Takes the MSI-X pending-bit array of a saved state. Nothing is delivered now: a pending vector goes out when
+     * the driver unmasks it, as after any masked raise.
+     *
+     * @param bits the array as {@link #exportMsixPending()} returns it, or empty for none pending
+     * @throws IllegalArgumentException when {@link #checkMsixPending} refuses it
+     */
+    public synchronized void importMsixPending(byte[] bits) {
+        checkMsixPending(bits);
+        if (msixPending == null) {
+            return;
+        }
+        java.util.Arrays.fill(msixPending, 0);
+        if (bits.length != 0) {
+            MemorySegment.copy(bits, 0, MemorySegment.ofArray(msixPending), ValueLayout.JAVA_BYTE, 0, bits.length);
+        }
+    }
+
     private void deliverPendingMsix() {
         DeviceContext c = context;
         if (c == null || !msixEnabled()) {

@@ -9,7 +9,6 @@ import dev.outproc.core.memory.GuestMemoryException;
 import dev.outproc.core.memory.GuestMemoryHolder;
 import dev.outproc.core.memory.GuestRegion;
 import dev.outproc.vfio.message.DmaMap;
-import dev.outproc.vfio.message.VfioUserErrno;
 import dev.outproc.vfio.message.VfioUserProtocolException;
 
 import java.io.IOException;
@@ -116,7 +115,7 @@ public final class DmaSpace {
                     + " size=0x" + Long.toHexString(sizeBytes) + " offset=0x" + Long.toHexString(fileOffset));
         }
         if (Long.compareUnsigned(sizeBytes, maxWindowBytes) > 0) {
-            throw new VfioUserProtocolException(VfioUserErrno.E2BIG, "DMA window of 0x" + Long.toHexString(sizeBytes)
+            throw new VfioUserProtocolException(Errno.E2BIG, "DMA window of 0x" + Long.toHexString(sizeBytes)
                     + " bytes exceeds 0x" + Long.toHexString(maxWindowBytes));
         }
         lock.writeLock().lock();

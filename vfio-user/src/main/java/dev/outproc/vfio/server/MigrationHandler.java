@@ -61,4 +61,15 @@ public interface MigrationHandler {
     default PreCopyInfo preCopyInfo() {
         return new PreCopyInfo(0, 0);
     }
+
+    /**
+     * Forgets any save or load in progress: the server calls it after the device's own reset on
+     * VFIO_USER_DEVICE_RESET, which returns the migration state to RUNNING (as the kernel's VFIO_DEVICE_RESET
+     * does), and when the client goes. Bytes not read or not applied yet are dropped; the next saving or resuming
+     * state starts a new stream. A reset by the guest's driver (a virtio {@code device_status} of 0, a device
+     * register) is not a function reset and does not come here: a stream in PRE_COPY carries such a change as
+     * device state.
+     */
+    default void reset() {
+    }
 }

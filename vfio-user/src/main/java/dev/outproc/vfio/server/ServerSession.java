@@ -31,7 +31,6 @@ import dev.outproc.vfio.message.RegionWriteMulti;
 import dev.outproc.vfio.message.RegionWriteMultiEntry;
 import dev.outproc.vfio.message.Version;
 import dev.outproc.vfio.message.VfioUserCommand;
-import dev.outproc.vfio.message.VfioUserErrno;
 import dev.outproc.vfio.message.VfioUserHeader;
 import dev.outproc.vfio.message.VfioUserProtocolException;
 import dev.outproc.vfio.message.WireLayout;
@@ -288,7 +287,7 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
             }
             case DEVICE_RESET -> {
                 device.reset();
-                migrationState = MigrationState.RUNNING;
+                resetMigration();
                 dma.stopLogging();
                 yield 0;
             }
@@ -510,7 +509,7 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
                 long bitmapBytes = ((pages + 63) / 64) * 8;
                 long need = DeviceFeature.ENCODED_LENGTH + DmaLoggingReport.ENCODED_LENGTH + bitmapBytes;
                 if (VfioUserHeader.ENCODED_LENGTH + need > reply.byteSize()) {
-                    throw new VfioUserProtocolException(VfioUserErrno.E2BIG, "DMA_LOGGING_REPORT bitmap of " + bitmapBytes + " bytes too large");
+                    throw new VfioUserProtocolException(Errno.E2BIG, "DMA_LOGGING_REPORT bitmap of " + bitmapBytes + " bytes too large");
                 }
                 MemorySegment.copy(m, d, out, d, DmaLoggingReport.ENCODED_LENGTH);
                 dma.report(rep.iova(), rep.length(), pageSize, out.asSlice(d + DmaLoggingReport.ENCODED_LENGTH, bitmapBytes));
@@ -537,6 +536,15 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
                 throw new VfioUserProtocolException(Errno.EIO, "migration arc " + arc + " failed: " + e);
             }
             migrationState = next;
+        }
+    }
+
+    /** A function reset or the client's departure: back to RUNNING, and the device forgets any stream in progress. */
+    private void resetMigration() {
+        migrationState = MigrationState.RUNNING;
+        MigrationHandler h = device.migration();
+        if (h != null) {
+            h.reset();
         }
     }
 
@@ -618,7 +626,7 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
 
     private void checkTransfer(long count) throws VfioUserProtocolException {
         if (count > client.maxDataXferSize()) {
-            throw new VfioUserProtocolException(VfioUserErrno.E2BIG, "DMA transfer of " + count + " bytes exceeds the client's max_data_xfer_size "
+            throw new VfioUserProtocolException(Errno.E2BIG, "DMA transfer of " + count + " bytes exceeds the client's max_data_xfer_size "
                     + client.maxDataXferSize());
         }
     }
@@ -767,6 +775,7 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
         dma.unmapAll();
         interrupts.closeAll();
         device.reset();
+        resetMigration();
         channel.release();
         if (t != null) {
             twinLock.lock();

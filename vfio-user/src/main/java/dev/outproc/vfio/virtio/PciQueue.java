@@ -53,6 +53,28 @@ final class PciQueue implements VirtioQueue {
         this.size = maxSize;
     }
 
+    /**
+     * {@return whether rings of this size at these addresses are aligned (VIRTIO 1.2 §2.7, §2.8) and lie in memory}
+     *
+     * @param packed packed rings (else split)
+     * @param size the queue size
+     * @param descAddr the descriptor area
+     * @param driverAddr the driver area
+     * @param deviceAddr the device area
+     * @param memory the client's DMA memory
+     */
+    static boolean ringsFit(boolean packed, int size, long descAddr, long driverAddr, long deviceAddr, GuestMemory memory) {
+        long descBytes = 16L * size;
+        long driverBytes = packed ? 4 : 6 + 2L * size;
+        long deviceBytes = packed ? 4 : 6 + 8L * size;
+        long driverAlign = packed ? 4 : 2;
+        if ((descAddr & 15) != 0 || (driverAddr & (driverAlign - 1)) != 0 || (deviceAddr & 3) != 0) {
+            return false;
+        }
+        return memory.contains(descAddr, descBytes) && memory.contains(driverAddr, driverBytes)
+                && memory.contains(deviceAddr, deviceBytes);
+    }
+
     /** Returns the registers to their reset values (register lock held, queue stopped). */
     void resetRegisters(int maxSize) {
         size = maxSize;

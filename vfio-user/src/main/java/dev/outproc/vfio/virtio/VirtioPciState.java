@@ -12,7 +12,7 @@ import java.util.Objects;
  *
  * <p>In a migration-format stream it is one section, {@code virtio_pci} (migration-format/docs/integration.md,
  * "virtio over PCI"); the examples' {@code VirtioPciStateSection} writes and reads it, so that this library
- * carries no stream format of its own. Equality compares the MSI-X table by content.
+ * carries no stream format of its own. Equality compares the MSI-X table and pending bits by content.
  *
  * @param deviceFeatureSelect {@code device_feature_select}
  * @param driverFeatureSelect {@code driver_feature_select}
@@ -25,17 +25,43 @@ import java.util.Objects;
  * @param msixControl the MSI-X capability's message control word (enable, function mask)
  * @param msixTable the MSI-X table as BAR reads return it (16 bytes per vector: address, data, vector control)
  * @param queues one record per queue
+ * @param msixPending the MSI-X pending-bit array as BAR reads return it (8 bytes per 64 vectors, vector {@code v} in
+ *        bit {@code v % 64} of little-endian word {@code v / 64}): interrupts raised while their vector was masked,
+ *        delivered when the driver unmasks it; empty for a state that does not carry it, which means none pending
  */
 public record VirtioPciState(int deviceFeatureSelect, int driverFeatureSelect, long driverFeatures, int deviceStatus,
                              int queueSelect, int configMsixVector, int configGeneration, int isr, int msixControl,
-                             byte[] msixTable, List<Queue> queues) {
+                             byte[] msixTable, List<Queue> queues, byte[] msixPending) {
     /** Version of the {@code virtio_pci} section. */
     public static final int SECTION_VERSION = 1;
 
-    /** Copies the queue list and the table. */
+    /** Copies the queue list, the table and the pending bits. */
     public VirtioPciState {
         queues = List.copyOf(queues);
         msixTable = msixTable.clone();
+        msixPending = msixPending.clone();
+    }
+
+    /**
+     * A state without pending bits (none pending), as saved before the pending-bit array was carried.
+     *
+     * @param deviceFeatureSelect {@code device_feature_select}
+     * @param driverFeatureSelect {@code driver_feature_select}
+     * @param driverFeatures the features the driver wrote
+     * @param deviceStatus {@code device_status}
+     * @param queueSelect {@code queue_select}
+     * @param configMsixVector {@code config_msix_vector}
+     * @param configGeneration {@code config_generation}
+     * @param isr the ISR status bits not read yet
+     * @param msixControl the MSI-X message control word
+     * @param msixTable the MSI-X table
+     * @param queues one record per queue
+     */
+    public VirtioPciState(int deviceFeatureSelect, int driverFeatureSelect, long driverFeatures, int deviceStatus,
+                          int queueSelect, int configMsixVector, int configGeneration, int isr, int msixControl,
+                          byte[] msixTable, List<Queue> queues) {
+        this(deviceFeatureSelect, driverFeatureSelect, driverFeatures, deviceStatus, queueSelect, configMsixVector,
+                configGeneration, isr, msixControl, msixTable, queues, new byte[0]);
     }
 
     /** {@return a copy of the MSI-X table} */
@@ -44,19 +70,26 @@ public record VirtioPciState(int deviceFeatureSelect, int driverFeatureSelect, l
         return msixTable.clone();
     }
 
+    /** {@return a copy of the MSI-X pending-bit array (empty: none pending)} */
+    @Override
+    public byte[] msixPending() {
+        return msixPending.clone();
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof VirtioPciState s && deviceFeatureSelect == s.deviceFeatureSelect
                 && driverFeatureSelect == s.driverFeatureSelect && driverFeatures == s.driverFeatures
                 && deviceStatus == s.deviceStatus && queueSelect == s.queueSelect && configMsixVector == s.configMsixVector
                 && configGeneration == s.configGeneration && isr == s.isr && msixControl == s.msixControl
-                && Arrays.equals(msixTable, s.msixTable) && queues.equals(s.queues);
+                && Arrays.equals(msixTable, s.msixTable) && queues.equals(s.queues) && Arrays.equals(msixPending, s.msixPending);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(deviceFeatureSelect, driverFeatureSelect, driverFeatures, deviceStatus, queueSelect,
-                configMsixVector, configGeneration, isr, msixControl, Arrays.hashCode(msixTable), queues);
+                configMsixVector, configGeneration, isr, msixControl, Arrays.hashCode(msixTable), queues,
+                Arrays.hashCode(msixPending));
     }
 
     @Override

@@ -17,7 +17,6 @@ import dev.outproc.vfio.message.DmaMap;
 import dev.outproc.vfio.message.IrqSet;
 import dev.outproc.vfio.message.RegionCapabilities;
 import dev.outproc.vfio.message.RegionInfo;
-import dev.outproc.vfio.message.VfioUserErrno;
 import dev.outproc.vfio.message.VfioUserHeader;
 import dev.outproc.vfio.message.VfioUserProtocolException;
 import org.junit.jupiter.api.AfterEach;
@@ -401,7 +400,7 @@ class ClientServerTest {
             bigRead[12] = 0;
             bigRead[14] = 0x20; // count = 0x200000 > max_data_xfer_size
             ch.write(raw(10, 9, 0, bigRead));
-            assertEquals(VfioUserErrno.E2BIG, readReply(ch).error(), "REGION_READ over max_data_xfer_size");
+            assertEquals(Errno.E2BIG, readReply(ch).error(), "REGION_READ over max_data_xfer_size");
             ch.write(raw(11, 13, VfioUserHeader.NO_REPLY, new byte[0]));
             ch.write(raw(12, 4, 0, new byte[] {16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
             VfioUserHeader.Decoder next = readReply(ch);
@@ -438,7 +437,7 @@ class ClientServerTest {
             MemorySegment huge = raw(1, 10, 0, new byte[0]);
             new VfioUserHeader.Encoder().wrap(huge, 0).size(64L << 20);
             ch.write(huge);
-            assertEquals(VfioUserErrno.E2BIG, readReply(ch).error());
+            assertEquals(Errno.E2BIG, readReply(ch).error());
         }
         try (VfioUserClient c = client()) {
             assertEquals(5, c.deviceInfo().numIrqs());

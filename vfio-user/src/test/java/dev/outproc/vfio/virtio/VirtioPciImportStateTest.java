@@ -11,7 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.UnaryOperator;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -70,6 +72,34 @@ class VirtioPciImportStateTest {
                 RUNNING, v1 | VirtioFeature.RING_PACKED.mask(), 0), "packed ring slots");
         VirtioPciState fewer = state(q -> q, 0, v1, 0);
         assertRefused(new VirtioPciState(0, 0, v1, 0, 0, 0, 0, 0, 0, fewer.msixTable(), List.of()), "queues for a device of");
+    }
+
+    private VirtioPciState withPending(VirtioPciState s, byte[] pending) {
+        return new VirtioPciState(s.deviceFeatureSelect(), s.driverFeatureSelect(), s.driverFeatures(), s.deviceStatus(),
+                s.queueSelect(), s.configMsixVector(), s.configGeneration(), s.isr(), s.msixControl(), s.msixTable(), s.queues(),
+                pending);
+    }
+
+    @Test
+    void shouldCarryTheMsixPendingBitsAndRefuseOnesBeyondTheTable() throws IOException {
+        long v1 = VirtioFeature.VERSION_1.mask();
+        int vectors = device.device().queueCount() + 1;
+        VirtioPciState base = state(q -> q, 0, v1, 0);
+        assertEquals(8, device.exportState().msixPending().length, "one 64-bit word for " + vectors + " vectors");
+        assertRefused(withPending(base, new byte[16]), "pending-bit array of 16 bytes");
+        byte[] beyond = new byte[8];
+        beyond[vectors / 8] |= (byte) (1 << (vectors % 8));
+        assertRefused(withPending(base, beyond), "pending bit " + vectors);
+
+        byte[] pending = new byte[8];
+        pending[0] = 0b10; // vector 1, the queue's
+        device.importState(withPending(base, pending));
+        assertTrue(device.pci().msixPending(1));
+        assertFalse(device.pci().msixPending(0));
+        assertArrayEquals(pending, device.exportState().msixPending());
+
+        device.importState(base); // a state without the array: none pending
+        assertFalse(device.pci().msixPending(1));
     }
 
     @Test
