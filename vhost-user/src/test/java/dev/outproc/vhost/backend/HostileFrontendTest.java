@@ -676,10 +676,12 @@ class HostileFrontendTest {
 
     // ---- ring attacks ----
 
-    /** A split ring of 16 laid out by hand, to write what no driver would. */
     /**
      * A split ring of 16 whose layout (zeroed) comes from core's driver queue and whose programming comes
-     * from the rig, but whose descriptors and avail entries are written by hand: what no driver would.
+     * from the rig, but whose descriptors and avail entries are written by hand. Every test that uses it
+     * writes what core's {@code SplitDriverQueue} cannot produce (loops, heads and next indices beyond the
+     * queue, nested or misaligned indirect tables, an avail index that jumps, buffers past guest memory), so
+     * these writers stay; well-formed traffic in this class goes through the rig's driver queues.
      */
     private final class RawRing implements AutoCloseable {
         static final int SIZE = 16;
@@ -961,7 +963,8 @@ class HostileFrontendTest {
 
     /**
      * A packed ring of 16 (VIRTIO 1.x §2.8) laid out by core's driver queue and programmed by the rig, whose
-     * descriptors are written by hand: what no driver would.
+     * descriptors are written by hand: chains longer than the ring, buffer ids beyond the queue, nested
+     * indirect tables, buffers outside memory, none of which core's {@code PackedDriverQueue} can produce.
      */
     private final class RawPackedRing implements AutoCloseable {
         static final int SIZE = 16;
