@@ -140,9 +140,13 @@ public interface DeviceQueue {
      *
      * @param log the dirty log, or null to stop logging
      * @param usedRingLogGpa the address at which the used ring (split) / descriptor ring (packed) is
-     *        logged (vhost-user {@code log_guest_addr})
+     *        logged (vhost-user {@code log_guest_addr}), or {@link #NO_RING_LOG} to log the buffers only
+     *        (vhost-user: SET_VRING_ADDR without {@code VHOST_VRING_F_LOG})
      */
     void setDirtyLog(DirtyLog log, long usedRingLogGpa);
+
+    /** {@link #setDirtyLog}'s ring address when the ring's own writes are not logged, only its buffers. */
+    long NO_RING_LOG = -1;
 
     /**
      * Installs an observer of pops and completions.

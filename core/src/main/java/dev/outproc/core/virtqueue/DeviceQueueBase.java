@@ -136,6 +136,19 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitQueue,
         this.logGpa = usedRingLogGpa;
     }
 
+    /**
+     * Marks ring bytes the device wrote in the dirty log, at the ring's log address; nothing while no log is
+     * set or the ring's writes are not to be logged ({@link DeviceQueue#NO_RING_LOG}).
+     *
+     * @param offset where the write starts in the used ring (split) or descriptor ring (packed)
+     * @param length bytes written
+     */
+    final void logRingWrite(long offset, long length) {
+        if (dirtyLog != null && logGpa != NO_RING_LOG) {
+            dirtyLog.mark(logGpa + offset, length);
+        }
+    }
+
     @Override
     public void setObserver(QueueObserver observer) {
         this.observer = observer == null ? QueueObserver.NONE : observer;

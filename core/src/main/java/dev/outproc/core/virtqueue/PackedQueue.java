@@ -197,9 +197,7 @@ public final class PackedQueue extends DeviceQueueBase {
         } catch (IllegalStateException e) {
             throw unmapped(e);
         }
-        if (dirtyLog != null) {
-            dirtyLog.mark(logGpa + at, Rings.DESC_SIZE);
-        }
+        logRingWrite(at, Rings.DESC_SIZE);
         nextUsed += chain.slots;
         if (nextUsed >= size) {
             nextUsed -= size;

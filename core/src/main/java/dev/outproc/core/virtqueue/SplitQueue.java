@@ -186,9 +186,7 @@ public final class SplitQueue extends DeviceQueueBase {
         } catch (IllegalStateException e) {
             throw unmapped(e);
         }
-        if (dirtyLog != null) {
-            dirtyLog.mark(logGpa + at, USED_ELEM_SIZE);
-        }
+        logRingWrite(at, USED_ELEM_SIZE);
         nextUsed = (nextUsed + 1) & 0xffff;
         staged++;
     }
@@ -206,9 +204,7 @@ public final class SplitQueue extends DeviceQueueBase {
         } catch (IllegalStateException e) {
             throw unmapped(e);
         }
-        if (dirtyLog != null) {
-            dirtyLog.mark(logGpa + USED_IDX, 2);
-        }
+        logRingWrite(USED_IDX, 2);
         publishedUsed = nextUsed;
         staged = 0;
         observer.usedIndexPublished(publishedUsed, false);
@@ -248,10 +244,10 @@ public final class SplitQueue extends DeviceQueueBase {
             if (eventIdx) {
                 // Release: a kick is wanted once the driver moves avail.idx past nextAvail (§2.7 "Used/Available Buffer Notification Suppression").
                 Rings.U16.setRelease(used, availEventOffset, (short) nextAvail);
-                logUsed(availEventOffset, 2);
+                logRingWrite(availEventOffset, 2);
             } else {
                 Rings.U16.setRelease(used, USED_FLAGS, (short) 0);
-                logUsed(USED_FLAGS, 2);
+                logRingWrite(USED_FLAGS, 2);
             }
             // Full fence: the store above must be visible before we re-read avail.idx; the driver does
             // the mirror image (publish idx, fence, read our flag), so one of us sees the other.
@@ -276,16 +272,10 @@ public final class SplitQueue extends DeviceQueueBase {
             } catch (IllegalStateException e) {
                 throw unmapped(e);
             }
-            logUsed(USED_FLAGS, 2);
+            logRingWrite(USED_FLAGS, 2);
             kicksSuppressed = true;
         }
         // With EVENT_IDX the driver kicks only when it passes avail_event, which we stop moving.
-    }
-
-    private void logUsed(long offset, long length) {
-        if (dirtyLog != null) {
-            dirtyLog.mark(logGpa + offset, length);
-        }
     }
 
     /**

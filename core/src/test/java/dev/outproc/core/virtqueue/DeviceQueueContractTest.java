@@ -97,6 +97,26 @@ class DeviceQueueContractTest {
 
     @ParameterizedTest(name = "packed={0}")
     @ValueSource(booleans = {false, true})
+    void shouldMarkOnlyTheBuffersWhenTheRingIsNotLogged(boolean packed) throws Exception {
+        try (GuestRam ram = new GuestRam(1 << 20); Arena arena = Arena.ofConfined()) {
+            Rig rig = Rig.create(ram, packed, 8, FEATURES, 0);
+            long data = ram.allocator.allocate(64 * 1024, 4096);
+            DirtyLog log = DirtyLog.over(arena.allocate(DirtyLog.bitmapBytesFor(GuestRam.BASE + (1 << 20), 4096), 8), 4096);
+            rig.device().setDirtyLog(log, DeviceQueue.NO_RING_LOG);
+            rig.driver().add(data, 100, false);
+            rig.driver().add(data + 4096, 4096, true);
+            rig.driver().post(false);
+            rig.driver().publish();
+            rig.device().addUsed(rig.device().pop(), 10);
+            List<Long> pages = new ArrayList<>();
+            log.readAndClear(pages::add);
+            // The written buffer's page only: no ring page, and nothing at the bottom of the address space.
+            assertEquals(List.of((data + 4096) / 4096), pages.stream().sorted().distinct().toList());
+        }
+    }
+
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
     void shouldResubmitInFlightChainsFirst(boolean packed) throws Exception {
         try (GuestRam ram = new GuestRam(1 << 20)) {
             Rig rig = Rig.create(ram, packed, 8, FEATURES, 0);

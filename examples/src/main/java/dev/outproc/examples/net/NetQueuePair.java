@@ -12,6 +12,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static dev.outproc.core.memory.Layouts.LE_U16;
+import static dev.outproc.core.memory.Layouts.LE_U64;
 import static dev.outproc.examples.net.VirtioNetDevice.ETHERNET_HEADER_BYTES;
 import static dev.outproc.examples.net.VirtioNetDevice.HEADER_BYTES;
 import static dev.outproc.examples.net.VirtioNetDevice.MAX_TX_CHAIN_BYTES;
@@ -26,9 +27,6 @@ import static dev.outproc.examples.net.VirtioNetDevice.NUM_BUFFERS_OFFSET;
  * <p>The data path allocates nothing: the frame buffer, the header and the chain arrays are reused.
  */
 final class NetQueuePair {
-    /** The unaligned little-endian 64-bit word folded into the sink's fingerprint. */
-    private static final ValueLayout.OfLong LE_U64_UNALIGNED =
-            ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
     /** IEEE 802 "local experimental" EtherType: what the source's frames carry. */
     static final short SOURCE_ETHER_TYPE = (short) 0x88B5;
 
@@ -212,7 +210,7 @@ final class NetQueuePair {
             // A real back-end hands the bytes on: copy them out as DPDK's vhost PMD copies into an mbuf.
             chain.readReadable(headerBytes, frame, 0, frameBytes);
             sinkFingerprint.lazySet(sinkFingerprint.getPlain()
-                    ^ frame.get(LE_U64_UNALIGNED, 0) ^ frame.get(LE_U64_UNALIGNED, frameBytes - 8));
+                    ^ frame.get(LE_U64, 0) ^ frame.get(LE_U64, frameBytes - 8));
             return;
         }
         try {

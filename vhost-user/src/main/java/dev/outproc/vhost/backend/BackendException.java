@@ -1,5 +1,7 @@
 package dev.outproc.vhost.backend;
 
+import dev.outproc.core.fd.Errno;
+
 import java.io.IOException;
 
 /**
@@ -11,11 +13,11 @@ public final class BackendException extends IOException {
     private static final long serialVersionUID = 1L;
 
     /** Status for a request the back-end does not support. */
-    public static final long UNSUPPORTED = 95; // ENOTSUP
+    public static final long UNSUPPORTED = Errno.ENOTSUP;
     /** Status for an invalid request. */
-    public static final long INVALID = 22; // EINVAL
+    public static final long INVALID = Errno.EINVAL;
     /** Status for an I/O failure while serving a request. */
-    public static final long IO_ERROR = 5; // EIO
+    public static final long IO_ERROR = Errno.EIO;
 
     private final long status;
 

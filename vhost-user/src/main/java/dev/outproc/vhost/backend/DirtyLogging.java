@@ -4,6 +4,7 @@ import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.memory.DirtyLog;
 import dev.outproc.core.memory.Unsigned;
 import dev.outproc.core.transport.ReceivedFds;
+import dev.outproc.core.virtqueue.DeviceQueue;
 import dev.outproc.vhost.message.FrontendRequest;
 import dev.outproc.vhost.message.LogDescription;
 import dev.outproc.vhost.message.ProtocolFeature;
@@ -77,7 +78,7 @@ final class DirtyLogging implements AutoCloseable {
             return;
         }
         boolean logging = (session.negotiatedFeatures() & LOG_ALL) != 0 && log != null;
-        ring.queue.setDirtyLog(logging ? log : null, ring.logUsed ? ring.logGuestAddr : -1);
+        ring.queue.setDirtyLog(logging ? log : null, ring.logUsed ? ring.logGuestAddr : DeviceQueue.NO_RING_LOG);
     }
 
     @Override

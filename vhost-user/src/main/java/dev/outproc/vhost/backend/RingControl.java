@@ -19,7 +19,6 @@ import dev.outproc.vhost.message.VringState;
 
 import java.io.IOException;
 import java.util.List;
-import java.util.concurrent.locks.LockSupport;
 
 import static java.lang.System.Logger.Level.DEBUG;
 import static java.lang.System.Logger.Level.ERROR;
@@ -354,7 +353,7 @@ final class RingControl {
         if (kick == null || session.backend().options().busyPoll()) {
             // A busy-polling worker runs the ring on every turn whether or not it has a kick fd, so the
             // device may keep the front-end's kicks suppressed (no system call per burst on either side).
-            startPolling(ring);
+            RingPolling.start(ring, session.backend(), () -> run(ring));
         }
         LOG.log(DEBUG, "ring {0} started: {1} ring of {2}, {3}", ring.index(), packed ? "packed" : "split", ring.size,
                 kick != null ? "kick eventfd" : "polled");
@@ -407,7 +406,7 @@ final class RingControl {
                 device.queueStopped(ring.vring);
             }
         });
-        stopPolling(ring);
+        RingPolling.stop(ring);
         if (ring.kick != null) {
             ring.kick.close();
             ring.kick = null;
@@ -415,36 +414,6 @@ final class RingControl {
         session.backendChannel().dropCall(ring.index());
         LOG.log(DEBUG, "ring {0} stopped at base 0x{1}", ring.index(), Long.toHexString(base[0]));
         return base[0];
-    }
-
-    private void startPolling(RingState ring) {
-        if (session.backend().options().busyPoll()) {
-            ring.busyPoller = () -> run(ring);
-            ring.polled = true;
-            ring.worker().addPoller(ring.busyPoller);
-            return;
-        }
-        // The front-end will not kick this ring: poll it every 50 microseconds. A worker that is busy (or
-        // stalled) gets one queued run, not one per tick.
-        VhostUserBackend backend = session.backend();
-        ring.pollThread = Thread.ofPlatform().daemon(true).name("vhost-user-poll-" + ring.index()).start(() -> {
-            while (!Thread.currentThread().isInterrupted() && ring.started && !backend.isClosed()) {
-                ring.wake.trigger();
-                LockSupport.parkNanos(50_000);
-            }
-        });
-    }
-
-    private static void stopPolling(RingState ring) {
-        if (ring.busyPoller != null) {
-            ring.polled = false;
-            ring.worker().removePoller(ring.busyPoller);
-            ring.busyPoller = null;
-        }
-        if (ring.pollThread != null) {
-            ring.pollThread.interrupt();
-            ring.pollThread = null;
-        }
     }
 
     /** Runs the device on a ring; on the ring's worker thread. */

@@ -139,26 +139,26 @@ public final class Vring implements VirtioQueue {
      */
     @Override
     public void complete(DescriptorChain chain, long writtenBytes) throws VirtqueueException {
-        RingState s = state;
-        if (s == null || s.queue == null) {
-            throw new IllegalStateException("ring " + index + " has no queue (not started)");
-        }
-        try {
-            s.queue.addUsed(chain, writtenBytes);
-        } catch (VirtqueueException e) {
-            s.markBroken(e);
-            throw e;
-        }
+        returnChain(chain, writtenBytes, false);
     }
 
     @Override
     public void stageCompletion(DescriptorChain chain, long writtenBytes) throws VirtqueueException {
+        returnChain(chain, writtenBytes, true);
+    }
+
+    /** Adds a used entry, published now or staged for {@link #publishCompletions}; a failure breaks the ring. */
+    private void returnChain(DescriptorChain chain, long writtenBytes, boolean staged) throws VirtqueueException {
         RingState s = state;
         if (s == null || s.queue == null) {
             throw new IllegalStateException("ring " + index + " has no queue (not started)");
         }
         try {
-            s.queue.stageUsed(chain, writtenBytes);
+            if (staged) {
+                s.queue.stageUsed(chain, writtenBytes);
+            } else {
+                s.queue.addUsed(chain, writtenBytes);
+            }
         } catch (VirtqueueException e) {
             s.markBroken(e);
             throw e;

@@ -1,15 +1,19 @@
 package dev.outproc.vhost.frontend;
 
+import dev.outproc.core.fd.Errno;
+import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.vhost.connection.VhostUserMessage;
 import dev.outproc.vhost.connection.VhostUserMessageReader;
 import dev.outproc.vhost.connection.VhostUserMessageWriter;
 import dev.outproc.vhost.message.BackendRequest;
+import dev.outproc.vhost.message.FrontendRequest;
 import dev.outproc.vhost.message.IotlbMsg;
 import dev.outproc.vhost.message.MessageStream;
 import dev.outproc.vhost.message.VringState;
 
 import java.io.IOException;
+import java.util.List;
 
 import static java.lang.System.Logger.Level.DEBUG;
 import static java.lang.System.Logger.Level.WARNING;
@@ -21,8 +25,8 @@ import static java.lang.System.Logger.Level.WARNING;
  */
 final class BackendChannelReader implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserFrontend.class.getName());
-    /** EIO: the status a failing handler answers with. */
-    private static final long HANDLER_FAILED = 5;
+    /** The status a failing handler answers with. */
+    private static final long HANDLER_FAILED = Errno.EIO;
 
     private final MessageChannel channel;
     private final VhostUserMessageReader reader;
@@ -38,6 +42,22 @@ final class BackendChannelReader implements AutoCloseable {
         this.writer = new VhostUserMessageWriter(channel);
         this.handler = handler;
         this.thread = Thread.ofPlatform().daemon(true).name("vhost-user-backend-channel").start(this::readLoop);
+    }
+
+    /**
+     * Opens a back-end channel: a socket pair whose other end travels with SET_BACKEND_REQ_FD, read by a new
+     * reader. The pair is closed again when the request fails.
+     */
+    static BackendChannelReader open(RequestChannel io, VhostUserFrontend.BackendRequestHandler handler)
+            throws IOException {
+        MessageChannel.Pair pair = MessageChannel.pair();
+        try (OwnedFd theirs = pair.peerFd()) {
+            io.send(FrontendRequest.SET_BACKEND_REQ_FD, 0, List.of(theirs));
+        } catch (IOException | RuntimeException e) {
+            pair.channel().close();
+            throw e;
+        }
+        return new BackendChannelReader(pair.channel(), handler);
     }
 
     private void readLoop() {

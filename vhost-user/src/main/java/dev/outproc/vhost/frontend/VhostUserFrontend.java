@@ -8,16 +8,11 @@ import dev.outproc.core.memory.GuestRegion;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.core.virtqueue.DriverQueue;
-import dev.outproc.vhost.connection.VhostUserMessageReader;
-import dev.outproc.vhost.connection.VhostUserMessageWriter;
 import dev.outproc.vhost.message.FrontendRequest;
-import dev.outproc.vhost.message.ProtocolFeature;
-import dev.outproc.vhost.message.U64Payload;
 import dev.outproc.vhost.message.VhostUserFeature;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.function.IntConsumer;
 
 /**
@@ -26,6 +21,10 @@ import java.util.function.IntConsumer;
  *
  * <p>Requests that have no reply of their own are sent with NEED_REPLY once REPLY_ACK is negotiated,
  * and a non-zero status becomes a {@link FrontendException}. One thread at a time drives a front-end.
+ *
+ * <p>The connection and its negotiation (features, SET_OWNER, RESET_DEVICE, status, raw access for tests)
+ * live in the package-private layer this class extends; memory table, rings, IOTLB, configuration, inflight
+ * and device state each have a request class of their own, to which the methods here delegate.
  *
  * <h2 id="errors">Errors</h2>
  * Every request throws {@link IOException} when the socket fails or the reply does not come within
@@ -43,22 +42,19 @@ import java.util.function.IntConsumer;
  * }
  * }
  */
-public final class VhostUserFrontend implements AutoCloseable {
+public final class VhostUserFrontend extends FrontendConnection implements AutoCloseable {
     /** A fresh packed ring's vring base: slot 0 with the wrap counter (bit 15) set. */
     private static final int PACKED_RING_START = 1 << 15;
 
-    private final RequestChannel io;
     private final MemoryTableRequests memoryTable;
     private final RingRequests rings;
     private final IotlbRequests iotlb;
     private final ConfigRequests config;
     private final StateRequests state;
-    private long features;
-    private long protocolFeatures;
     private BackendChannelReader backendChannel;
 
     private VhostUserFrontend(MessageChannel channel) {
-        this.io = new RequestChannel(channel);
+        super(channel);
         this.memoryTable = new MemoryTableRequests(io);
         this.rings = new RingRequests(io);
         this.iotlb = new IotlbRequests(io);
@@ -85,137 +81,6 @@ public final class VhostUserFrontend implements AutoCloseable {
      */
     public static VhostUserFrontend over(MessageChannel channel) {
         return new VhostUserFrontend(channel);
-    }
-
-    /**
-     * Sets how long to wait for any reply; 0 waits forever.
-     *
-     * @param timeoutMillis the timeout
-     * @throws IOException when the socket refuses the option
-     */
-    public void setReplyTimeoutMillis(int timeoutMillis) throws IOException {
-        io.channel().setReadTimeoutMillis(timeoutMillis);
-    }
-
-    /** {@return the virtio features acknowledged with {@link #setFeatures}} */
-    public long features() {
-        return features;
-    }
-
-    /** {@return the protocol features acknowledged with {@link #setProtocolFeatures}} */
-    public long protocolFeatures() {
-        return protocolFeatures;
-    }
-
-    /**
-     * {@return whether a protocol feature was acknowledged}
-     *
-     * @param feature the feature
-     */
-    public boolean has(ProtocolFeature feature) {
-        return (protocolFeatures & feature.mask()) != 0;
-    }
-
-    // ---- negotiation ----
-
-    /**
-     * {@return the back-end's virtio features (GET_FEATURES)}
-     *
-     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
-     */
-    public long getFeatures() throws IOException {
-        return io.callU64(FrontendRequest.GET_FEATURES);
-    }
-
-    /**
-     * Acknowledges virtio features (SET_FEATURES).
-     *
-     * @param value the features
-     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
-     */
-    public void setFeatures(long value) throws IOException {
-        io.sendU64(FrontendRequest.SET_FEATURES, value);
-        features = value;
-    }
-
-    /**
-     * {@return the back-end's protocol features (GET_PROTOCOL_FEATURES)}
-     *
-     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
-     */
-    public long getProtocolFeatures() throws IOException {
-        return io.callU64(FrontendRequest.GET_PROTOCOL_FEATURES);
-    }
-
-    /**
-     * Acknowledges protocol features (SET_PROTOCOL_FEATURES); REPLY_ACK, when acknowledged, applies from the
-     * next request on.
-     *
-     * @param value the features
-     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
-     */
-    public void setProtocolFeatures(long value) throws IOException {
-        io.encodeU64(value);
-        io.sendWithoutAck(FrontendRequest.SET_PROTOCOL_FEATURES, U64Payload.ENCODED_LENGTH);
-        protocolFeatures = value;
-        io.replyAck(has(ProtocolFeature.REPLY_ACK));
-    }
-
-    /**
-     * The usual opening: GET_FEATURES, SET_OWNER, then the protocol features (when the back-end offers
-     * F_PROTOCOL_FEATURES) and the virtio features, each the intersection of what is wanted and offered.
-     *
-     * @param wantedFeatures virtio features to use (F_PROTOCOL_FEATURES is added when offered)
-     * @param wantedProtocolFeatures protocol features to use
-     * @return the virtio features acknowledged
-     * @throws IOException when a request fails or is refused (see <a href="#errors">Errors</a>)
-     */
-    public long negotiate(long wantedFeatures, long wantedProtocolFeatures) throws IOException {
-        long offered = getFeatures();
-        setOwner();
-        long protocolBit = VhostUserFeature.PROTOCOL_FEATURES.mask();
-        if ((offered & protocolBit) != 0) {
-            setProtocolFeatures(getProtocolFeatures() & wantedProtocolFeatures);
-        }
-        long acked = offered & (wantedFeatures | protocolBit);
-        setFeatures(acked);
-        return acked;
-    }
-
-    /**
-     * Sends SET_OWNER.
-     *
-     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
-     */
-    public void setOwner() throws IOException {
-        io.send(FrontendRequest.SET_OWNER, 0, List.of());
-    }
-
-    /**
-     * Sends RESET_DEVICE.
-     *
-     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
-     */
-    public void resetDevice() throws IOException {
-        io.send(FrontendRequest.RESET_DEVICE, 0, List.of());
-    }
-
-    /**
-     * {@return the back-end's queue count (GET_QUEUE_NUM, MQ)}
-     *
-     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
-     */
-    public int getQueueNum() throws IOException {
-        return (int) io.callU64(FrontendRequest.GET_QUEUE_NUM);
-    }
-
-    /**
-     * {@return the back-end's memory slot count (GET_MAX_MEM_SLOTS, CONFIGURE_MEM_SLOTS)}
-     *
-     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
-     */
-    public int getMaxMemSlots() throws IOException {
-        return (int) io.callU64(FrontendRequest.GET_MAX_MEM_SLOTS);
     }
 
     // ---- memory ----
@@ -395,7 +260,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException when a request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public FrontendQueue startQueue(int index, DriverQueue queue, GuestMemory memory, int base) throws IOException {
-        boolean enable = (features & VhostUserFeature.PROTOCOL_FEATURES.mask()) != 0;
+        boolean enable = (features() & VhostUserFeature.PROTOCOL_FEATURES.mask()) != 0;
         return rings.start(this, index, queue, memory, base, enable);
     }
 
@@ -460,25 +325,6 @@ public final class VhostUserFrontend implements AutoCloseable {
      */
     public void setConfig(int offset, byte[] data) throws IOException {
         config.setConfig(offset, data);
-    }
-
-    /**
-     * Sends SET_STATUS.
-     *
-     * @param status the virtio status byte
-     * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
-     */
-    public void setStatus(int status) throws IOException {
-        io.sendU64(FrontendRequest.SET_STATUS, status);
-    }
-
-    /**
-     * {@return the status (GET_STATUS)}
-     *
-     * @throws IOException when the request fails (see <a href="#errors">Errors</a>)
-     */
-    public int getStatus() throws IOException {
-        return (int) io.callU64(FrontendRequest.GET_STATUS);
     }
 
     // ---- inflight and device state ----
@@ -576,17 +422,11 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IOException when the request fails or is refused (see <a href="#errors">Errors</a>)
      */
     public void openBackendChannel(BackendRequestHandler handler) throws IOException {
-        MessageChannel.Pair pair = MessageChannel.pair();
-        try (OwnedFd theirs = pair.peerFd()) {
-            io.send(FrontendRequest.SET_BACKEND_REQ_FD, 0, List.of(theirs));
-        } catch (IOException | RuntimeException e) {
-            pair.channel().close();
-            throw e;
-        }
+        BackendChannelReader opened = BackendChannelReader.open(io, handler);
         if (backendChannel != null) {
             backendChannel.close();
         }
-        backendChannel = new BackendChannelReader(pair.channel(), handler);
+        backendChannel = opened;
     }
 
     /**
@@ -602,21 +442,6 @@ public final class VhostUserFrontend implements AutoCloseable {
                 onCall.accept(index);
             }
         });
-    }
-
-    /** {@return the underlying channel (for tests that play a hostile front-end)} */
-    public MessageChannel channel() {
-        return io.channel();
-    }
-
-    /** {@return the message writer (for tests that send raw requests)} */
-    public VhostUserMessageWriter writer() {
-        return io.writer();
-    }
-
-    /** {@return the reply reader} */
-    public VhostUserMessageReader reader() {
-        return io.reader();
     }
 
     /** Disconnects, and closes the back-end channel if one is open. */

@@ -34,6 +34,10 @@ import java.util.Set;
 public record BackendArguments(Path socketPath, int fd, boolean printCapabilities, List<String> others,
                                Set<PosixFilePermission> socketMode, Set<Long> allowUids, Set<Long> allowGids,
                                Duration handshakeTimeout) {
+    /** The options that take a value, after {@code =} or as the next argument. */
+    private static final Set<String> VALUE_OPTIONS = Set.of("--socket-path", "--fd", "--socket-mode", "--allow-uid",
+            "--allow-gid", "--handshake-timeout-ms");
+
     /**
      * Arguments with the access options at their defaults.
      *
@@ -82,52 +86,37 @@ public record BackendArguments(Path socketPath, int fd, boolean printCapabilitie
         List<String> others = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
-            String name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
+            boolean inline = arg.contains("=");
+            String name = inline ? arg.substring(0, arg.indexOf('=')) : arg;
             switch (name) {
                 case "--socket-path" -> {
-                    if (socketPath != null) {
-                        throw new BackendUsageException("--socket-path given twice");
-                    }
-                    String value = value(args, i, arg);
-                    i += arg.contains("=") ? 0 : 1;
-                    socketPath = Path.of(value);
+                    onlyOnce(socketPath != null, name);
+                    socketPath = Path.of(value(args, i, arg));
                 }
                 case "--fd" -> {
-                    if (fd >= 0) {
-                        throw new BackendUsageException("--fd given twice");
-                    }
-                    String value = value(args, i, arg);
-                    i += arg.contains("=") ? 0 : 1;
-                    fd = parseFd(value);
+                    onlyOnce(fd >= 0, name);
+                    fd = parseFd(value(args, i, arg));
                 }
                 case "--print-capabilities" -> {
-                    if (arg.contains("=")) {
+                    if (inline) {
                         throw new BackendUsageException("--print-capabilities takes no value, got '" + arg + "'");
                     }
                     capabilities = true;
                 }
                 case "--socket-mode" -> {
-                    if (socketMode != null) {
-                        throw new BackendUsageException("--socket-mode given twice");
-                    }
-                    String value = value(args, i, arg);
-                    i += arg.contains("=") ? 0 : 1;
-                    socketMode = parseSocketMode(value);
+                    onlyOnce(socketMode != null, name);
+                    socketMode = parseSocketMode(value(args, i, arg));
                 }
-                case "--allow-uid", "--allow-gid" -> {
-                    String value = value(args, i, arg);
-                    i += arg.contains("=") ? 0 : 1;
-                    (name.equals("--allow-uid") ? uids : gids).addAll(parseIds(name, value));
-                }
+                case "--allow-uid", "--allow-gid" ->
+                        (name.equals("--allow-uid") ? uids : gids).addAll(parseIds(name, value(args, i, arg)));
                 case "--handshake-timeout-ms" -> {
-                    if (handshake != null) {
-                        throw new BackendUsageException("--handshake-timeout-ms given twice");
-                    }
-                    String value = value(args, i, arg);
-                    i += arg.contains("=") ? 0 : 1;
-                    handshake = parseHandshakeTimeout(value);
+                    onlyOnce(handshake != null, name);
+                    handshake = parseHandshakeTimeout(value(args, i, arg));
                 }
                 default -> others.add(arg);
+            }
+            if (!inline && VALUE_OPTIONS.contains(name)) {
+                i++; // the value was the next argument
             }
         }
         return new BackendArguments(socketPath, fd, capabilities, others, socketMode, uids, gids, handshake);
@@ -217,6 +206,13 @@ public record BackendArguments(Path socketPath, int fd, boolean printCapabilitie
             return Duration.ofMillis(ms);
         } catch (NumberFormatException e) {
             throw new BackendUsageException("--handshake-timeout-ms needs a number of milliseconds, got '" + text + "'");
+        }
+    }
+
+    /** Refuses an option given a second time. */
+    private static void onlyOnce(boolean givenBefore, String name) {
+        if (givenBefore) {
+            throw new BackendUsageException(name + " given twice");
         }
     }
 

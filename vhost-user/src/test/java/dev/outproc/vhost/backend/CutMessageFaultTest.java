@@ -3,6 +3,7 @@ package dev.outproc.vhost.backend;
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.memory.GuestRegion;
+import dev.outproc.core.memory.Layouts;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.core.virtio.VirtioFeature;
 import dev.outproc.vhost.message.FrontendRequest;
@@ -17,7 +18,6 @@ import org.junit.jupiter.params.provider.EnumSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -34,8 +34,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class CutMessageFaultTest {
-    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt U32 = Layouts.LE_U32;
+    private static final ValueLayout.OfLong U64 = Layouts.LE_U64;
 
     @TempDir
     Path dir;

@@ -26,9 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The device-state handler (SET_DEVICE_STATE_FD, CHECK_DEVICE_STATE) through the real dispatcher: offered
- * only to migratable devices, refused while a ring runs, and a device's failure reported by
- * CHECK_DEVICE_STATE. (A full save and load of a block device is in {@link ProtocolFeatureMatrixTest}.)
+ * The device-state handler (SET_DEVICE_STATE_FD, CHECK_DEVICE_STATE) through the real dispatcher, with
+ * core's driver queue as the guest where a ring runs: offered only to migratable devices, refused while a
+ * ring runs or another transfer does, and a device's failure reported by CHECK_DEVICE_STATE. (A full save and load of a block device is in {@link ProtocolFeatureMatrixTest}.)
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class DeviceStateTest {
@@ -141,6 +141,57 @@ class DeviceStateTest {
             fe.setReplyTimeoutMillis(10_000);
             fe.negotiate(VERSION_1, WANTED);
             assertEquals(BackendException.INVALID, fe.checkDeviceState());
+        }
+    }
+
+    @Test
+    void aTransferShouldBeRefusedWhileARingRunsAndTakenOnceItStopped() throws Exception {
+        Path socket = dir.resolve("state.sock");
+        try (Rig.Served served = serve(socket, new Counter(true)); Rig rig = Rig.connect(socket, 2L << 20)) {
+            long acked = rig.fe.negotiate(VERSION_1, WANTED);
+            rig.setMemTable();
+            Rig.Ring ring = rig.ring(0, 16, acked, 1, 4096);
+            rig.program(ring, Rig.Setup.standard());
+            ring.submit(0, RamBlkDevice.T_GET_ID, 0, 20, true, false);
+            ring.kick();
+            assertEquals(0, ring.await(10_000), "the ring runs: the device completed the chain");
+            OwnedFd[] pipe = FdChannel.pipe();
+            try (FdChannel readEnd = FdChannel.of(pipe[0]); OwnedFd writeEnd = pipe[1]) {
+                FrontendException refused = assertThrows(FrontendException.class,
+                        () -> rig.fe.setDeviceStateFd(true, writeEnd), "ring 0 is started");
+                assertEquals(BackendException.INVALID, refused.status());
+                assertEquals(1, rig.fe.getVringBase(0), "stopped after its one chain");
+                rig.fe.setDeviceStateFd(true, writeEnd);
+                writeEnd.close();
+                ByteBuffer saved = ByteBuffer.allocate(64);
+                while (readEnd.read(saved) >= 0) {
+                    // until EOF: the back-end closes its end when the device is done
+                }
+                assertEquals(new String(Counter.STATE), new String(saved.array(), 0, saved.position()));
+            }
+            assertEquals(0, rig.fe.checkDeviceState(), "the save ran once the ring stopped");
+        }
+    }
+
+    @Test
+    void aSecondTransferWhileTheFirstRunsShouldBeRefused() throws Exception {
+        Path socket = dir.resolve("state.sock");
+        try (Rig.Served served = serve(socket, new Counter(true));
+             VhostUserFrontend fe = VhostUserFrontend.connect(socket)) {
+            fe.setReplyTimeoutMillis(10_000);
+            fe.negotiate(VERSION_1, WANTED);
+            OwnedFd[] first = FdChannel.pipe();
+            // A load reads until EOF: while the write end stays open, the first transfer runs.
+            fe.setDeviceStateFd(false, first[0]);
+            first[0].close();
+            OwnedFd[] second = FdChannel.pipe();
+            try (OwnedFd readEnd = second[0]; OwnedFd writeEnd = second[1]) {
+                FrontendException refused = assertThrows(FrontendException.class,
+                        () -> fe.setDeviceStateFd(true, writeEnd), "a transfer is already running");
+                assertEquals(BackendException.INVALID, refused.status());
+            }
+            first[1].close(); // EOF with nothing written: the device refuses an empty state
+            assertEquals(BackendException.IO_ERROR, fe.checkDeviceState());
         }
     }
 

@@ -3,6 +3,7 @@ package dev.outproc.vhost.backend;
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.memory.GuestRegion;
+import dev.outproc.core.memory.Layouts;
 import dev.outproc.core.memory.MemFd;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.vhost.message.FrontendRequest;
@@ -17,7 +18,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -43,9 +43,9 @@ import java.util.concurrent.TimeoutException;
  * connection shows up in the next.
  */
 class DispatchFuzzTest {
-    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt U32 = Layouts.LE_U32;
+    private static final ValueLayout.OfLong U64 = Layouts.LE_U64;
+    private static final ValueLayout.OfShort U16 = Layouts.LE_U16;
     private static final long RAM = 1L << 20;
     private static final int MAX_MESSAGES = 48;
 

@@ -27,7 +27,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,6 +35,12 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
+import static dev.outproc.core.memory.Layouts.LE_U16;
+import static dev.outproc.core.memory.Layouts.LE_U32;
+import static dev.outproc.core.memory.Layouts.LE_U64;
+import static dev.outproc.core.memory.Layouts.NATIVE_U16;
+import static dev.outproc.core.memory.Layouts.NATIVE_U32;
+import static dev.outproc.core.memory.Layouts.NATIVE_U64;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -52,11 +57,6 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class HostileFrontendTest {
-    private static final ValueLayout.OfLong NATIVE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.nativeOrder());
-    private static final ValueLayout.OfInt NATIVE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
-    private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final long MEMORY = 4L << 20;
     private static final int VERSION = (int) VhostUserHeader.VERSION;
     private static final int NEED_REPLY = (int) (VhostUserHeader.VERSION | VhostUserHeader.NEED_REPLY_FLAG);
@@ -400,8 +400,8 @@ class HostileFrontendTest {
             // SET_INFLIGHT_FD: 2 queues of 256 descriptors (8 KiB each) over 64 KiB at offset 60 KiB.
             b.set(NATIVE_U64, 0, 2 * InflightRegion.queueRegionBytes(256, false));
             b.set(NATIVE_U64, 8, 60 * 1024);
-            b.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder()), 16, (short) 1);
-            b.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder()), 18, (short) 256);
+            b.set(NATIVE_U16, 16, (short) 1);
+            b.set(NATIVE_U16, 18, (short) 256);
             b.set(NATIVE_U32, 20, 0);
             rig.fe.writer().sendUnchecked(FrontendRequest.SET_INFLIGHT_FD.code(), NEED_REPLY, 24, List.of(small));
             assertErrorAck(rig.fe.channel(), FrontendRequest.SET_INFLIGHT_FD.code());
@@ -676,10 +676,12 @@ class HostileFrontendTest {
 
     // ---- ring attacks ----
 
-    /** A split ring of 16 laid out by hand, to write what no driver would. */
     /**
      * A split ring of 16 whose layout (zeroed) comes from core's driver queue and whose programming comes
-     * from the rig, but whose descriptors and avail entries are written by hand: what no driver would.
+     * from the rig, but whose descriptors and avail entries are written by hand. Every test that uses it
+     * writes what core's {@code SplitDriverQueue} cannot produce (loops, heads and next indices beyond the
+     * queue, nested or misaligned indirect tables, an avail index that jumps, buffers past guest memory), so
+     * these writers stay; well-formed traffic in this class goes through the rig's driver queues.
      */
     private final class RawRing implements AutoCloseable {
         static final int SIZE = 16;
@@ -936,8 +938,8 @@ class HostileFrontendTest {
             random.nextBytes(junk);
             MemorySegment.copy(junk, 0, map.segment(), ValueLayout.JAVA_BYTE, 0, junk.length);
             // A valid header (version 1, 16 descriptors) over random descriptor states and counters.
-            map.segment().set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder()), 8, (short) 1);
-            map.segment().set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder()), 10, (short) 16);
+            map.segment().set(NATIVE_U16, 8, (short) 1);
+            map.segment().set(NATIVE_U16, 10, (short) 16);
             rig.fe.setInflightFd(new VhostUserFrontendInflight(log, bytes).value());
             rig.setMemTable();
             Rig.Ring ring = rig.ring(0, 16, acked, 2, 4096);
@@ -961,7 +963,8 @@ class HostileFrontendTest {
 
     /**
      * A packed ring of 16 (VIRTIO 1.x §2.8) laid out by core's driver queue and programmed by the rig, whose
-     * descriptors are written by hand: what no driver would.
+     * descriptors are written by hand: chains longer than the ring, buffer ids beyond the queue, nested
+     * indirect tables, buffers outside memory, none of which core's {@code PackedDriverQueue} can produce.
      */
     private final class RawPackedRing implements AutoCloseable {
         static final int SIZE = 16;

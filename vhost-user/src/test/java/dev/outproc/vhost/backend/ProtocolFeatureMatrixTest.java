@@ -40,6 +40,7 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
 
+import static dev.outproc.core.memory.Layouts.LE_U16;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -56,7 +57,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 class ProtocolFeatureMatrixTest {
     private static final long MEMORY = 4L << 20;
     private static final int QUEUES = 4;
-    private static final ValueLayout.OfShort LE_U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final long BASE_FEATURES = VirtioFeature.VERSION_1.mask();
 
     @TempDir

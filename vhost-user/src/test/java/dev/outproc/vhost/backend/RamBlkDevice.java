@@ -19,6 +19,9 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
+import static dev.outproc.core.memory.Layouts.LE_U32;
+import static dev.outproc.core.memory.Layouts.LE_U64;
+
 /**
  * A small test device that speaks the virtio-blk request format (16-byte header, data, status byte) over
  * a store held in a {@link MemorySegment} (RAM or a mapped file), so that {@code VirtioBlkDriver} and the
@@ -36,8 +39,6 @@ final class RamBlkDevice implements VhostUserDevice {
     static final int S_UNSUPP = 2;
     static final String ID = "ram-blk-test";
 
-    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final MemorySegment store;
     private final int queues;

@@ -14,11 +14,13 @@ import dev.outproc.vhost.frontend.VhostUserFrontend;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.LockSupport;
+
+import static dev.outproc.core.memory.Layouts.LE_U32;
+import static dev.outproc.core.memory.Layouts.LE_U64;
 
 /**
  * A test front-end over {@link VhostUserFrontend} that exposes every step: guest memory in one or more
@@ -30,8 +32,6 @@ final class Rig implements AutoCloseable {
     static final long GUEST_BASE = 0x4000_0000L;
     static final long USER_BASE = 0x7f00_0000_0000L;
     static final int PAGE = 4096;
-    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     VhostUserFrontend fe;
     final List<GuestRegion> regions = new ArrayList<>();

@@ -1,5 +1,6 @@
 package dev.outproc.vhost.interop;
 
+import dev.outproc.core.memory.Layouts;
 import dev.outproc.core.virtio.VirtioDevice;
 import dev.outproc.core.virtio.VirtioDeviceType;
 import dev.outproc.core.virtio.VirtioFeature;
@@ -10,7 +11,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -77,7 +77,7 @@ final class LoopbackNetDevice implements VirtioDevice {
                 dropped.incrementAndGet();
                 continue;
             }
-            frame.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), NUM_BUFFERS_OFFSET, (short) 1);
+            frame.set(Layouts.LE_U16, NUM_BUFFERS_OFFSET, (short) 1);
             buffer.writeWritable(0, frame, 0, length);
             receive.complete(buffer, length);
             looped.incrementAndGet();

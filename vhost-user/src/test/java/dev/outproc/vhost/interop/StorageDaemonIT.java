@@ -1,5 +1,7 @@
 package dev.outproc.vhost.interop;
 
+import static dev.outproc.core.memory.Layouts.LE_U32;
+import static dev.outproc.core.memory.Layouts.LE_U64;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,8 +10,6 @@ import dev.outproc.core.transport.MessageChannel;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import org.junit.jupiter.api.Test;
 
@@ -20,8 +20,6 @@ import org.junit.jupiter.api.Test;
  */
 class StorageDaemonIT {
 
-    private static final ValueLayout.OfInt LE_U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LE_U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int HEADER_SIZE = 12;
     private static final int GET_FEATURES = 1;
     private static final int GET_PROTOCOL_FEATURES = 15;

@@ -281,8 +281,7 @@ public final class Linux {
     private static final long FAILED = -3;
 
     /**
-     * The one path of every downcall (with {@link #call(FdDowncall, String, int, MemorySegment, long, long, int)},
-     * which shares its errno policy): invokes the call with this thread's capture segment, applies the
+     * A downcall off the hot path (both {@code call} forms run through one loop, {@link #invoke}): invokes the call with this thread's capture segment, applies the
      * errno policy of {@code options}, and turns any other failure into a {@link NativeException} naming
      * the call, its arguments and the errno.
      *
@@ -293,26 +292,9 @@ public final class Linux {
      * @throws NativeException when the call fails
      */
     static long call(Downcall downcall, Description description, int options) throws NativeException {
-        MemorySegment st = CAPTURE_STATE.get();
-        while (true) {
-            long rc;
-            try {
-                rc = downcall.invoke(st);
-            } catch (Throwable t) {
-                throw unexpected(t);
-            }
-            if (rc >= 0) {
-                return rc;
-            }
-            int errno = (int) ERRNO.get(st, 0L);
-            long outcome = afterFailure(errno, options);
-            if (outcome == FAILED) {
-                throw new NativeException(description.text(), errno);
-            }
-            if (outcome != RETRY) {
-                return outcome;
-            }
-        }
+        // A capturing adapter: this form allocates anyway (its lambdas capture their arguments).
+        return invoke((st, fd, segment, a, b) -> downcall.invoke(st), 0, MemorySegment.NULL, 0, 0, options,
+                description, null);
     }
 
     /**
@@ -332,6 +314,16 @@ public final class Linux {
      */
     static long call(FdDowncall downcall, String format, int fd, MemorySegment segment, long a, long b, int options)
             throws NativeException {
+        return invoke(downcall, fd, segment, a, b, options, null, format);
+    }
+
+    /**
+     * The loop both {@code call} forms share: invoke with this thread's capture segment, read the captured
+     * errno on failure, apply the policy. The failure's text comes from {@code description} when it is
+     * given, else from {@code format} and the arguments.
+     */
+    private static long invoke(FdDowncall downcall, int fd, MemorySegment segment, long a, long b, int options,
+                               Description description, String format) throws NativeException {
         MemorySegment st = CAPTURE_STATE.get();
         while (true) {
             long rc;
@@ -346,7 +338,8 @@ public final class Linux {
             int errno = (int) ERRNO.get(st, 0L);
             long outcome = afterFailure(errno, options);
             if (outcome == FAILED) {
-                throw new NativeException(String.format(format, fd, a, b), errno);
+                String text = description != null ? description.text() : String.format(format, fd, a, b);
+                throw new NativeException(text, errno);
             }
             if (outcome != RETRY) {
                 return outcome;

@@ -92,11 +92,7 @@ public final class Sockets {
 
     /** Binds a socket to a path. */
     public static void bind(int fd, String path) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment address = address(arena, path);
-            Linux.call(st -> (int) BIND.invokeExact(st, fd, address, SOCKADDR_UN_SIZE),
-                    () -> "bind(fd=" + fd + ", path=" + path + ")", 0);
-        }
+        callWithAddress(BIND, "bind", fd, path);
     }
 
     /** Listens. */
@@ -113,10 +109,15 @@ public final class Sockets {
 
     /** Connects to a path. */
     public static void connect(int fd, String path) throws NativeException {
+        callWithAddress(CONNECT, "connect", fd, path);
+    }
+
+    /** {@code bind} and {@code connect}: an fd and a {@code struct sockaddr_un} built from {@code path}. */
+    private static void callWithAddress(MethodHandle handle, String name, int fd, String path) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment address = address(arena, path);
-            Linux.call(st -> (int) CONNECT.invokeExact(st, fd, address, SOCKADDR_UN_SIZE),
-                    () -> "connect(fd=" + fd + ", path=" + path + ")", 0);
+            Linux.call(st -> (int) handle.invokeExact(st, fd, address, SOCKADDR_UN_SIZE),
+                    () -> name + "(fd=" + fd + ", path=" + path + ")", 0);
         }
     }
 
