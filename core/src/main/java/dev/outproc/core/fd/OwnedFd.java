@@ -46,12 +46,20 @@ public final class OwnedFd implements AutoCloseable {
         return new OwnedFd(Linux.fcntl(fd, Linux.F_DUPFD_CLOEXEC, 0));
     }
 
-    /** {@return a duplicate of this fd, owned separately} @throws NativeException when dup fails */
+    /**
+     * {@return a duplicate of this fd, owned separately}
+     *
+     * @throws NativeException when dup fails
+     */
     public OwnedFd duplicate() throws NativeException {
         return duplicate(get());
     }
 
-    /** {@return the raw fd} @throws IllegalStateException when closed or transferred */
+    /**
+     * {@return the raw fd}
+     *
+     * @throws IllegalStateException when closed or transferred
+     */
     public int get() {
         int value = fd.get();
         if (value == CLOSED) {

@@ -34,7 +34,10 @@ public interface VirtioQueue {
     /** {@return the guest memory the queue's buffers live in (the snapshot current for this call)} */
     GuestMemory memory();
 
-    /** {@return whether the queue is enabled} */
+    /**
+     * {@return whether the queue is enabled} A device needs it only for a queue it fills on its own (see
+     * <a href="#enabled">Enabled and started</a>); the transport never hands it a disabled queue.
+     */
     boolean isEnabled();
 
     /** {@return whether the queue is started} */

@@ -8,8 +8,9 @@ import java.util.PrimitiveIterator;
 /**
  * The device side of a virtqueue, split ({@link SplitQueue}) or packed ({@link PackedQueue}).
  *
- * <p>A queue is driven by one thread at a time. Typical service routine after a kick (the same code runs
- * in {@code DocumentedUsageTest}):
+ * <p>A queue is driven by one thread at a time. Typical service routine after a kick (outproc's own tests
+ * run this exact code against both ring formats; a virtio device served by a transport gets this loop
+ * from {@link dev.outproc.core.virtio.VirtioQueue#drain}):
  * {@snippet :
  * queue.disableNotifications();
  * while (true) {

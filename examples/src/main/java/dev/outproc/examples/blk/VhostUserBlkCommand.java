@@ -22,15 +22,21 @@ import java.util.concurrent.Callable;
 /** {@code vhost-user-blk}: a virtio-blk back-end serving a file or block device. */
 @Command(name = "vhost-user-blk", mixinStandardHelpOptions = true,
         description = {
-                "A vhost-user-blk back-end serving a disk image or block device to QEMU or any vhost-user front-end.",
-                "Serves front-end after front-end until killed.",
+                "A vhost-user-blk back-end serving a disk image or block device.",
+                "QEMU or any vhost-user front-end connects to it; it serves front-end after",
+                "front-end until killed.",
                 "",
                 "Example:",
-                "  java -jar outproc-examples.jar vhost-user-blk --socket-path /tmp/vub.sock --image disk.img",
-                "  qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem \\",
-                "      -chardev socket,id=c0,path=/tmp/vub.sock -device vhost-user-blk-pci,chardev=c0",
-                "With --migration-socket PATH it takes part in the migration handshake ('migration relay'); the agreement",
-                "governs the next SET_DEVICE_STATE_FD save (as source) or load (as destination)."
+                "  java -jar outproc-examples.jar vhost-user-blk --socket-path /tmp/vub.sock \\",
+                "      --image disk.img",
+                "  qemu-system-x86_64 ... \\",
+                "      -object memory-backend-memfd,id=mem,size=1G,share=on \\",
+                "      -numa node,memdev=mem \\",
+                "      -chardev socket,id=c0,path=/tmp/vub.sock \\",
+                "      -device vhost-user-blk-pci,chardev=c0",
+                "With --migration-socket PATH it takes part in the migration handshake",
+                "('migration relay'); the agreement governs the next SET_DEVICE_STATE_FD save",
+                "(as source) or load (as destination)."
         })
 public final class VhostUserBlkCommand implements Callable<Integer> {
     @Spec

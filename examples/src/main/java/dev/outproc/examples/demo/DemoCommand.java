@@ -9,12 +9,15 @@ import java.util.concurrent.Callable;
 /** The README's main job: a tour of what outproc does, with real kernel objects and sockets. */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {
-                "A tour of outproc in one process tree: memfd guest memory shared over a real Unix socket,",
-                "eventfd notifications through the epoll event loop, and checksummed data both ways; then a",
-                "vhost-user-blk back-end and a virtio-blk driver on outproc's front-end doing checksummed block I/O;",
-                "then a live migration of that device between two independently written back-ends, with the",
-                "compatibility handshake first, and an incompatible destination refused with its reasons; then a",
-                "vfio-user PCI card: enumerated like lspci -vv, its registers, DMA and interrupt, and its migration",
+                "A tour of outproc in one process tree.",
+                "",
+                "Memfd guest memory shared over a real Unix socket, eventfd notifications",
+                "through the epoll event loop, and checksummed data both ways; then a",
+                "vhost-user-blk back-end and a virtio-blk driver on outproc's front-end doing",
+                "checksummed block I/O; then a live migration of that device between two",
+                "independently written back-ends, with the compatibility handshake first, and an",
+                "incompatible destination refused with its reasons; then a vfio-user PCI card:",
+                "enumerated like lspci -vv, its registers, DMA and interrupt, and its migration",
                 "with PRE_COPY to a second server, handshake first."
         })
 public final class DemoCommand implements Callable<Integer> {

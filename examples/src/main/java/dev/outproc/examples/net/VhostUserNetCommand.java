@@ -18,16 +18,22 @@ import java.util.concurrent.Callable;
 /** {@code vhost-user-net}: a virtio-net back-end that loops frames back, sinks them or sources them. */
 @Command(name = "vhost-user-net", mixinStandardHelpOptions = true,
         description = {
-                "A vhost-user-net back-end. Modes (every frame's bytes are copied, as a real back-end does):",
+                "A vhost-user-net back-end: loopback, sink or source of frames.",
+                "",
+                "Modes (every frame's bytes are copied, as a real back-end does):",
                 "  loopback  transmitted frames come back on the same pair's receive queue",
                 "  sink      transmitted frames are copied out, counted and dropped",
-                "  source    every posted receive buffer gets a frame of --frame-size bytes (transmitted ones are sunk)",
-                "With --queue-pairs N > 1 it offers VIRTIO_NET_F_MQ and a control queue; each pair runs on its own",
-                "worker thread (up to --workers). Serves front-end after front-end until killed.",
+                "  source    every posted receive buffer gets a frame of --frame-size bytes",
+                "            (transmitted ones are sunk)",
+                "With --queue-pairs N > 1 it offers VIRTIO_NET_F_MQ and a control queue; each",
+                "pair runs on its own worker thread (up to --workers). Serves front-end after",
+                "front-end until killed.",
                 "",
                 "Example:",
-                "  java -jar outproc-examples.jar vhost-user-net --socket-path /tmp/vun.sock --mode loopback --busy-poll",
-                "  dpdk-testpmd --no-pci --no-huge -m 1024 --vdev 'net_virtio_user0,path=/tmp/vun.sock,queues=1' \\",
+                "  java -jar outproc-examples.jar vhost-user-net --socket-path /tmp/vun.sock \\",
+                "      --mode loopback --busy-poll",
+                "  dpdk-testpmd --no-pci --no-huge -m 1024 \\",
+                "      --vdev 'net_virtio_user0,path=/tmp/vun.sock,queues=1' \\",
                 "      -- --forward-mode=io --tx-first --stats-period 1 --total-num-mbufs=32768"
         })
 public final class VhostUserNetCommand implements Callable<Integer> {

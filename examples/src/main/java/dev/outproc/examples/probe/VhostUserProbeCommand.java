@@ -33,9 +33,10 @@ import static dev.outproc.core.memory.Layouts.LE_U64;
 /** {@code vhost-user-probe}: what a vhost-user back-end offers, and an optional block I/O check. */
 @Command(name = "vhost-user-probe", mixinStandardHelpOptions = true,
         description = {
-                "Connects to any vhost-user back-end and prints what it offers:",
-                "features, protocol features, queue count and configuration space",
-                "(decoded for virtio-blk).",
+                "Connects to any vhost-user back-end and prints what it offers.",
+                "",
+                "It prints the features, protocol features, queue count and configuration",
+                "space (decoded for virtio-blk).",
                 "",
                 "With --read-queue Q --count K it posts K device-writable buffers on",
                 "queue Q of any device and prints what the device wrote into them",
@@ -46,6 +47,8 @@ import static dev.outproc.core.memory.Layouts.LE_U64;
                 "This OVERWRITES the first N*4 KiB of the disk."
         })
 public final class VhostUserProbeCommand implements Callable<Integer> {
+    /** Feature bits 0-23: the device type's own (VIRTIO 1.2 §6). */
+    private static final long DEVICE_BITS = (1L << 24) - 1;
 
     @Option(names = "--socket-path", paramLabel = "PATH", required = true, description = "The back-end's socket.")
     Path socketPath;
@@ -137,7 +140,11 @@ public final class VhostUserProbeCommand implements Callable<Integer> {
             out.printf("socket:            %s%n", socketPath);
             out.printf("features:          0x%016x%n", features);
             out.printf("                   %s%n", String.join(" ", virtioNames(features)));
-            out.printf("                   device bits: %s%n", String.join(" ", blkNames(features)));
+            // vhost-user does not say which device it is: the device bits (0-23) are named as virtio-blk's,
+            // which the front-end knows to be right or not.
+            out.printf("                   device bits: %s%n", (features & DEVICE_BITS) == 0 ? "none"
+                    : String.join(" ", deviceBitNumbers(features)) + " (as virtio-blk: "
+                            + String.join(" ", blkNames(features)) + ")");
             if ((features & VhostUserFeature.PROTOCOL_FEATURES.mask()) == 0) {
                 out.println("protocol features: none (F_PROTOCOL_FEATURES not offered)");
                 return 0;
@@ -236,6 +243,17 @@ public final class VhostUserProbeCommand implements Callable<Integer> {
             names.add("unknown:0x" + Long.toHexString(unknown));
         }
         return names;
+    }
+
+    /** {@return the numbers of the device-specific feature bits (0-23) set in {@code features}} */
+    static List<String> deviceBitNumbers(long features) {
+        List<String> out = new ArrayList<>();
+        for (int bit = 0; bit < 24; bit++) {
+            if ((features & (1L << bit)) != 0) {
+                out.add(Integer.toString(bit));
+            }
+        }
+        return out;
     }
 
     static List<String> blkNames(long features) {

@@ -16,13 +16,17 @@ import java.util.concurrent.Callable;
 /** {@code vhost-user-rng}: a virtio entropy back-end filling the guest's buffers from SecureRandom. */
 @Command(name = "vhost-user-rng", mixinStandardHelpOptions = true,
         description = {
-                "A vhost-user-rng back-end: a virtio entropy device that fills the guest's buffers from SecureRandom.",
-                "Serves front-end after front-end until killed.",
+                "A vhost-user-rng back-end: a virtio entropy device.",
+                "It fills the guest's buffers from SecureRandom and serves front-end after",
+                "front-end until killed.",
                 "",
                 "Example:",
                 "  java -jar outproc-examples.jar vhost-user-rng --socket-path /tmp/vur.sock",
-                "  qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \\",
-                "      -chardev socket,id=r0,path=/tmp/vur.sock -device vhost-user-rng-pci,chardev=r0"
+                "  qemu-system-x86_64 ... \\",
+                "      -object memory-backend-memfd,id=mem,size=256M,share=on \\",
+                "      -numa node,memdev=mem \\",
+                "      -chardev socket,id=r0,path=/tmp/vur.sock \\",
+                "      -device vhost-user-rng-pci,chardev=r0"
         })
 public final class VhostUserRngCommand implements Callable<Integer> {
     @Spec

@@ -26,12 +26,15 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "vfio-user-client", mixinStandardHelpOptions = true,
         description = {
-                "A vfio-user client: enumerate any vfio-user server, or migrate a device between two servers.",
+                "A vfio-user client: enumerate a server, or migrate a device between two.",
                 "",
                 "Examples:",
-                "  java -jar outproc-examples.jar vfio-user-client --socket-path /tmp/sample.sock info",
-                "  java -jar outproc-examples.jar vfio-user-client migrate --from /tmp/a.sock --to /tmp/b.sock",
-                "  java -jar outproc-examples.jar vfio-user-client migrate --from /tmp/a.sock --to /tmp/b.sock \\",
+                "  java -jar outproc-examples.jar vfio-user-client \\",
+                "      --socket-path /tmp/sample.sock info",
+                "  java -jar outproc-examples.jar vfio-user-client migrate \\",
+                "      --from /tmp/a.sock --to /tmp/b.sock",
+                "  java -jar outproc-examples.jar vfio-user-client migrate \\",
+                "      --from /tmp/a.sock --to /tmp/b.sock \\",
                 "      --from-handshake unix:/tmp/a.mig --to-handshake unix:/tmp/b.mig"
         },
         subcommands = {VfioUserClientCommand.Info.class, VfioUserClientCommand.Migrate.class})

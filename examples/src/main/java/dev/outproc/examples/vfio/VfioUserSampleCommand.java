@@ -29,15 +29,19 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "vfio-user-sample", mixinStandardHelpOptions = true,
         description = {
-                "A small vfio-user PCI card: a BAR0 register file (scratch, read counter, a doorbell that DMAs a pattern",
-                "into guest memory and raises MSI or INTx), shared memory in BAR2, migratable registers.",
-                "Serves client after client until killed. Migrates with PRE_COPY; the state is a migration-format stream.",
-                "With --migration-socket PATH it takes part in the migration handshake ('migration relay') and saves or",
-                "loads its state only under an agreement.",
+                "A small vfio-user PCI card with migratable registers.",
+                "",
+                "A BAR0 register file (scratch, read counter, a doorbell that DMAs a pattern",
+                "into guest memory and raises MSI or INTx) and shared memory in BAR2. Serves",
+                "client after client until killed. Migrates with PRE_COPY; the state is a",
+                "migration-format stream. With --migration-socket PATH it takes part in the",
+                "migration handshake ('migration relay') and saves or loads its state only under",
+                "an agreement.",
                 "",
                 "Example:",
                 "  java -jar outproc-examples.jar vfio-user-sample --socket-path /tmp/sample.sock",
-                "  java -jar outproc-examples.jar vfio-user-client --socket-path /tmp/sample.sock info"
+                "  java -jar outproc-examples.jar vfio-user-client \\",
+                "      --socket-path /tmp/sample.sock info"
         })
 public final class VfioUserSampleCommand implements Callable<Integer> {
     /** Exactly one of the socket options. */

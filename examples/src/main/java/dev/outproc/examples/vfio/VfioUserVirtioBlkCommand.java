@@ -31,17 +31,23 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "vfio-user-virtio-blk", mixinStandardHelpOptions = true,
         description = {
-                "virtio-blk as a PCI device over vfio-user (virtio 1.x modern PCI transport, MSI-X).",
-                "A guest under QEMU 10.1 or later with -device vfio-user-pci sees it as /dev/vda.",
-                "Serves client after client until killed. Migrates with PRE_COPY and DMA logging; the state is a",
-                "migration-format stream (virtio-blk format version 3). With --migration-socket PATH it takes part in",
-                "the migration handshake and moves state only under an agreement.",
+                "virtio-blk as a PCI device over vfio-user.",
+                "",
+                "A virtio 1.x modern PCI transport with MSI-X: a guest under QEMU 10.1 or later",
+                "with -device vfio-user-pci sees it as /dev/vda. Serves client after client",
+                "until killed. Migrates with PRE_COPY and DMA logging; the state is a",
+                "migration-format stream (virtio-blk format version 3). With --migration-socket",
+                "PATH it takes part in the migration handshake and moves state only under an",
+                "agreement.",
                 "",
                 "Example:",
-                "  java -jar outproc-examples.jar vfio-user-virtio-blk --socket-path /tmp/blk.sock --image disk.img",
-                "  qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=512M,share=on \\",
+                "  java -jar outproc-examples.jar vfio-user-virtio-blk \\",
+                "      --socket-path /tmp/blk.sock --image disk.img",
+                "  qemu-system-x86_64 ... \\",
+                "      -object memory-backend-memfd,id=mem,size=512M,share=on \\",
                 "      -machine pc,memory-backend=mem \\",
-                "      -device '{\"driver\":\"vfio-user-pci\",\"socket\":{\"path\":\"/tmp/blk.sock\",\"type\":\"unix\"}}'"
+                "      -device '{\"driver\":\"vfio-user-pci\",",
+                "               \"socket\":{\"path\":\"/tmp/blk.sock\",\"type\":\"unix\"}}'"
         })
 public final class VfioUserVirtioBlkCommand implements Callable<Integer> {
     /** Exactly one of the socket options. */

@@ -59,6 +59,26 @@ class ExamplesCliTest {
         assertTrue(r.out().contains("Usage: outproc-examples " + name), r.out());
     }
 
+    /**
+     * Help text is written in lines that fit the usage width, so picocli never breaks one in the middle of a
+     * sentence; the subcommand list of {@code --help} shows each command's first line, a whole sentence.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"demo", "vhost-user-blk", "vhost-user-net", "vhost-user-rng", "vhost-user-probe", "vfio-user-sample", "vfio-user-virtio-blk", "vfio-user-client", "migration"})
+    void helpShouldKeepEachDescriptionLineWholeAndStartWithASentence(String name) {
+        String[] description = Main.commandLine().getSubcommands().get(name).getCommandSpec().usageMessage().description();
+        Run r = run(name, "--help");
+        List<String> lines = r.out().lines().toList();
+        for (String line : description) {
+            if (!line.isEmpty()) {
+                assertTrue(lines.contains(line), () -> "'" + line + "' wrapped in:\n" + r.out());
+            }
+        }
+        assertTrue(description[0].endsWith("."), () -> "the command list shows a whole sentence: '" + description[0] + "'");
+        String list = run("--help").out();
+        assertTrue(list.contains(description[0].substring(0, Math.min(30, description[0].length()))), list);
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"vhost-user-blk", "vhost-user-net", "vhost-user-rng", "vfio-user-sample", "vfio-user-virtio-blk"})
     void aSocketPathThatCannotBeBoundShouldBeOneLineAndStatus1(String name) throws Exception {

@@ -57,6 +57,7 @@ class VhostUserProbeCommandTest {
             assertEquals(0, r.status(), r.out() + r.err());
             assertTrue(r.out().contains("queue 0: 3 buffers used, 300 bytes written"), r.out());
             assertEquals(300, device.bytesServed());
+            assertTrue(r.out().contains("device bits: none"), "virtio-rng has no device feature bits: " + r.out());
         }
     }
 

@@ -137,19 +137,28 @@ public final class HandshakeAgreement {
             this.formatVersion = formatVersion;
         }
 
-        /** @param v 32-byte nonce @return this */
+        /**
+         * @param v 32-byte nonce
+         * @return this
+         */
         public Builder nonce(byte[] v) {
             this.nonce = check32(v, "nonce");
             return this;
         }
 
-        /** @param v 32-byte handshake hash @return this */
+        /**
+         * @param v 32-byte handshake hash
+         * @return this
+         */
         public Builder handshakeHash(byte[] v) {
             this.handshakeHash = check32(v, "handshake hash");
             return this;
         }
 
-        /** @param v 32-byte MAC key, or null for none @return this */
+        /**
+         * @param v 32-byte MAC key, or null for none
+         * @return this
+         */
         public Builder macKey(byte[] v) {
             this.macKey = v == null ? null : check32(v, "MAC key");
             return this;
@@ -167,25 +176,37 @@ public final class HandshakeAgreement {
             return this;
         }
 
-        /** @param v key to sign the trailer with, or null @return this */
+        /**
+         * @param v key to sign the trailer with, or null
+         * @return this
+         */
         public Builder signWith(SigningKey v) {
             this.signingKey = v;
             return this;
         }
 
-        /** @param v keys whose trailer signature the reader accepts @return this */
+        /**
+         * @param v keys whose trailer signature the reader accepts
+         * @return this
+         */
         public Builder requireSignatureBy(Set<VerifyingKey> v) {
             this.trustedStreamSigners = Set.copyOf(v);
             return this;
         }
 
-        /** @param v whether the reader requires a signed trailer even without pinned signers @return this */
+        /**
+         * @param v whether the reader requires a signed trailer even without pinned signers
+         * @return this
+         */
         public Builder requireSignature(boolean v) {
             this.signatureRequired = v;
             return this;
         }
 
-        /** @param v informative implementation id @return this */
+        /**
+         * @param v informative implementation id
+         * @return this
+         */
         public Builder implementationId(String v) {
             this.implementationId = Objects.requireNonNull(v);
             return this;

@@ -418,7 +418,11 @@ public final class HandshakeCodec {
         }
     }
 
-    /** {@return the message type of an encoded message (byte 5), without validating it} @param m message bytes */
+    /**
+     * {@return the message type of an encoded message (byte 5), without validating it}
+     *
+     * @param m message bytes
+     */
     public static int typeOf(byte[] m) {
         return m.length > 5 ? m[5] & 0xff : -1;
     }

@@ -73,27 +73,39 @@ public final class ByteSink {
         }
     }
 
-    /** @param v byte @throws IOException if the channel fails */
+    /**
+     * @param v byte
+     * @throws IOException if the channel fails
+     */
     public void u8(int v) throws IOException {
         ensure(1);
         buf[pos++] = (byte) v;
     }
 
-    /** @param v 16-bit value @throws IOException if the channel fails */
+    /**
+     * @param v 16-bit value
+     * @throws IOException if the channel fails
+     */
     public void u16(int v) throws IOException {
         ensure(2);
         Le.put16(buf, pos, v);
         pos += 2;
     }
 
-    /** @param v 32-bit value @throws IOException if the channel fails */
+    /**
+     * @param v 32-bit value
+     * @throws IOException if the channel fails
+     */
     public void i32(int v) throws IOException {
         ensure(4);
         Le.put32(buf, pos, v);
         pos += 4;
     }
 
-    /** @param v 64-bit value @throws IOException if the channel fails */
+    /**
+     * @param v 64-bit value
+     * @throws IOException if the channel fails
+     */
     public void i64(long v) throws IOException {
         ensure(8);
         Le.put64(buf, pos, v);

@@ -101,13 +101,19 @@ public final class ByteSource {
         return !fill(1);
     }
 
-    /** @return unsigned byte @throws IOException on truncation or channel failure */
+    /**
+     * @return unsigned byte
+     * @throws IOException on truncation or channel failure
+     */
     public int u8() throws IOException {
         require(1);
         return buf[pos++] & 0xff;
     }
 
-    /** @return unsigned 16-bit LE @throws IOException on truncation or channel failure */
+    /**
+     * @return unsigned 16-bit LE
+     * @throws IOException on truncation or channel failure
+     */
     public int u16() throws IOException {
         require(2);
         int v = Le.u16(buf, pos);
@@ -115,7 +121,10 @@ public final class ByteSource {
         return v;
     }
 
-    /** @return 32-bit LE @throws IOException on truncation or channel failure */
+    /**
+     * @return 32-bit LE
+     * @throws IOException on truncation or channel failure
+     */
     public int i32() throws IOException {
         require(4);
         int v = Le.i32(buf, pos);
@@ -123,7 +132,10 @@ public final class ByteSource {
         return v;
     }
 
-    /** @return 64-bit LE @throws IOException on truncation or channel failure */
+    /**
+     * @return 64-bit LE
+     * @throws IOException on truncation or channel failure
+     */
     public long i64() throws IOException {
         require(8);
         long v = Le.i64(buf, pos);

@@ -12,32 +12,56 @@ public final class Le {
 
     private Le() {}
 
-    /** @param b array @param i index @return unsigned 16-bit value */
+    /**
+     * @param b array
+     * @param i index
+     * @return unsigned 16-bit value
+     */
     public static int u16(byte[] b, int i) {
         return Short.toUnsignedInt((short) LE_U16.get(b, i));
     }
 
-    /** @param b array @param i index @return 32-bit value */
+    /**
+     * @param b array
+     * @param i index
+     * @return 32-bit value
+     */
     public static int i32(byte[] b, int i) {
         return (int) LE_U32.get(b, i);
     }
 
-    /** @param b array @param i index @return 64-bit value */
+    /**
+     * @param b array
+     * @param i index
+     * @return 64-bit value
+     */
     public static long i64(byte[] b, int i) {
         return (long) LE_U64.get(b, i);
     }
 
-    /** @param b array @param i index @param v value */
+    /**
+     * @param b array
+     * @param i index
+     * @param v value
+     */
     public static void put16(byte[] b, int i, int v) {
         LE_U16.set(b, i, (short) v);
     }
 
-    /** @param b array @param i index @param v value */
+    /**
+     * @param b array
+     * @param i index
+     * @param v value
+     */
     public static void put32(byte[] b, int i, int v) {
         LE_U32.set(b, i, v);
     }
 
-    /** @param b array @param i index @param v value */
+    /**
+     * @param b array
+     * @param i index
+     * @param v value
+     */
     public static void put64(byte[] b, int i, long v) {
         LE_U64.set(b, i, v);
     }

@@ -60,19 +60,28 @@ public final class ArrayReader {
         }
     }
 
-    /** @return next BOOL element @throws IOException if malformed */
+    /**
+     * @return next BOOL element
+     * @throws IOException if malformed
+     */
     public boolean nextBool() throws IOException {
         advance(FieldType.BOOL);
         return FieldReader.readBool(in, tag);
     }
 
-    /** @return next integer element, sign-extended @throws IOException if malformed */
+    /**
+     * @return next integer element, sign-extended
+     * @throws IOException if malformed
+     */
     public long nextLong() throws IOException {
         advance(null);
         return FieldReader.readInteger(in, element);
     }
 
-    /** @return next BYTES element, copied onto the heap (at most {@link StreamLimits#MAX_HEAP_BYTES}) @throws IOException if malformed */
+    /**
+     * @return next BYTES element, copied onto the heap (at most {@link StreamLimits#MAX_HEAP_BYTES})
+     * @throws IOException if malformed
+     */
     public byte[] nextBytes() throws IOException {
         advance(FieldType.BYTES);
         long len = in.i64();
@@ -85,13 +94,19 @@ public final class ArrayReader {
         return b;
     }
 
-    /** @return next STRING element @throws IOException if malformed */
+    /**
+     * @return next STRING element
+     * @throws IOException if malformed
+     */
     public String nextString() throws IOException {
         advance(FieldType.STRING);
         return FieldReader.readString(in, tag);
     }
 
-    /** @return next RECORD element, read it before calling another method @throws IOException if malformed */
+    /**
+     * @return next RECORD element, read it before calling another method
+     * @throws IOException if malformed
+     */
     public FieldReader nextRecord() throws IOException {
         advance(FieldType.RECORD);
         openRecord = new FieldReader(in, depth, true);

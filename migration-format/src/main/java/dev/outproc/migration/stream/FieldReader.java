@@ -171,31 +171,46 @@ public final class FieldReader {
         pending = false;
     }
 
-    /** @return the BOOL value @throws IOException if the field is not a valid BOOL */
+    /**
+     * @return the BOOL value
+     * @throws IOException if the field is not a valid BOOL
+     */
     public boolean bool() throws IOException {
         expect(FieldType.BOOL);
         return readBool(in, tag);
     }
 
-    /** @return the INT8 value @throws IOException if the field is not INT8 */
+    /**
+     * @return the INT8 value
+     * @throws IOException if the field is not INT8
+     */
     public byte int8() throws IOException {
         expect(FieldType.INT8);
         return (byte) in.u8();
     }
 
-    /** @return the INT16 value @throws IOException if the field is not INT16 */
+    /**
+     * @return the INT16 value
+     * @throws IOException if the field is not INT16
+     */
     public short int16() throws IOException {
         expect(FieldType.INT16);
         return (short) in.u16();
     }
 
-    /** @return the INT32 value @throws IOException if the field is not INT32 */
+    /**
+     * @return the INT32 value
+     * @throws IOException if the field is not INT32
+     */
     public int int32() throws IOException {
         expect(FieldType.INT32);
         return in.i32();
     }
 
-    /** @return the INT64 value @throws IOException if the field is not INT64 */
+    /**
+     * @return the INT64 value
+     * @throws IOException if the field is not INT64
+     */
     public long int64() throws IOException {
         expect(FieldType.INT64);
         return in.i64();
@@ -298,7 +313,10 @@ public final class FieldReader {
         in.skip(len);
     }
 
-    /** @return the STRING value @throws IOException if the field is not a well-formed STRING */
+    /**
+     * @return the STRING value
+     * @throws IOException if the field is not a well-formed STRING
+     */
     public String string() throws IOException {
         expect(FieldType.STRING);
         return readString(in, tag);

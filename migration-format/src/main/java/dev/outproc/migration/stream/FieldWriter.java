@@ -63,42 +63,72 @@ public final class FieldWriter {
         out.u8(type.code());
     }
 
-    /** @param tag field tag @param v value @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v value
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter bool(int tag, boolean v) throws IOException {
         header(tag, FieldType.BOOL);
         out.u8(v ? 1 : 0);
         return this;
     }
 
-    /** @param tag field tag @param v value @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v value
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter int8(int tag, int v) throws IOException {
         header(tag, FieldType.INT8);
         out.u8(v);
         return this;
     }
 
-    /** @param tag field tag @param v value @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v value
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter int16(int tag, int v) throws IOException {
         header(tag, FieldType.INT16);
         out.u16(v);
         return this;
     }
 
-    /** @param tag field tag @param v value @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v value
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter int32(int tag, int v) throws IOException {
         header(tag, FieldType.INT32);
         out.i32(v);
         return this;
     }
 
-    /** @param tag field tag @param v value @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v value
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter int64(int tag, long v) throws IOException {
         header(tag, FieldType.INT64);
         out.i64(v);
         return this;
     }
 
-    /** @param tag field tag @param v bytes @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v bytes
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter bytes(int tag, byte[] v) throws IOException {
         header(tag, FieldType.BYTES);
         out.i64(v.length);
@@ -122,7 +152,12 @@ public final class FieldWriter {
         return this;
     }
 
-    /** @param tag field tag @param v value, encoded as UTF-8 @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v value, encoded as UTF-8
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter string(int tag, String v) throws IOException {
         byte[] utf8 = v.getBytes(StandardCharsets.UTF_8);
         if (utf8.length > StreamLimits.MAX_STRING_BYTES) {
@@ -187,7 +222,12 @@ public final class FieldWriter {
         out.i32((int) count);
     }
 
-    /** @param tag field tag @param v values @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v values
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter int64Array(int tag, long[] v) throws IOException {
         arrayHeader(tag, FieldType.INT64, v.length);
         for (long x : v) {
@@ -196,7 +236,12 @@ public final class FieldWriter {
         return this;
     }
 
-    /** @param tag field tag @param v values @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v values
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter int32Array(int tag, int[] v) throws IOException {
         arrayHeader(tag, FieldType.INT32, v.length);
         for (int x : v) {
@@ -205,7 +250,12 @@ public final class FieldWriter {
         return this;
     }
 
-    /** @param tag field tag @param v values @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v values
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter int16Array(int tag, short[] v) throws IOException {
         arrayHeader(tag, FieldType.INT16, v.length);
         for (short x : v) {
@@ -214,7 +264,12 @@ public final class FieldWriter {
         return this;
     }
 
-    /** @param tag field tag @param v values @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v values
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter boolArray(int tag, boolean[] v) throws IOException {
         arrayHeader(tag, FieldType.BOOL, v.length);
         for (boolean x : v) {
@@ -223,7 +278,12 @@ public final class FieldWriter {
         return this;
     }
 
-    /** @param tag field tag @param v values @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v values
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter stringArray(int tag, List<String> v) throws IOException {
         arrayHeader(tag, FieldType.STRING, v.size());
         for (String s : v) {
@@ -234,7 +294,12 @@ public final class FieldWriter {
         return this;
     }
 
-    /** @param tag field tag @param v values (each copied onto the stream) @return this @throws IOException if the channel fails */
+    /**
+     * @param tag field tag
+     * @param v values (each copied onto the stream)
+     * @return this
+     * @throws IOException if the channel fails
+     */
     public FieldWriter bytesArray(int tag, List<byte[]> v) throws IOException {
         arrayHeader(tag, FieldType.BYTES, v.size());
         for (byte[] b : v) {

@@ -151,6 +151,17 @@ class VhostUserBackendTest {
         assertFalse(defaults.busyPoll());
     }
 
+    @Test
+    void defaultOptionsShouldStartOneWorkerPerQueueUpToTheProcessorCount() throws Exception {
+        int processors = Runtime.getRuntime().availableProcessors();
+        try (VhostUserBackend backend = new VhostUserBackend(new Plain(1, 256, 0), VhostUserBackend.Options.defaults())) {
+            assertEquals(1, backend.workers().length, "one queue, one worker, whatever the processor count");
+        }
+        try (VhostUserBackend backend = new VhostUserBackend(new Plain(processors + 1, 256, 0), VhostUserBackend.Options.defaults())) {
+            assertEquals(processors, backend.workers().length, "never more workers than processors");
+        }
+    }
+
     /** What one front-end set up (features, memory, ring positions, enable state) is gone for the next. */
     @Test
     void everythingAFrontEndSetUpShouldLeaveWithIt() throws Exception {
