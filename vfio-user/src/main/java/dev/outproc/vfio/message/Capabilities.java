@@ -87,7 +87,11 @@ public record Capabilities(int present, int maxMsgFds, long maxDataXferSize, lon
                     .build())
             .build();
 
-    /** {@return whether the given key bit was present} @param key a {@code KEY_*} bit */
+    /**
+     * {@return whether the given key bit was present}
+     *
+     * @param key a {@code KEY_*} bit
+     */
     public boolean has(int key) {
         return (present & key) != 0;
     }
@@ -364,7 +368,12 @@ public record Capabilities(int present, int maxMsgFds, long maxDataXferSize, lon
         private Builder() {
         }
 
-        /** @param v max_msg_fds @return this builder */
+        /**
+         * Sets max_msg_fds.
+         *
+         * @param v max_msg_fds
+         * @return this builder
+         */
         public Builder maxMsgFds(int v) {
             if (v < 0 || v > MAX_MSG_FDS_LIMIT) {
                 throw new IllegalArgumentException("max_msg_fds must be in [0, 253], max_msg_fds=" + v);
@@ -374,7 +383,12 @@ public record Capabilities(int present, int maxMsgFds, long maxDataXferSize, lon
             return this;
         }
 
-        /** @param v max_data_xfer_size @return this builder */
+        /**
+         * Sets max_data_xfer_size.
+         *
+         * @param v max_data_xfer_size
+         * @return this builder
+         */
         public Builder maxDataXferSize(long v) {
             WireLayout.checkU32("max_data_xfer_size", v);
             maxDataXferSize = v;
@@ -382,7 +396,12 @@ public record Capabilities(int present, int maxMsgFds, long maxDataXferSize, lon
             return this;
         }
 
-        /** @param v max_dma_maps @return this builder */
+        /**
+         * Sets max_dma_maps.
+         *
+         * @param v max_dma_maps
+         * @return this builder
+         */
         public Builder maxDmaMaps(long v) {
             WireLayout.checkU32("max_dma_maps", v);
             maxDmaMaps = v;
@@ -390,21 +409,37 @@ public record Capabilities(int present, int maxMsgFds, long maxDataXferSize, lon
             return this;
         }
 
-        /** @param v pgsizes @return this builder */
+        /**
+         * Sets pgsizes.
+         *
+         * @param v pgsizes
+         * @return this builder
+         */
         public Builder pgsizes(long v) {
             pgsizes = v;
             present |= KEY_PGSIZES;
             return this;
         }
 
-        /** @param v write_multiple @return this builder */
+        /**
+         * Sets write_multiple.
+         *
+         * @param v write_multiple
+         * @return this builder
+         */
         public Builder writeMultiple(boolean v) {
             writeMultiple = v;
             present |= KEY_WRITE_MULTIPLE;
             return this;
         }
 
-        /** @param supported twin_socket.supported @param fdIndex twin_socket.fd_index or -1 @return this builder */
+        /**
+         * Sets twin_socket.supported.
+         *
+         * @param supported twin_socket.supported
+         * @param fdIndex twin_socket.fd_index or -1
+         * @return this builder
+         */
         public Builder twinSocket(boolean supported, int fdIndex) {
             twinSocketSupported = supported;
             twinSocketFdIndex = fdIndex;
@@ -412,7 +447,13 @@ public record Capabilities(int present, int maxMsgFds, long maxDataXferSize, lon
             return this;
         }
 
-        /** @param pgsize migration.pgsize @param maxBitmapSize migration.max_bitmap_size or 0 @return this builder */
+        /**
+         * Sets migration.pgsize.
+         *
+         * @param pgsize migration.pgsize
+         * @param maxBitmapSize migration.max_bitmap_size or 0
+         * @return this builder
+         */
         public Builder migration(long pgsize, long maxBitmapSize) {
             migrationPgsize = pgsize;
             migrationMaxBitmapSize = maxBitmapSize;

@@ -181,7 +181,11 @@ public final class PciConfigSpace {
         return List.copyOf(capabilityOffsets);
     }
 
-    /** {@return the size of a BAR, 0 when absent} @param index the BAR slot */
+    /**
+     * {@return the size of a BAR, 0 when absent}
+     *
+     * @param index the BAR slot
+     */
     public long barSize(int index) {
         return barSizes[index];
     }
@@ -214,12 +218,20 @@ public final class PciConfigSpace {
         }
     }
 
-    /** {@return the 16-bit value at an offset} @param offset the offset */
+    /**
+     * {@return the 16-bit value at an offset}
+     *
+     * @param offset the offset
+     */
     public synchronized int read16(int offset) {
         return (bytes[offset] & 0xFF) | (bytes[offset + 1] & 0xFF) << 8;
     }
 
-    /** {@return the 32-bit value at an offset} @param offset the offset */
+    /**
+     * {@return the 32-bit value at an offset}
+     *
+     * @param offset the offset
+     */
     public synchronized int read32(int offset) {
         return read16(offset) | read16(offset + 2) << 16;
     }

@@ -106,7 +106,11 @@ public final class PciDevice implements VfioUserDevice {
         return context;
     }
 
-    /** {@return the shared memory of a BAR, or {@code null}} @param bar the BAR index */
+    /**
+     * {@return the shared memory of a BAR, or {@code null}}
+     *
+     * @param bar the BAR index
+     */
     public MemorySegment barMemory(int bar) {
         return memories[bar] == null ? null : memories[bar].segment();
     }
@@ -266,7 +270,11 @@ public final class PciDevice implements VfioUserDevice {
         return (msixTable.get(ValueLayout.JAVA_INT_UNALIGNED, 16L * vector + 12) & 1) != 0;
     }
 
-    /** {@return whether an MSI-X vector's pending bit is set} @param vector the vector */
+    /**
+     * {@return whether an MSI-X vector's pending bit is set}
+     *
+     * @param vector the vector
+     */
     public synchronized boolean msixPending(int vector) {
         return (msixPending[vector >>> 6] & (1L << (vector & 63))) != 0;
     }

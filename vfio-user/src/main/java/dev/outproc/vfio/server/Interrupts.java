@@ -75,17 +75,32 @@ public final class Interrupts {
         return true;
     }
 
-    /** {@return whether an interrupt is masked} @param index the IRQ index @param vector the sub-index */
+    /**
+     * {@return whether an interrupt is masked}
+     *
+     * @param index the IRQ index
+     * @param vector the sub-index
+     */
     public synchronized boolean isMasked(int index, int vector) {
         return masked[index][vector];
     }
 
-    /** {@return whether an interrupt is pending} @param index the IRQ index @param vector the sub-index */
+    /**
+     * {@return whether an interrupt is pending}
+     *
+     * @param index the IRQ index
+     * @param vector the sub-index
+     */
     public synchronized boolean isPending(int index, int vector) {
         return pending[index][vector];
     }
 
-    /** {@return whether an interrupt has an eventfd} @param index the IRQ index @param vector the sub-index */
+    /**
+     * {@return whether an interrupt has an eventfd}
+     *
+     * @param index the IRQ index
+     * @param vector the sub-index
+     */
     public synchronized boolean hasEventFd(int index, int vector) {
         return eventFds[index][vector] != null;
     }

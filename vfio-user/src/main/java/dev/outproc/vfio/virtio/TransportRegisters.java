@@ -46,12 +46,20 @@ final class TransportRegisters {
         return packed(driverFeatures);
     }
 
-    /** {@return whether these features select packed rings} @param features driver features */
+    /**
+     * {@return whether these features select packed rings}
+     *
+     * @param features driver features
+     */
     static boolean packed(long features) {
         return (features & VirtioFeature.RING_PACKED.mask()) != 0;
     }
 
-    /** {@return the vector, or NO_VECTOR when the MSI-X table has no such entry (VIRTIO 1.2 §4.1.5.1.2)} @param value written */
+    /**
+     * {@return the vector, or NO_VECTOR when the MSI-X table has no such entry (VIRTIO 1.2 §4.1.5.1.2)}
+     *
+     * @param value written
+     */
     int vector(int value) {
         int v = value & 0xFFFF;
         return v <= queueCount ? v : CommonConfig.NO_VECTOR;
