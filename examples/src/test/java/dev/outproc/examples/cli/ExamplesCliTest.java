@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonToken;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.examples.Main;
+import dev.outproc.examples.testing.CommandRun;
 import dev.outproc.vhost.frontend.VhostUserFrontend;
 import dev.outproc.vhost.frontend.VirtioBlkDriver;
 import org.junit.jupiter.api.Test;
@@ -13,12 +14,9 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import picocli.CommandLine;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -40,21 +38,10 @@ class ExamplesCliTest {
     @TempDir
     Path dir;
 
-    private record Run(int status, String out, String err) {
-    }
-
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = Main.commandLine().setOut(new PrintWriter(out)).setErr(new PrintWriter(err));
-        int status = cl.execute(args);
-        return new Run(status, out.toString(), err.toString());
-    }
-
     @ParameterizedTest
     @ValueSource(strings = {"demo", "vhost-user-blk", "vhost-user-net", "vhost-user-rng", "vhost-user-probe", "vfio-user-sample", "vfio-user-virtio-blk", "vfio-user-client", "migration"})
     void everySubcommandShouldHaveHelp(String name) {
-        Run r = run(name, "--help");
+        CommandRun r = CommandRun.throughWriters(name, "--help");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("Usage: outproc-examples " + name), r.out());
     }
@@ -67,7 +54,7 @@ class ExamplesCliTest {
     @ValueSource(strings = {"demo", "vhost-user-blk", "vhost-user-net", "vhost-user-rng", "vhost-user-probe", "vfio-user-sample", "vfio-user-virtio-blk", "vfio-user-client", "migration"})
     void helpShouldKeepEachDescriptionLineWholeAndStartWithASentence(String name) {
         String[] description = Main.commandLine().getSubcommands().get(name).getCommandSpec().usageMessage().description();
-        Run r = run(name, "--help");
+        CommandRun r = CommandRun.throughWriters(name, "--help");
         List<String> lines = r.out().lines().toList();
         for (String line : description) {
             if (!line.isEmpty()) {
@@ -75,7 +62,7 @@ class ExamplesCliTest {
             }
         }
         assertTrue(description[0].endsWith("."), () -> "the command list shows a whole sentence: '" + description[0] + "'");
-        String list = run("--help").out();
+        String list = CommandRun.throughWriters("--help").out();
         assertTrue(list.contains(description[0].substring(0, Math.min(30, description[0].length()))), list);
     }
 
@@ -92,9 +79,9 @@ class ExamplesCliTest {
         PrintStream saved = System.err;
         ByteArrayOutputStream direct = new ByteArrayOutputStream();
         System.setErr(new PrintStream(direct, true, StandardCharsets.UTF_8));
-        Run r;
+        CommandRun r;
         try {
-            r = run(args.toArray(String[]::new));
+            r = CommandRun.throughWriters(args.toArray(String[]::new));
         } finally {
             System.setErr(saved);
         }
@@ -131,7 +118,7 @@ class ExamplesCliTest {
 
     @Test
     void topLevelHelpShouldListTheSubcommands() {
-        Run r = run("--help");
+        CommandRun r = CommandRun.throughWriters("--help");
         assertEquals(0, r.status());
         for (String name : List.of("demo", "vhost-user-blk", "vhost-user-probe", "migration")) {
             assertTrue(r.out().contains(name), r.out());
@@ -172,21 +159,21 @@ class ExamplesCliTest {
 
     @Test
     void missingSocketOrImageShouldBeAUsageError() {
-        Run noSocket = run("vhost-user-blk", "--image", dir.resolve("x.img").toString());
+        CommandRun noSocket = CommandRun.throughWriters("vhost-user-blk", "--image", dir.resolve("x.img").toString());
         assertEquals(2, noSocket.status());
         assertTrue(noSocket.err().contains("--socket-path"), noSocket.err());
-        Run noImage = run("vhost-user-blk", "--socket-path", dir.resolve("s.sock").toString());
+        CommandRun noImage = CommandRun.throughWriters("vhost-user-blk", "--socket-path", dir.resolve("s.sock").toString());
         assertEquals(2, noImage.status());
         assertTrue(noImage.err().contains("--image"), noImage.err());
-        Run both = run("vhost-user-blk", "--socket-path", "a", "--fd", "3", "--image", "x");
+        CommandRun both = CommandRun.throughWriters("vhost-user-blk", "--socket-path", "a", "--fd", "3", "--image", "x");
         assertEquals(2, both.status());
-        Run badQueues = run("vhost-user-blk", "--socket-path", "a", "--image", "x", "--queues", "0");
+        CommandRun badQueues = CommandRun.throughWriters("vhost-user-blk", "--socket-path", "a", "--image", "x", "--queues", "0");
         assertEquals(2, badQueues.status());
     }
 
     @Test
     void missingImageFileShouldFailClearly() {
-        Run r = run("vhost-user-blk", "--socket-path", dir.resolve("s.sock").toString(), "--image", dir.resolve("none.img").toString());
+        CommandRun r = CommandRun.throughWriters("vhost-user-blk", "--socket-path", dir.resolve("s.sock").toString(), "--image", dir.resolve("none.img").toString());
         assertNotEquals(0, r.status());
         assertTrue(r.err().contains("image not found"), r.err());
     }
@@ -200,8 +187,8 @@ class ExamplesCliTest {
         MessageChannel.Pair pair = MessageChannel.pair();
         OwnedFd backendEnd = pair.peerFd();
         int fd = backendEnd.release(); // the command takes ownership of the number
-        CompletableFuture<Run> server = CompletableFuture.supplyAsync(
-                () -> run("vhost-user-blk", "--fd", Integer.toString(fd), "--image", image.toString()),
+        CompletableFuture<CommandRun> server = CompletableFuture.supplyAsync(
+                () -> CommandRun.throughWriters("vhost-user-blk", "--fd", Integer.toString(fd), "--image", image.toString()),
                 r -> Thread.ofPlatform().start(r));
         byte[] data = new byte[4096];
         new java.util.SplittableRandom(11).nextBytes(data);
@@ -211,7 +198,7 @@ class ExamplesCliTest {
             assertEquals(0, blk.read(16, back));
             assertArrayEquals(data, back);
         }
-        Run r = server.get(30, TimeUnit.SECONDS);
+        CommandRun r = server.get(30, TimeUnit.SECONDS);
         assertEquals(0, r.status(), r.err());
     }
 
@@ -223,7 +210,7 @@ class ExamplesCliTest {
         }
         Path socket = dir.resolve("probe.sock");
         Thread server = Thread.ofPlatform().daemon(true).start(
-                () -> run("vhost-user-blk", "--socket-path", socket.toString(), "--image", image.toString()));
+                () -> CommandRun.throughWriters("vhost-user-blk", "--socket-path", socket.toString(), "--image", image.toString()));
         for (int i = 0; i < 100 && !socket.toFile().exists(); i++) {
             Thread.sleep(50);
         }

@@ -3,14 +3,11 @@ package dev.outproc.examples.net;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
-import dev.outproc.examples.Main;
+import dev.outproc.examples.testing.CommandRun;
 import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -21,20 +18,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The {@code vhost-user-net} command line: help, capabilities, refused options. */
 class VhostUserNetCommandTest {
-    private record Run(int status, String out, String err) {
-    }
-
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = Main.commandLine().setOut(new PrintWriter(out)).setErr(new PrintWriter(err));
-        int status = cl.execute(args);
-        return new Run(status, out.toString(), err.toString());
-    }
-
     @Test
     void shouldHaveHelp() {
-        Run r = run("vhost-user-net", "--help");
+        CommandRun r = CommandRun.throughWriters("vhost-user-net", "--help");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("Usage: outproc-examples vhost-user-net"), r.out());
         assertTrue(r.out().contains("--mode"), r.out());
@@ -59,13 +45,13 @@ class VhostUserNetCommandTest {
 
     @Test
     void shouldRefuseBadOptions() {
-        Run noSocket = run("vhost-user-net", "--mode", "sink");
+        CommandRun noSocket = CommandRun.throughWriters("vhost-user-net", "--mode", "sink");
         assertNotEquals(0, noSocket.status());
         assertTrue(noSocket.err().contains("--socket-path"), noSocket.err());
-        Run badMode = run("vhost-user-net", "--socket-path", "/nonexistent/x.sock", "--mode", "mirror");
+        CommandRun badMode = CommandRun.throughWriters("vhost-user-net", "--socket-path", "/nonexistent/x.sock", "--mode", "mirror");
         assertNotEquals(0, badMode.status());
         assertTrue(badMode.err().contains("mirror"), badMode.err());
-        Run badMac = run("vhost-user-net", "--socket-path", "/nonexistent/x.sock", "--mac", "52:54:00");
+        CommandRun badMac = CommandRun.throughWriters("vhost-user-net", "--socket-path", "/nonexistent/x.sock", "--mac", "52:54:00");
         assertNotEquals(0, badMac.status());
         assertTrue(badMac.err().contains("52:54:00"), badMac.err());
     }

@@ -2,6 +2,7 @@ package dev.outproc.examples.probe;
 
 import dev.outproc.examples.Main;
 import dev.outproc.examples.rng.VirtioRngDevice;
+import dev.outproc.examples.testing.CommandRun;
 import dev.outproc.vhost.backend.VhostUserBackend;
 import dev.outproc.vhost.backend.VhostUserServer;
 import org.junit.jupiter.api.Test;
@@ -9,11 +10,8 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
@@ -26,33 +24,13 @@ class VhostUserProbeCommandTest {
     @TempDir
     Path dir;
 
-    private record Run(int status, String out, String err) {
-    }
-
-    private static Run run(String... args) {
-        PrintStream savedOut = System.out;
-        PrintStream savedErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        int status;
-        try {
-            status = Main.commandLine().execute(args);
-        } finally {
-            System.setOut(savedOut);
-            System.setErr(savedErr);
-        }
-        return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-    }
-
     @Test
     void shouldPostWritableBuffersOnAnyDevice() throws Exception {
         Path socket = dir.resolve("rng.sock");
         VirtioRngDevice device = new VirtioRngDevice();
         try (VhostUserServer server = VhostUserServer.listen(device, new VhostUserBackend.Options(1, false), socket)) {
             Thread.ofPlatform().daemon(true).start(server::run);
-            Run r = run("vhost-user-probe", "--socket-path", socket.toString(), "--read-queue", "0", "--count", "3",
+            CommandRun r = CommandRun.of("vhost-user-probe", "--socket-path", socket.toString(), "--read-queue", "0", "--count", "3",
                     "--buffer-bytes", "100");
             assertEquals(0, r.status(), r.out() + r.err());
             assertTrue(r.out().contains("queue 0: 3 buffers used, 300 bytes written"), r.out());
@@ -64,7 +42,7 @@ class VhostUserProbeCommandTest {
     @Test
     void shouldSayInOneLineThatTheSocketIsMissing() {
         Path socket = dir.resolve("nothing-here.sock");
-        Run r = run("vhost-user-probe", "--socket-path", socket.toString());
+        CommandRun r = CommandRun.of("vhost-user-probe", "--socket-path", socket.toString());
         assertEquals(1, r.status());
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().startsWith("vhost-user-probe: " + socket + ": ") && r.err().contains("ENOENT"), r.err());

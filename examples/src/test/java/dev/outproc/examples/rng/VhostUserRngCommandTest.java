@@ -1,15 +1,15 @@
 package dev.outproc.examples.rng;
 
-import dev.outproc.examples.Main;
+import dev.outproc.examples.testing.CommandRun;
+import dev.outproc.examples.testing.SubcommandProcesses;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import static dev.outproc.examples.testing.SubcommandProcesses.read;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -20,44 +20,20 @@ class VhostUserRngCommandTest {
     void shouldStopCleanlyOnSigtermAndRemoveItsSocket(@TempDir Path dir) throws Exception {
         Path socket = dir.resolve("rng.sock");
         Path log = dir.resolve("stderr.txt");
-        String java = ProcessHandle.current().info().command().orElseThrow();
-        Process process = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "vhost-user-rng", "--socket-path", socket.toString()))
-                .redirectError(log.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!Files.exists(socket) && process.isAlive() && System.nanoTime() < deadline) {
-                Thread.sleep(50);
-            }
+        try (SubcommandProcesses processes = new SubcommandProcesses()) {
+            Process process = processes.start(socket, log, "vhost-user-rng", "--socket-path", socket.toString());
             assertTrue(Files.exists(socket), () -> "the back-end listens; stderr: " + read(log));
             process.destroy(); // SIGTERM
             assertTrue(process.waitFor(30, TimeUnit.SECONDS), "the back-end stops on SIGTERM");
             assertFalse(Files.exists(socket), "the socket is removed on SIGTERM");
             assertTrue(read(log).contains("vhost-user-rng: serving on " + socket), () -> read(log));
-        } finally {
-            process.destroyForcibly();
         }
     }
 
     @Test
     void shouldPrintItsCapabilities() {
-        java.io.PrintStream saved = System.out;
-        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
-        System.setOut(new java.io.PrintStream(bytes, true, StandardCharsets.UTF_8));
-        try {
-            assertEquals(0, Main.commandLine().execute("vhost-user-rng", "--print-capabilities"));
-        } finally {
-            System.setOut(saved);
-        }
-        assertEquals("{\n  \"type\" : \"rng\"\n}\n", bytes.toString(StandardCharsets.UTF_8));
-    }
-
-    private static String read(Path file) {
-        try {
-            return Files.readString(file, StandardCharsets.UTF_8);
-        } catch (java.io.IOException e) {
-            return "(unreadable: " + e.getMessage() + ")";
-        }
+        CommandRun r = CommandRun.of("vhost-user-rng", "--print-capabilities");
+        assertEquals(0, r.status(), r.err());
+        assertEquals("{\n  \"type\" : \"rng\"\n}\n", r.out());
     }
 }

@@ -2,7 +2,8 @@ package dev.outproc.examples.vfio;
 
 import dev.outproc.core.event.EventFd;
 import dev.outproc.core.memory.GuestRegion;
-import dev.outproc.examples.Main;
+import dev.outproc.examples.testing.CommandRun;
+import dev.outproc.examples.testing.SubcommandProcesses;
 import dev.outproc.vfio.client.MigrationDriver;
 import dev.outproc.vfio.client.VfioUserClient;
 import dev.outproc.vfio.message.DmaMap;
@@ -11,18 +12,16 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import static dev.outproc.examples.testing.SubcommandProcesses.read;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -35,60 +34,29 @@ class VfioUserSampleCommandTest {
     @TempDir
     Path dir;
 
-    private final List<Process> servers = new ArrayList<>();
+    private final SubcommandProcesses servers = new SubcommandProcesses();
 
     @AfterEach
     void stopServers() throws InterruptedException {
-        for (Process p : servers) {
-            p.destroy();
-            if (!p.waitFor(30, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-            }
-        }
+        servers.close();
     }
 
     private Path startSample(String name, String... options) throws Exception {
         Path socket = dir.resolve(name + ".sock");
         Path log = dir.resolve(name + ".log");
-        String java = ProcessHandle.current().info().command().orElseThrow();
-        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "vfio-user-sample", "--socket-path", socket.toString()));
-        command.addAll(List.of(options));
-        Process process = new ProcessBuilder(command).redirectError(log.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        servers.add(process);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!Files.exists(socket) && process.isAlive() && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-        }
+        List<String> args = new ArrayList<>(List.of("vfio-user-sample", "--socket-path", socket.toString()));
+        args.addAll(List.of(options));
+        servers.start(socket, log, args.toArray(String[]::new));
         assertTrue(Files.exists(socket), () -> "the sample listens; stderr: " + read(log));
         return socket;
-    }
-
-    /** Runs the examples' command line in this JVM; returns exit status, standard output, standard error. */
-    private static String[] run(String... args) {
-        PrintStream savedOut = System.out;
-        PrintStream savedErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        int status;
-        try {
-            status = Main.commandLine().execute(args);
-        } finally {
-            System.setOut(savedOut);
-            System.setErr(savedErr);
-        }
-        return new String[] {Integer.toString(status), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
     }
 
     @Test
     void infoNamesTheCardsIdsBarsCapabilitiesAndIrqs() throws Exception {
         Path socket = startSample("a");
-        String[] r = run("vfio-user-client", "--socket-path", socket.toString(), "info");
-        assertEquals("0", r[0], r[2]);
-        String report = r[1];
+        CommandRun r = CommandRun.of("vfio-user-client", "--socket-path", socket.toString(), "info");
+        assertEquals(0, r.status(), r.err());
+        String report = r.out();
         assertTrue(report.contains("[4e58:0002] class 088000"), report);
         assertTrue(report.contains("region 0 (BAR0): size=0x1000"), report);
         assertTrue(report.contains("memory 32-bit"), report);
@@ -99,7 +67,7 @@ class VfioUserSampleCommandTest {
         assertTrue(report.contains("irq 0 (INTx): count=1"), report);
         assertTrue(report.contains("migration: flags=0x5 STOP_COPY PRE_COPY"), report);
         // served client after client: a second enumeration works as well
-        assertEquals("0", run("vfio-user-client", "--socket-path", socket.toString(), "info")[0]);
+        assertEquals(0, CommandRun.of("vfio-user-client", "--socket-path", socket.toString(), "info").status());
     }
 
     @Test
@@ -173,27 +141,27 @@ class VfioUserSampleCommandTest {
             destination.regionRead(0, SampleCard.SCRATCH, reg);
             assertEquals(0xCAFE_F00D, reg.get(ValueLayout.JAVA_INT_UNALIGNED, 0), "the scratch register arrived");
         }
-        String[] r = run("vfio-user-client", "migrate", "--from", a.toString(), "--to", b.toString());
-        assertEquals("0", r[0], r[2]);
-        assertTrue(r[1].contains("pre-copy bytes: "), r[1]);
-        assertFalse(r[1].contains("pre-copy bytes: 0\n"), "both cards offer PRE_COPY: " + r[1]);
-        assertTrue(r[1].contains("source: STOP"), r[1]);
-        assertTrue(r[1].contains("destination: RUNNING"), r[1]);
-        String[] stopCopyOnly = run("vfio-user-client", "migrate", "--no-pre-copy", "--from", b.toString(), "--to", a.toString());
-        assertEquals("0", stopCopyOnly[0], stopCopyOnly[2]);
-        assertTrue(stopCopyOnly[1].contains("pre-copy bytes: 0\n"), stopCopyOnly[1]);
-        assertFalse(stopCopyOnly[1].contains("stop-copy bytes: 0\n"), stopCopyOnly[1]);
-        assertTrue(stopCopyOnly[1].contains("destination: RUNNING"), stopCopyOnly[1]);
+        CommandRun r = CommandRun.of("vfio-user-client", "migrate", "--from", a.toString(), "--to", b.toString());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("pre-copy bytes: "), r.out());
+        assertFalse(r.out().contains("pre-copy bytes: 0\n"), "both cards offer PRE_COPY: " + r.out());
+        assertTrue(r.out().contains("source: STOP"), r.out());
+        assertTrue(r.out().contains("destination: RUNNING"), r.out());
+        CommandRun stopCopyOnly = CommandRun.of("vfio-user-client", "migrate", "--no-pre-copy", "--from", b.toString(), "--to", a.toString());
+        assertEquals(0, stopCopyOnly.status(), stopCopyOnly.err());
+        assertTrue(stopCopyOnly.out().contains("pre-copy bytes: 0\n"), stopCopyOnly.out());
+        assertFalse(stopCopyOnly.out().contains("stop-copy bytes: 0\n"), stopCopyOnly.out());
+        assertTrue(stopCopyOnly.out().contains("destination: RUNNING"), stopCopyOnly.out());
     }
 
     @Test
     void printCapabilitiesNamesTheCardsMigrationDescriptor() {
-        String[] r = run("vfio-user-sample", "--print-capabilities", "--bar2-size", "16384");
-        assertEquals("0", r[0], r[2]);
-        assertTrue(r[1].contains("\"type\" : \"vfio-user-pci\""), r[1]);
-        assertTrue(r[1].contains("\"model\" : \"" + SampleCardState.MODEL_ID + "\""), r[1]);
-        assertTrue(r[1].contains("\"formatClass\" : \"" + SampleCardState.FORMAT_CLASS + "\""), r[1]);
-        assertTrue(r[1].contains("\"bar2_bytes\" : \"16384\""), r[1]);
+        CommandRun r = CommandRun.of("vfio-user-sample", "--print-capabilities", "--bar2-size", "16384");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("\"type\" : \"vfio-user-pci\""), r.out());
+        assertTrue(r.out().contains("\"model\" : \"" + SampleCardState.MODEL_ID + "\""), r.out());
+        assertTrue(r.out().contains("\"formatClass\" : \"" + SampleCardState.FORMAT_CLASS + "\""), r.out());
+        assertTrue(r.out().contains("\"bar2_bytes\" : \"16384\""), r.out());
     }
 
     @Test
@@ -205,27 +173,27 @@ class VfioUserSampleCommandTest {
                     dev.outproc.vfio.message.VfioUserProtocolException.class, () -> MigrationDriver.migrate(source, destination, 4096)).errno(),
                     "a card with a migration endpoint moves no state without an agreement");
         }
-        String[] r = run("vfio-user-client", "migrate", "--from", a.toString(), "--to", b.toString(),
+        CommandRun r = CommandRun.of("vfio-user-client", "migrate", "--from", a.toString(), "--to", b.toString(),
                 "--from-handshake", "unix:" + dir.resolve("a.mig"), "--to-handshake", "unix:" + dir.resolve("b.mig"));
-        assertEquals("0", r[0], r[2]);
-        assertTrue(r[1].contains("handshake: {\"agreed\":true"), r[1]);
-        assertTrue(r[1].contains("\"formatClass\":\"" + SampleCardState.FORMAT_CLASS + "\""), r[1]);
-        assertTrue(r[1].indexOf("handshake:") < r[1].indexOf("pre-copy bytes:"), "the handshake comes first: " + r[1]);
-        assertTrue(r[1].contains("destination: RUNNING"), r[1]);
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("handshake: {\"agreed\":true"), r.out());
+        assertTrue(r.out().contains("\"formatClass\":\"" + SampleCardState.FORMAT_CLASS + "\""), r.out());
+        assertTrue(r.out().indexOf("handshake:") < r.out().indexOf("pre-copy bytes:"), "the handshake comes first: " + r.out());
+        assertTrue(r.out().contains("destination: RUNNING"), r.out());
     }
 
     @Test
     void migrateRefusesAnIncompatibleDestinationWithReasonsBeforeAnyStateMoves() throws Exception {
         Path a = startSample("a", "--migration-socket", dir.resolve("a.mig").toString());
         Path b = startSample("b", "--migration-socket", dir.resolve("b.mig").toString(), "--bar2-size", "16384");
-        String[] r = run("vfio-user-client", "migrate", "--from", a.toString(), "--to", b.toString(),
+        CommandRun r = CommandRun.of("vfio-user-client", "migrate", "--from", a.toString(), "--to", b.toString(),
                 "--from-handshake", "unix:" + dir.resolve("a.mig"), "--to-handshake", "unix:" + dir.resolve("b.mig"));
-        assertEquals("1", r[0], r[1] + r[2]);
-        assertTrue(r[1].contains("\"agreed\":false"), r[1]);
-        assertTrue(r[1].contains("\"refusedBy\":\"destination\""), r[1]);
-        assertTrue(r[1].contains("bar2_bytes"), "the reason names the parameter: " + r[1]);
-        assertFalse(r[1].contains("bytes:"), "no state moved: " + r[1]);
-        assertTrue(r[2].contains("no state moved"), r[2]);
+        assertEquals(1, r.status(), r.out() + r.err());
+        assertTrue(r.out().contains("\"agreed\":false"), r.out());
+        assertTrue(r.out().contains("\"refusedBy\":\"destination\""), r.out());
+        assertTrue(r.out().contains("bar2_bytes"), "the reason names the parameter: " + r.out());
+        assertFalse(r.out().contains("bytes:"), "no state moved: " + r.out());
+        assertTrue(r.err().contains("no state moved"), r.err());
         assertFalse(read(dir.resolve("a.log")).contains("MIG_DATA"), read(dir.resolve("a.log")));
     }
 
@@ -234,31 +202,24 @@ class VfioUserSampleCommandTest {
         Path missing = dir.resolve("absent.sock");
         for (String[] args : List.of(new String[] {"vfio-user-client", "--socket-path", missing.toString(), "info"},
                 new String[] {"vfio-user-client", "migrate", "--from", missing.toString(), "--to", missing.toString()})) {
-            String[] r = run(args);
-            assertEquals("1", r[0]);
-            assertEquals(1, r[2].lines().count(), r[2]);
-            assertTrue(r[2].startsWith("vfio-user-client: " + missing), r[2]);
-            assertFalse(r[2].contains("Exception"), r[2]);
+            CommandRun r = CommandRun.of(args);
+            assertEquals(1, r.status());
+            assertEquals(1, r.err().lines().count(), r.err());
+            assertTrue(r.err().startsWith("vfio-user-client: " + missing), r.err());
+            assertFalse(r.err().contains("Exception"), r.err());
         }
     }
 
     @Test
     void sigtermStopsTheSampleAndRemovesItsSocket() throws Exception {
-        Path socket = startSample("a");
-        Process p = servers.getFirst();
+        Path socket = dir.resolve("a.sock");
+        Process p = servers.start(socket, dir.resolve("a.log"), "vfio-user-sample", "--socket-path", socket.toString());
+        assertTrue(Files.exists(socket), () -> "the sample listens; stderr: " + read(dir.resolve("a.log")));
         try (VfioUserClient c = VfioUserClientCommand.open(socket)) {
             p.destroy(); // SIGTERM while a client is connected
             assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the sample stops on SIGTERM");
         }
         assertFalse(Files.exists(socket), "the socket is removed");
         assertTrue(read(dir.resolve("a.log")).contains("vfio-user-sample: serving on " + socket), read(dir.resolve("a.log")));
-    }
-
-    private static String read(Path file) {
-        try {
-            return Files.readString(file, StandardCharsets.UTF_8);
-        } catch (java.io.IOException e) {
-            return "(unreadable: " + e.getMessage() + ")";
-        }
     }
 }

@@ -1,22 +1,19 @@
 package dev.outproc.examples.vfio;
 
-import dev.outproc.examples.Main;
+import dev.outproc.examples.testing.CommandRun;
+import dev.outproc.examples.testing.SubcommandProcesses;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import static dev.outproc.examples.testing.SubcommandProcesses.read;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -29,16 +26,11 @@ class VfioUserVirtioBlkCommandTest {
     @TempDir
     Path dir;
 
-    private final List<Process> servers = new ArrayList<>();
+    private final SubcommandProcesses servers = new SubcommandProcesses();
 
     @AfterEach
     void stopServers() throws InterruptedException {
-        for (Process p : servers) {
-            p.destroy();
-            if (!p.waitFor(30, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-            }
-        }
+        servers.close();
     }
 
     private Path image() throws IOException {
@@ -49,49 +41,17 @@ class VfioUserVirtioBlkCommandTest {
         return image;
     }
 
-    private Process start(Path socket, Path log, String... extra) throws Exception {
-        String java = ProcessHandle.current().info().command().orElseThrow();
-        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "vfio-user-virtio-blk", "--socket-path", socket.toString()));
-        command.addAll(List.of(extra));
-        Process process = new ProcessBuilder(command).redirectError(log.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        servers.add(process);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!Files.exists(socket) && process.isAlive() && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-        }
-        return process;
-    }
-
-    /** Runs the examples' command line in this JVM; returns exit status, standard output, standard error. */
-    private static String[] run(String... args) {
-        PrintStream savedOut = System.out;
-        PrintStream savedErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        int status;
-        try {
-            status = Main.commandLine().execute(args);
-        } finally {
-            System.setOut(savedOut);
-            System.setErr(savedErr);
-        }
-        return new String[] {Integer.toString(status), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
-    }
-
     @Test
     void shouldBeEnumeratedAsAVirtioBlkPciFunctionClientAfterClientAndStopOnSigterm() throws Exception {
         Path socket = dir.resolve("blk.sock");
         Path log = dir.resolve("blk.log");
-        Process p = start(socket, log, "--image", image().toString());
+        Process p = servers.start(socket, log, "vfio-user-virtio-blk", "--socket-path", socket.toString(), "--image",
+                image().toString());
         assertTrue(Files.exists(socket), () -> "the server listens; stderr: " + read(log));
         for (int client = 1; client <= 2; client++) {
-            String[] r = run("vfio-user-client", "--socket-path", socket.toString(), "info");
-            assertEquals("0", r[0], r[2]);
-            String report = r[1];
+            CommandRun r = CommandRun.of("vfio-user-client", "--socket-path", socket.toString(), "info");
+            assertEquals(0, r.status(), r.err());
+            String report = r.out();
             assertTrue(report.contains("[1af4:1042] class 010000 rev 01 subsystem [1af4:1042]"), report);
             assertTrue(report.contains("region 4 (BAR4): size=0x4000"), report);
             assertTrue(report.contains("MSI-X: Enable- Count=2"), report);
@@ -105,19 +65,12 @@ class VfioUserVirtioBlkCommandTest {
 
     @Test
     void aMissingImageShouldBeOneLineAndExitStatusOne() {
-        String[] r = run("vfio-user-virtio-blk", "--socket-path", dir.resolve("x.sock").toString(), "--image",
+        CommandRun r = CommandRun.of("vfio-user-virtio-blk", "--socket-path", dir.resolve("x.sock").toString(), "--image",
                 dir.resolve("absent.img").toString());
-        assertEquals("1", r[0]);
-        assertTrue(r[2].startsWith("vfio-user-virtio-blk: "), r[2]);
-        assertEquals(1, r[2].strip().lines().count(), r[2]);
+        assertEquals(1, r.status());
+        assertTrue(r.err().startsWith("vfio-user-virtio-blk: "), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
         assertFalse(Files.exists(dir.resolve("x.sock")), "nothing listens");
     }
 
-    private static String read(Path log) {
-        try {
-            return Files.readString(log);
-        } catch (IOException e) {
-            return "(" + e.getMessage() + ")";
-        }
-    }
 }
