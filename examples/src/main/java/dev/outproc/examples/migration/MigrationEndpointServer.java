@@ -3,6 +3,7 @@ package dev.outproc.examples.migration;
 import dev.outproc.migration.handshake.HandshakeEndpoint;
 import dev.outproc.migration.handshake.MigrationSession;
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ClosedChannelException;
@@ -11,6 +12,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Optional;
@@ -52,7 +54,7 @@ public final class MigrationEndpointServer implements AutoCloseable {
     /**
      * Listens on a path and serves handshakes until closed.
      *
-     * @param path the socket path; must not exist
+     * @param path the socket path; a stale socket there (nobody listening) is replaced
      * @param sessions the device's sessions
      * @param agreed receives each agreement with its role
      * @return the running endpoint
@@ -65,7 +67,7 @@ public final class MigrationEndpointServer implements AutoCloseable {
     /**
      * Listens on a path and serves handshakes until closed, reporting every handshake whatever its outcome.
      *
-     * @param path the socket path; must not exist
+     * @param path the socket path; a stale socket there (nobody listening) is replaced
      * @param sessions the device's sessions
      * @param outcome receives one value per connection served: the agreement with its role, or empty when the
      *     handshake was refused or failed (a malformed message, a closed connection)
@@ -74,6 +76,7 @@ public final class MigrationEndpointServer implements AutoCloseable {
      */
     public static MigrationEndpointServer startWithOutcomes(Path path, Sessions sessions, Consumer<Optional<HandshakeEndpoint.Agreed>> outcome)
             throws IOException {
+        replaceStaleSocket(path);
         ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         // Bound and listening under a fresh name next to the path first, then linked to the path: a relay that
         // connects as soon as the file exists is never refused (bind(2) and listen(2) are two system calls), and
@@ -92,7 +95,7 @@ public final class MigrationEndpointServer implements AutoCloseable {
             }
         } catch (IOException | UnsupportedOperationException e) {
             server.close();
-            String why = e instanceof FileAlreadyExistsException ? "the path exists" : e.getMessage();
+            String why = e instanceof FileAlreadyExistsException ? "another process created it meanwhile" : e.getMessage();
             throw new IOException("cannot serve the migration handshake on " + path + ": " + why, e);
         } finally {
             if (!staging.equals(path)) {
@@ -100,6 +103,27 @@ public final class MigrationEndpointServer implements AutoCloseable {
             }
         }
         return new MigrationEndpointServer(server, path, sessions, outcome);
+    }
+
+    /**
+     * A socket file nobody listens on (left by a process that was killed) is removed; a live endpoint, or a
+     * file that is not a socket, is refused.
+     */
+    private static void replaceStaleSocket(Path path) throws IOException {
+        if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        Object mode = Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        if (!(mode instanceof Integer m && (m & 0170000) == 0140000)) {
+            throw new IOException("cannot serve the migration handshake on " + path + ": it exists and is not a socket");
+        }
+        try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            probe.connect(UnixDomainSocketAddress.of(path));
+        } catch (ConnectException e) {
+            Files.deleteIfExists(path); // stale: nobody listens
+            return;
+        }
+        throw new IOException("cannot serve the migration handshake on " + path + ": a live endpoint answers there");
     }
 
     private void loop(Sessions sessions, Consumer<Optional<HandshakeEndpoint.Agreed>> outcome) {

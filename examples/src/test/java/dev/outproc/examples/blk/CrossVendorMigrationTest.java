@@ -91,12 +91,15 @@ class CrossVendorMigrationTest {
                 Map<Long, byte[]> written = new HashMap<>();
                 writeRandom(blk, random, written, 50);
                 String context = "seed=" + seed;
+                // Taken before the switch: the source device is reset once the front-end leaves it.
+                long sourceFeatures = fileDevice.currentState().driverFeatures();
 
                 BlkLiveMigration.Outcome toMemory = migration.migrate(blk, first, a, b,
                         () -> fileStore.read(0, memoryStore.contents()));
                 assertTrue(toMemory.accepted(), () -> context + " " + toMemory.reasons());
                 assertNotNull(memoryDevice.loadedState(), "the destination loaded the state");
-                assertEquals(fileDevice.currentState().driverFeatures(), memoryDevice.loadedState().driverFeatures());
+                assertEquals(sourceFeatures, memoryDevice.loadedState().driverFeatures(),
+                        "the destination loaded the features the source had negotiated");
                 long writesOnFileBefore = fileDevice.writes.get();
                 verifyAll(blk, written, context + " after file -> memory");
                 writeRandom(blk, random, written, 50);

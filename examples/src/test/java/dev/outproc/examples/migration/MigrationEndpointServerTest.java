@@ -6,6 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -64,14 +65,36 @@ class MigrationEndpointServerTest {
     }
 
     @Test
-    void anExistingPathIsRefusedAndKept() throws Exception {
+    void aFileThatIsNotASocketIsRefusedAndKept() throws Exception {
         Path path = dir.resolve("taken.sock");
         Files.writeString(path, "not mine");
         IOException e = assertThrows(IOException.class, () -> MigrationEndpointServer.start(path, NO_SESSIONS, a -> { }));
-        assertTrue(e.getMessage().contains(path.toString()) && e.getMessage().contains("the path exists"), e::getMessage);
+        assertTrue(e.getMessage().contains(path.toString()) && e.getMessage().contains("not a socket"), e::getMessage);
         assertEquals("not mine", Files.readString(path));
         try (Stream<Path> left = Files.list(dir)) {
-            assertEquals(List.of(path), left.toList(), "the staging name is removed");
+            assertEquals(List.of(path), left.toList(), "no staging name is left");
+        }
+    }
+
+    @Test
+    void aLiveEndpointIsRefusedAndAStaleSocketReplaced() throws Exception {
+        Path path = dir.resolve("endpoint.sock");
+        try (MigrationEndpointServer live = MigrationEndpointServer.start(path, NO_SESSIONS, a -> { })) {
+            IOException e = assertThrows(IOException.class, () -> MigrationEndpointServer.start(path, NO_SESSIONS, a -> { }));
+            assertTrue(e.getMessage().contains("a live endpoint answers there"), e::getMessage);
+            // the first endpoint still answers
+            try (SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+                c.connect(UnixDomainSocketAddress.of(path));
+            }
+        }
+        // A socket file whose process died without removing it (bound, never listening, closed).
+        try (ServerSocketChannel dead = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            dead.bind(UnixDomainSocketAddress.of(path));
+        }
+        assertTrue(Files.exists(path), "the stale socket file is there");
+        try (MigrationEndpointServer again = MigrationEndpointServer.start(path, NO_SESSIONS, a -> { });
+             SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            c.connect(UnixDomainSocketAddress.of(path));
         }
     }
 }
