@@ -676,16 +676,25 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
     private byte[] twinRoundTrip(VfioUserChannel t, int id, MemorySegment msg) throws IOException {
         twinLock.lock();
         try {
-            t.send(msg);
+            try {
+                t.send(msg);
+            } catch (IOException e) {
+                throw twinOutOfStep(t, "DMA command " + id + " could not be sent whole on the twin socket: " + e.getMessage());
+            }
             while (true) {
                 VfioUserChannel.Received r;
                 try {
                     r = t.receive();
-                } catch (VfioUserChannel.HeaderException e) {
-                    throw new VfioUserProtocolException(e.errno(), "twin socket: " + e.getMessage());
                 } catch (dev.outproc.core.transport.ReadTimeoutException e) {
-                    throw new VfioUserProtocolException(Errno.ETIMEDOUT, "no reply to DMA command " + id + " on the twin socket: "
-                            + e.getMessage());
+                    if (e.receivedBytes() == 0) {
+                        // Nothing of a reply arrived: the socket is still at a message boundary, a late reply is skipped.
+                        throw new VfioUserProtocolException(Errno.ETIMEDOUT, "no reply to DMA command " + id
+                                + " on the twin socket: " + e.getMessage());
+                    }
+                    throw twinOutOfStep(t, "a reply to DMA command " + id + " stopped partway: " + e.getMessage());
+                } catch (IOException e) {
+                    // An invalid header (its body is not read), a reply that stopped partway, a closed socket.
+                    throw twinOutOfStep(t, "twin socket: " + e.getMessage());
                 }
                 try (ReceivedFds ignored = r.fds()) {
                     VfioUserHeader.Decoder h = new VfioUserHeader.Decoder().wrap(r.message(), 0);
@@ -703,6 +712,18 @@ final class ServerSession implements DmaSpace.MessageDma, AutoCloseable {
         } finally {
             twinLock.unlock();
         }
+    }
+
+    /**
+     * The twin socket no longer sits at a message boundary (a command sent in part, a reply read in part, an
+     * invalid header): nothing more can be read from it safely. It is closed, and so is the connection, since
+     * the device's DMA cannot go on; the device's access fails with EIO.
+     */
+    private VfioUserProtocolException twinOutOfStep(VfioUserChannel t, String why) {
+        LOG.log(System.Logger.Level.WARNING, "closing the connection: " + why);
+        t.close();
+        channel.channel().shutdown();
+        return new VfioUserProtocolException(Errno.EIO, why);
     }
 
     private static VfioUserChannel.Received copy(VfioUserChannel.Received r) {

@@ -3,6 +3,7 @@ package dev.outproc.vfio.server;
 import dev.outproc.core.memory.GuestMemory;
 import dev.outproc.core.memory.GuestRegion;
 import dev.outproc.core.transport.MessageChannel;
+import dev.outproc.core.transport.PeerClosedException;
 import dev.outproc.core.transport.UnixListener;
 import dev.outproc.vfio.client.VfioUserClient;
 import dev.outproc.vfio.message.Capabilities;
@@ -30,6 +31,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -104,6 +106,44 @@ class ServerDmaInterleavingTest {
                 RawClient.Message done = c.receive();
                 assertEquals(4, done.header().msgId());
                 assertFalse(done.header().isError(), "the DMA completed, then the command");
+            }
+        }
+    }
+
+    /**
+     * A DMA reply that stops partway leaves the twin socket between message boundaries: nothing more can be read
+     * from it, so the server closes it and the connection (the device's DMA cannot go on) instead of reading the
+     * rest of that reply as the next one.
+     */
+    @Test
+    void aReplyThatStopsPartwayOnTheTwinSocketShouldCloseTheConnection() throws Exception {
+        try (RawClient c = RawClient.connect(socket)) {
+            c.send(1, VfioUserCommand.VERSION.code(), RawClient.version("{\"max_msg_fds\":8,\"twin_socket\":{\"supported\":true}}"));
+            RawClient.Message version = c.receive();
+            assertEquals(1, version.fds().count(), "the client's end of the twin socket");
+            try (MessageChannel twin = MessageChannel.adopt(version.fds().all().getFirst())) {
+                version.fds().close();
+                c.send(2, VfioUserCommand.DMA_MAP.code(), dmaMapWithoutFd(WINDOW, 0x1000));
+                assertFalse(c.receive().header().isError());
+                c.send(3, VfioUserCommand.REGION_WRITE.code(), bar0Write(0x20, WINDOW + 0x40));
+                RawClient.Message dma = RawClient.receive(twin);
+                assertEquals(VfioUserCommand.DMA_WRITE.code(), dma.header().command());
+                MemorySegment reply = RawClient.message(dma.header().msgId(), VfioUserCommand.DMA_WRITE.code(),
+                        VfioUserHeader.TYPE_REPLY, RawClient.payload(16).putLong(WINDOW + 0x40).putLong(8).array());
+                twin.write(reply.asSlice(0, VfioUserHeader.ENCODED_LENGTH + 4)); // then silence
+
+                twin.setReadTimeoutMillis(30_000);
+                assertThrows(PeerClosedException.class, () -> RawClient.receive(twin), "the server closed the twin socket");
+                c.channel.setReadTimeoutMillis(30_000);
+                // The connection ends; at most an error reply to the doorbell write whose DMA failed comes first.
+                try {
+                    RawClient.Message answer = c.receive();
+                    assertEquals(3, answer.header().msgId());
+                    assertTrue(answer.header().isError(), "the doorbell write whose DMA failed gets an error");
+                    assertThrows(PeerClosedException.class, c::receive, "then the connection ends");
+                } catch (PeerClosedException expected) {
+                    // closed without a reply: allowed
+                }
             }
         }
     }
