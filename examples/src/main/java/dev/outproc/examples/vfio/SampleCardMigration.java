@@ -10,15 +10,9 @@ import dev.outproc.vfio.server.MigrationHandler;
 import dev.outproc.vfio.server.MigrationState;
 import dev.outproc.vfio.server.PreCopyInfo;
 
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
-import java.nio.channels.WritableByteChannel;
-import java.util.Arrays;
 
 /**
  * The sample card's migration v2 ({@link MigrationHandler}): the bytes of MIG_DATA_READ/WRITE are one
@@ -39,8 +33,6 @@ import java.util.Arrays;
  * the unattested form (stream-format.md §7.5: digests, the model and format class checked by the reader).
  */
 final class SampleCardMigration implements MigrationHandler {
-    /** The largest stream a destination accepts: BAR2 twice (memory and every page changed) and room for the rest. */
-    private final long maxStreamBytes;
     private final SampleCard card;
     private final boolean requireAgreement;
     private volatile HandshakeAgreement saveAgreement;
@@ -50,17 +42,16 @@ final class SampleCardMigration implements MigrationHandler {
     private final ByteQueue out = new ByteQueue();
     private DeviceStateWriter writer;
     private MemorySegment sent;
-    private long initialLeft;
     private boolean preCopy;
 
     /** Resuming: the bytes written so far. */
-    private byte[] in = new byte[0];
-    private int received;
+    private final IncomingState in;
 
     SampleCardMigration(SampleCard card, boolean requireAgreement) {
         this.card = card;
         this.requireAgreement = requireAgreement;
-        this.maxStreamBytes = 2 * card.bar2Bytes() + 64 * 1024;
+        // The largest stream a destination accepts: BAR2 twice (memory and every page changed) and room for the rest.
+        this.in = new IncomingState(2 * card.bar2Bytes() + 64 * 1024);
     }
 
     /**
@@ -91,7 +82,7 @@ final class SampleCardMigration implements MigrationHandler {
                 sent.copyFrom(bar2);
                 SampleCardState.writeMemory(writer, sent);
                 writer.flush();
-                initialLeft = out.size();
+                out.markInitial();
             } else if (to == MigrationState.STOP_COPY && from == MigrationState.PRE_COPY) {
                 card.setRunning(false);
                 SampleCardState.writeChanges(writer, sent, card.bar2());
@@ -104,15 +95,13 @@ final class SampleCardMigration implements MigrationHandler {
                 writer.finish();
             } else if (to == MigrationState.RESUMING) {
                 loadAgreementOrRefuse();
-                in = new byte[0];
-                received = 0;
+                in.clear();
             } else if (from == MigrationState.RESUMING) {
                 HandshakeAgreement a = loadAgreement;
                 loadAgreement = null;
-                SampleCardState state = SampleCardState.read(Channels.newChannel(new ByteArrayInputStream(in, 0, received)), a,
-                        card.bar2Bytes());
+                SampleCardState state = SampleCardState.read(in.channel(), a, card.bar2Bytes());
                 card.restore(state);
-                in = new byte[0];
+                in.clear();
             } else if (from.isSaving()) {
                 endSave();
             }
@@ -157,29 +146,17 @@ final class SampleCardMigration implements MigrationHandler {
         }
         out.clear();
         sent = null;
-        initialLeft = 0;
         preCopy = false;
     }
 
     @Override
     public synchronized long read(MemorySegment destination) {
-        long n = out.take(destination);
-        initialLeft = Math.max(0, initialLeft - n);
-        return n;
+        return out.take(destination);
     }
 
     @Override
     public synchronized void write(MemorySegment source) throws VfioUserProtocolException {
-        long size = source.byteSize();
-        if (received + size > maxStreamBytes) {
-            throw new VfioUserProtocolException(Errno.E2BIG, "device state of more than " + maxStreamBytes + " bytes: "
-                    + (received + size));
-        }
-        if (received + size > in.length) {
-            in = Arrays.copyOf(in, (int) Math.max(received + size, Math.min(maxStreamBytes, 2L * in.length + 4096)));
-        }
-        MemorySegment.copy(source, ValueLayout.JAVA_BYTE, 0, in, received, (int) size);
-        received += (int) size;
+        in.append(source);
     }
 
     @Override
@@ -187,62 +164,13 @@ final class SampleCardMigration implements MigrationHandler {
         if (!preCopy || sent == null) {
             return new PreCopyInfo(0, 0);
         }
-        return new PreCopyInfo(initialLeft, (long) SampleCardState.changedPages(sent, card.bar2()) * SampleCardState.PAGE_BYTES);
+        return new PreCopyInfo(out.initialLeft(), (long) SampleCardState.changedPages(sent, card.bar2()) * SampleCardState.PAGE_BYTES);
     }
 
     /** Forgets a save or load in progress (VFIO_USER_DEVICE_RESET, client gone). */
     @Override
     public synchronized void reset() {
         endSave();
-        in = new byte[0];
-        received = 0;
-    }
-
-    /** The bytes written and not read yet: a channel for the writer, a source for MIG_DATA_READ. */
-    private static final class ByteQueue implements WritableByteChannel {
-        private byte[] bytes = new byte[0];
-        private int start;
-        private int end;
-
-        @Override
-        public int write(ByteBuffer src) {
-            int n = src.remaining();
-            if (end + n > bytes.length) {
-                byte[] grown = new byte[Math.max(end - start + n, 2 * (end - start) + 4096)];
-                System.arraycopy(bytes, start, grown, 0, end - start);
-                end -= start;
-                start = 0;
-                bytes = grown;
-            }
-            src.get(bytes, end, n);
-            end += n;
-            return n;
-        }
-
-        long take(MemorySegment destination) {
-            int n = (int) Math.min(destination.byteSize(), end - start);
-            MemorySegment.copy(bytes, start, destination, ValueLayout.JAVA_BYTE, 0, n);
-            start += n;
-            return n;
-        }
-
-        int size() {
-            return end - start;
-        }
-
-        void clear() {
-            bytes = new byte[0];
-            start = 0;
-            end = 0;
-        }
-
-        @Override
-        public boolean isOpen() {
-            return true;
-        }
-
-        @Override
-        public void close() {
-        }
+        in.clear();
     }
 }

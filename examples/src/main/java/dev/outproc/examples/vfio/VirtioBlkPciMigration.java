@@ -16,13 +16,8 @@ import dev.outproc.vfio.server.PreCopyInfo;
 import dev.outproc.vfio.virtio.VirtioPciDevice;
 import dev.outproc.vfio.virtio.VirtioPciState;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.channels.Channels;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -67,14 +62,11 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
     private volatile HandshakeAgreement loadAgreement;
 
     // Saving (under this).
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-    private int taken;
+    private final ByteQueue out = new ByteQueue();
     private DeviceStateWriter writer;
-    private long initialBytes;
 
     // Resuming (under this).
-    private byte[] in = new byte[0];
-    private int received;
+    private final IncomingState in = new IncomingState(MAX_STREAM_BYTES);
 
     /**
      * Makes a device migratable and installs the handler in its transport.
@@ -146,7 +138,7 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
             if (to == MigrationState.PRE_COPY) {
                 beginSave();
                 writer.flush();
-                initialBytes = out.size() - taken;
+                out.markInitial();
             } else if (to == MigrationState.STOP_COPY && from == MigrationState.PRE_COPY) {
                 pci.pauseQueues();
                 writeState();
@@ -191,8 +183,7 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
             throw new VfioUserProtocolException(Errno.EINVAL, "the virtio-pci transport writes format version " + FORMAT_VERSION
                     + ", the agreement says " + a.formatVersion());
         }
-        out.reset();
-        taken = 0;
+        out.clear();
         writer = DeviceStateWriter.open(out, a);
     }
 
@@ -210,9 +201,7 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
             writer.close();
             writer = null;
         }
-        out.reset();
-        taken = 0;
-        initialBytes = 0;
+        out.clear();
     }
 
     private void load() throws IOException {
@@ -224,7 +213,7 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
         try {
             VirtioPciState[] transport = new VirtioPciState[1];
             BlkState state;
-            try (DeviceStateReader r = DeviceStateReader.open(Channels.newChannel(new ByteArrayInputStream(in, 0, received)), a)) {
+            try (DeviceStateReader r = DeviceStateReader.open(in.channel(), a)) {
                 if (r.header().formatVersion() != FORMAT_VERSION) {
                     throw new IOException("format version " + r.header().formatVersion() + " carries no virtio-pci transport state");
                 }
@@ -272,37 +261,22 @@ public final class VirtioBlkPciMigration implements MigrationHandler {
     }
 
     private void forgetLoad() {
-        in = new byte[0];
-        received = 0;
+        in.clear();
     }
 
     @Override
     public synchronized long read(MemorySegment destination) {
-        byte[] bytes = out.toByteArray();
-        int n = (int) Math.min(destination.byteSize(), bytes.length - taken);
-        MemorySegment.copy(bytes, taken, destination, ValueLayout.JAVA_BYTE, 0, n);
-        taken += n;
-        initialBytes = Math.max(0, initialBytes - n);
-        return n;
+        return out.take(destination);
     }
 
     @Override
     public synchronized void write(MemorySegment source) throws VfioUserProtocolException {
-        long size = source.byteSize();
-        if (received + size > MAX_STREAM_BYTES) {
-            throw new VfioUserProtocolException(Errno.E2BIG, "device state of more than " + MAX_STREAM_BYTES + " bytes: "
-                    + (received + size));
-        }
-        if (received + size > in.length) {
-            in = Arrays.copyOf(in, (int) Math.max(received + size, Math.min(MAX_STREAM_BYTES, 2L * in.length + 4096)));
-        }
-        MemorySegment.copy(source, ValueLayout.JAVA_BYTE, 0, in, received, (int) size);
-        received += (int) size;
+        in.append(source);
     }
 
     @Override
     public synchronized PreCopyInfo preCopyInfo() {
-        return new PreCopyInfo(writer == null ? 0 : initialBytes, 0);
+        return new PreCopyInfo(writer == null ? 0 : out.initialLeft(), 0);
     }
 
     /**
