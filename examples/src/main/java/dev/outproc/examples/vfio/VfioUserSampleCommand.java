@@ -1,6 +1,5 @@
 package dev.outproc.examples.vfio;
 
-import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.UnixListener;
 import dev.outproc.examples.migration.MigrationCapabilities;
 import dev.outproc.examples.migration.MigrationEndpointServer;
@@ -17,7 +16,6 @@ import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -44,22 +42,12 @@ import java.util.concurrent.Callable;
                 "      --socket-path /tmp/sample.sock info"
         })
 public final class VfioUserSampleCommand implements Callable<Integer> {
-    /** Exactly one of the socket options. */
-    static final class Socket {
-        @Option(names = "--socket-path", paramLabel = "PATH", required = true,
-                description = "Listen on this Unix socket and serve client after client.")
-        Path socketPath;
-
-        @Option(names = "--fd", paramLabel = "FDNUM", required = true,
-                description = "Serve clients on this inherited listening socket.")
-        Integer fd;
-    }
-
     @Spec
     CommandSpec spec;
 
+    /** Exactly one of the socket options. */
     @ArgGroup(exclusive = true, multiplicity = "0..1")
-    Socket socket;
+    VfioUserSocket socket;
 
     @Mixin
     MigrationOptions migration = new MigrationOptions();
@@ -92,7 +80,7 @@ public final class VfioUserSampleCommand implements Callable<Integer> {
         if (socket == null) {
             throw new ParameterException(spec.commandLine(), "one of --socket-path=PATH or --fd=FDNUM is required");
         }
-        String where = socket.socketPath != null ? socket.socketPath.toString() : "fd " + socket.fd;
+        String where = socket.where();
         UnixListener listener;
         VfioUserServer server;
         MigrationEndpointServer endpoint = null;
@@ -102,32 +90,15 @@ public final class VfioUserSampleCommand implements Callable<Integer> {
             if (migration.socket() != null) {
                 endpoint = MigrationEndpointServer.start(migration.socket(), migration.sessions(card.descriptor()), card::migrationAgreed);
             }
-            listener = socket.socketPath != null ? UnixListener.bind(socket.socketPath) : UnixListener.adopt(OwnedFd.of(socket.fd));
+            listener = socket.listen();
         } catch (IOException e) {
-            closeQuietly(endpoint);
+            VfioUserSocket.closeQuietly("vfio-user-sample", endpoint);
             System.err.println("vfio-user-sample: " + where + ": " + e.getMessage());
             return 1;
         }
-        MigrationEndpointServer handshake = endpoint;
-        Thread hook = new Thread(() -> {
-            listener.close();
-            server.disconnectClient();
-            closeQuietly(handshake);
-        }, "vfio-user-sample-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
         System.err.println("vfio-user-sample: serving on " + where
                 + (endpoint == null ? "" : "; migration handshake on " + migration.socket()));
-        try {
-            server.serve(listener);
-        } finally {
-            listener.close();
-            closeQuietly(endpoint);
-            try {
-                Runtime.getRuntime().removeShutdownHook(hook);
-            } catch (IllegalStateException shuttingDown) {
-                // the hook is running: it closed the listener
-            }
-        }
+        VfioUserSocket.serve("vfio-user-sample", server, listener, endpoint);
         return 0;
     }
 
@@ -141,15 +112,5 @@ public final class VfioUserSampleCommand implements Callable<Integer> {
      */
     static void printCapabilities(PrintStream out, SampleCard card) {
         MigrationCapabilities.print(out, "vfio-user-pci", CAPABILITY_FEATURES, card.descriptor());
-    }
-
-    private static void closeQuietly(MigrationEndpointServer endpoint) {
-        if (endpoint != null) {
-            try {
-                endpoint.close();
-            } catch (IOException e) {
-                System.err.println("vfio-user-sample: closing the migration endpoint: " + e.getMessage());
-            }
-        }
     }
 }

@@ -1,6 +1,5 @@
 package dev.outproc.examples.vfio;
 
-import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.UnixListener;
 import dev.outproc.examples.blk.BlockStore;
 import dev.outproc.examples.blk.FileBlockStore;
@@ -50,22 +49,12 @@ import java.util.concurrent.Callable;
                 "               \"socket\":{\"path\":\"/tmp/blk.sock\",\"type\":\"unix\"}}'"
         })
 public final class VfioUserVirtioBlkCommand implements Callable<Integer> {
-    /** Exactly one of the socket options. */
-    static final class Socket {
-        @Option(names = "--socket-path", paramLabel = "PATH", required = true,
-                description = "Listen on this Unix socket and serve client after client.")
-        Path socketPath;
-
-        @Option(names = "--fd", paramLabel = "FDNUM", required = true,
-                description = "Serve clients on this inherited listening socket.")
-        Integer fd;
-    }
-
     @Spec
     CommandSpec spec;
 
+    /** Exactly one of the socket options. */
     @ArgGroup(exclusive = true, multiplicity = "0..1")
-    Socket socket;
+    VfioUserSocket socket;
 
     @Mixin
     MigrationOptions migration = new MigrationOptions();
@@ -114,7 +103,7 @@ public final class VfioUserVirtioBlkCommand implements Callable<Integer> {
         if (socket == null) {
             throw new ParameterException(spec.commandLine(), "one of --socket-path=PATH or --fd=FDNUM is required");
         }
-        String where = socket.socketPath != null ? socket.socketPath.toString() : "fd " + socket.fd;
+        String where = socket.where();
         MigrationEndpointServer endpoint = null;
         try (BlockStore store = FileBlockStore.open(image, readOnly);
              VirtioPciDevice device = new VirtioPciDevice(new VirtioBlkDevice(store, queues, queueSize, serial))) {
@@ -123,35 +112,15 @@ public final class VfioUserVirtioBlkCommand implements Callable<Integer> {
                 endpoint = MigrationEndpointServer.start(migration.socket(), migration.sessions(m.descriptor(image.toString())), m::agreed);
             }
             VfioUserServer server = new VfioUserServer(device, ServerOptions.DEFAULTS);
-            UnixListener listener = socket.socketPath != null ? UnixListener.bind(socket.socketPath) : UnixListener.adopt(OwnedFd.of(socket.fd));
-            Thread hook = new Thread(() -> {
-                listener.close();
-                server.disconnectClient();
-            }, "vfio-user-virtio-blk-shutdown");
-            Runtime.getRuntime().addShutdownHook(hook);
+            UnixListener listener = socket.listen();
             System.err.println("vfio-user-virtio-blk: serving " + store.describe() + " on " + where + " with " + queues + " queue(s)"
                     + (endpoint == null ? "" : "; migration handshake on " + migration.socket()));
-            try {
-                server.serve(listener);
-            } finally {
-                listener.close();
-                try {
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                } catch (IllegalStateException shuttingDown) {
-                    // the hook is running: it closed the listener
-                }
-            }
+            VfioUserSocket.serve("vfio-user-virtio-blk", server, listener, endpoint);
         } catch (IOException e) {
             System.err.println("vfio-user-virtio-blk: " + where + ": " + e.getMessage());
             return 1;
         } finally {
-            if (endpoint != null) {
-                try {
-                    endpoint.close();
-                } catch (IOException e) {
-                    System.err.println("vfio-user-virtio-blk: closing the migration endpoint: " + e.getMessage());
-                }
-            }
+            VfioUserSocket.closeQuietly("vfio-user-virtio-blk", endpoint); // serving closed it already, unless starting failed
         }
         return 0;
     }

@@ -64,6 +64,20 @@ class VfioUserVirtioBlkCommandTest {
     }
 
     @Test
+    void sigtermShouldRemoveTheMigrationSocketToo() throws Exception {
+        Path socket = dir.resolve("blk.sock");
+        Path handshake = dir.resolve("blk.mig");
+        Path log = dir.resolve("blk.log");
+        Process p = servers.start(socket, log, "vfio-user-virtio-blk", "--socket-path", socket.toString(), "--image",
+                image().toString(), "--migration-socket", handshake.toString());
+        assertTrue(Files.exists(socket) && Files.exists(handshake), () -> "the server listens; stderr: " + read(log));
+        p.destroy(); // SIGTERM
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the server stops on SIGTERM");
+        assertFalse(Files.exists(socket), "the socket file is removed");
+        assertFalse(Files.exists(handshake), "the migration socket file is removed");
+    }
+
+    @Test
     void aMissingImageShouldBeOneLineAndExitStatusOne() {
         CommandRun r = CommandRun.of("vfio-user-virtio-blk", "--socket-path", dir.resolve("x.sock").toString(), "--image",
                 dir.resolve("absent.img").toString());
