@@ -183,11 +183,25 @@ final class Rig implements AutoCloseable {
         void kick() throws IOException {
             dq.publish();
             if (dq.kickNeeded()) {
-                if (inbandKick) {
-                    fe.kickInband(index);
-                } else if (kick != null) {
-                    kick.signal();
-                }
+                signalKick();
+            }
+        }
+
+        /**
+         * Publishes and kicks whatever EVENT_IDX says (a driver may kick more often than asked), so that the
+         * device's {@code processQueue} runs again for certain: a run still in progress may otherwise take the new
+         * chain in its last look at the ring, and the driver then owes no kick.
+         */
+        void kickUnconditionally() throws IOException {
+            dq.publish();
+            signalKick();
+        }
+
+        private void signalKick() throws IOException {
+            if (inbandKick) {
+                fe.kickInband(index);
+            } else if (kick != null) {
+                kick.signal();
             }
         }
 
