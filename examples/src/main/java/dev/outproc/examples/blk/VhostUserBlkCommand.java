@@ -1,6 +1,7 @@
 package dev.outproc.examples.blk;
 
 import dev.outproc.examples.cli.BackendOptions;
+import dev.outproc.examples.cli.CleanExit;
 import dev.outproc.examples.migration.MigrationCapabilities;
 import dev.outproc.examples.migration.MigrationEndpointServer;
 import dev.outproc.examples.migration.MigrationOptions;
@@ -89,14 +90,19 @@ public final class VhostUserBlkCommand implements Callable<Integer> {
         if (queueSize < 2 || queueSize > 32768 || Integer.bitCount(queueSize) != 1) {
             throw new ParameterException(spec.commandLine(), "--queue-size must be a power of two in 2..32768, got " + queueSize);
         }
-        try (BlockStore store = FileBlockStore.open(image, readOnly)) {
+        // The migration endpoint is closed (its socket file removed) on SIGTERM too; the back-end's own
+        // shutdown hook closes the vhost-user server.
+        try (CleanExit exit = new CleanExit("vhost-user-blk");
+             BlockStore store = FileBlockStore.open(image, readOnly)) {
             VirtioBlkDevice device = new VirtioBlkDevice(store, queues, queueSize, serial);
-            try (MigrationEndpointServer endpoint = migration.socket() == null ? null : MigrationEndpointServer.start(migration.socket(),
-                    migration.sessions(device.descriptor(IMPLEMENTATION_ID, image.toString())), device::migrationAgreed);
-                 VhostUserServer server = backend.start(device)) {
+            if (migration.socket() != null) {
+                exit.open(() -> MigrationEndpointServer.start(migration.socket(),
+                        migration.sessions(device.descriptor(IMPLEMENTATION_ID, image.toString())), device::migrationAgreed));
+            }
+            try (VhostUserServer server = backend.start(device)) {
                 System.err.println("vhost-user-blk: serving " + store.describe() + " on " + backend.where()
                         + " with " + queues + " queue(s)"
-                        + (endpoint == null ? "" : "; migration handshake on " + migration.socket()));
+                        + (migration.socket() == null ? "" : "; migration handshake on " + migration.socket()));
                 BackendProgram.serve(server);
             }
         }

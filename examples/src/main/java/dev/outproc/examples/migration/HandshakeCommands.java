@@ -2,6 +2,7 @@ package dev.outproc.examples.migration;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
+import dev.outproc.examples.cli.CleanExit;
 import dev.outproc.migration.handshake.HandshakeRelay;
 import dev.outproc.migration.handshake.Incompatibility;
 import dev.outproc.migration.handshake.MigrationAccept;
@@ -133,7 +134,9 @@ final class HandshakeCommands {
                 return MigrationCommand.EXIT_USAGE;
             }
             java.util.concurrent.Semaphore done = new java.util.concurrent.Semaphore(0);
-            try (MigrationEndpointServer server = MigrationEndpointServer.startWithOutcomes(migration.socket(),
+            // SIGTERM closes the endpoint, which removes its socket file.
+            try (CleanExit exit = new CleanExit("migration serve");
+                 MigrationEndpointServer server = exit.open(() -> MigrationEndpointServer.startWithOutcomes(migration.socket(),
                     migration.sessions(dev.outproc.migration.handshake.DeviceDescriptor.load(descriptor)), outcome -> {
                         synchronized (out) {
                             out.println(outcome.map(a -> "{\"agreed\":true,\"role\":\"" + (a.source() ? "source" : "destination")
@@ -142,7 +145,7 @@ final class HandshakeCommands {
                             out.flush();
                         }
                         done.release();
-                    })) {
+                    }))) {
                 out.println("serving the migration handshake on " + migration.socket());
                 out.flush();
                 done.acquire(count > 0 ? count : Integer.MAX_VALUE);

@@ -1,6 +1,7 @@
 package dev.outproc.examples.vfio;
 
 import dev.outproc.core.transport.UnixListener;
+import dev.outproc.examples.cli.CleanExit;
 import dev.outproc.examples.migration.MigrationCapabilities;
 import dev.outproc.examples.migration.MigrationEndpointServer;
 import dev.outproc.examples.migration.MigrationOptions;
@@ -81,24 +82,21 @@ public final class VfioUserSampleCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "one of --socket-path=PATH or --fd=FDNUM is required");
         }
         String where = socket.where();
-        UnixListener listener;
-        VfioUserServer server;
-        MigrationEndpointServer endpoint = null;
-        try {
+        try (CleanExit exit = new CleanExit("vfio-user-sample")) {
             SampleCard card = new SampleCard(bar2Size, migration.socket() != null);
-            server = new VfioUserServer(card.device(), ServerOptions.DEFAULTS);
+            VfioUserServer server = new VfioUserServer(card.device(), ServerOptions.DEFAULTS);
             if (migration.socket() != null) {
-                endpoint = MigrationEndpointServer.start(migration.socket(), migration.sessions(card.descriptor()), card::migrationAgreed);
+                exit.open(() -> MigrationEndpointServer.start(migration.socket(), migration.sessions(card.descriptor()), card::migrationAgreed));
             }
-            listener = socket.listen();
+            exit.onStop(server::disconnectClient);
+            UnixListener listener = exit.open(socket::listen);
+            System.err.println("vfio-user-sample: serving on " + where
+                    + (migration.socket() == null ? "" : "; migration handshake on " + migration.socket()));
+            server.serve(listener);
         } catch (IOException e) {
-            VfioUserSocket.closeQuietly("vfio-user-sample", endpoint);
             System.err.println("vfio-user-sample: " + where + ": " + e.getMessage());
             return 1;
         }
-        System.err.println("vfio-user-sample: serving on " + where
-                + (endpoint == null ? "" : "; migration handshake on " + migration.socket()));
-        VfioUserSocket.serve("vfio-user-sample", server, listener, endpoint);
         return 0;
     }
 

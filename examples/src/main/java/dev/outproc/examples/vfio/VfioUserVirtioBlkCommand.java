@@ -4,6 +4,7 @@ import dev.outproc.core.transport.UnixListener;
 import dev.outproc.examples.blk.BlockStore;
 import dev.outproc.examples.blk.FileBlockStore;
 import dev.outproc.examples.blk.VirtioBlkDevice;
+import dev.outproc.examples.cli.CleanExit;
 import dev.outproc.examples.migration.MigrationCapabilities;
 import dev.outproc.examples.migration.MigrationEndpointServer;
 import dev.outproc.examples.migration.MigrationOptions;
@@ -104,23 +105,22 @@ public final class VfioUserVirtioBlkCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "one of --socket-path=PATH or --fd=FDNUM is required");
         }
         String where = socket.where();
-        MigrationEndpointServer endpoint = null;
-        try (BlockStore store = FileBlockStore.open(image, readOnly);
+        try (CleanExit exit = new CleanExit("vfio-user-virtio-blk");
+             BlockStore store = FileBlockStore.open(image, readOnly);
              VirtioPciDevice device = new VirtioPciDevice(new VirtioBlkDevice(store, queues, queueSize, serial))) {
             VirtioBlkPciMigration m = VirtioBlkPciMigration.install(device, (VirtioBlkDevice) device.device(), migration.socket() != null);
             if (migration.socket() != null) {
-                endpoint = MigrationEndpointServer.start(migration.socket(), migration.sessions(m.descriptor(image.toString())), m::agreed);
+                exit.open(() -> MigrationEndpointServer.start(migration.socket(), migration.sessions(m.descriptor(image.toString())), m::agreed));
             }
             VfioUserServer server = new VfioUserServer(device, ServerOptions.DEFAULTS);
-            UnixListener listener = socket.listen();
+            exit.onStop(server::disconnectClient);
+            UnixListener listener = exit.open(socket::listen);
             System.err.println("vfio-user-virtio-blk: serving " + store.describe() + " on " + where + " with " + queues + " queue(s)"
-                    + (endpoint == null ? "" : "; migration handshake on " + migration.socket()));
-            VfioUserSocket.serve("vfio-user-virtio-blk", server, listener, endpoint);
+                    + (migration.socket() == null ? "" : "; migration handshake on " + migration.socket()));
+            server.serve(listener);
         } catch (IOException e) {
             System.err.println("vfio-user-virtio-blk: " + where + ": " + e.getMessage());
             return 1;
-        } finally {
-            VfioUserSocket.closeQuietly("vfio-user-virtio-blk", endpoint); // serving closed it already, unless starting failed
         }
         return 0;
     }

@@ -28,6 +28,23 @@ public final class SubcommandProcesses implements AutoCloseable {
      * @throws InterruptedException when interrupted while waiting
      */
     public Process start(Path socket, Path stderr, String... args) throws IOException, InterruptedException {
+        Process process = launch(stderr, args);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!Files.exists(socket) && process.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        return process;
+    }
+
+    /**
+     * Starts a subcommand without waiting for anything.
+     *
+     * @param stderr file that receives the process's standard error (its standard output is discarded)
+     * @param args the subcommand and its arguments
+     * @return the process
+     * @throws IOException when the process cannot start
+     */
+    public Process launch(Path stderr, String... args) throws IOException {
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), Main.class.getName()));
@@ -35,10 +52,6 @@ public final class SubcommandProcesses implements AutoCloseable {
         Process process = new ProcessBuilder(command).redirectError(stderr.toFile())
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         processes.add(process);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!Files.exists(socket) && process.isAlive() && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-        }
         return process;
     }
 
