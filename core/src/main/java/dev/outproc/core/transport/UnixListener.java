@@ -149,13 +149,29 @@ public final class UnixListener implements AutoCloseable {
     }
 
     /**
-     * Adopts an inherited listening socket; ownership of the fd moves here.
+     * Adopts an inherited listening socket; ownership of the fd moves here. The fd is checked first, so that a wrong
+     * {@code --fd} is one clear error at start-up and not a failed accept later. When it is not a listening socket
+     * it is released, not closed: a number that names something else (the JVM's own jar, a log file) belongs to
+     * someone else, and closing it would break them.
      *
      * @param fd the listening socket
      * @return the listener
-     * @throws IOException reserved for validation of the fd
+     * @throws TransportException when the fd is not open, not a socket, or a socket that does not listen
      */
     public static UnixListener adopt(OwnedFd fd) throws IOException {
+        int n = fd.get();
+        boolean listening;
+        try {
+            listening = Sockets.isListening(n);
+        } catch (NativeException e) {
+            fd.release();
+            throw new TransportException(e.errno() == Errno.EBADF ? "fd " + n + " is not open"
+                    : "fd " + n + " is not a socket (" + Errno.name(e.errno()) + ")", e);
+        }
+        if (!listening) {
+            fd.release();
+            throw new TransportException("fd " + n + " is a socket that does not listen (a connected socket?)");
+        }
         return new UnixListener(fd.transfer(), null);
     }
 

@@ -12,7 +12,8 @@ import java.util.stream.Stream;
  * The main class of {@code outproc-examples.jar}, compiled for Java 17 so that it starts on an older
  * default {@code java}: on a JDK 22+ it runs the examples in this JVM; on an older one it looks for a
  * JDK 22+ ({@code JAVA_HOME}, then {@code /usr/lib/jvm}) and runs the jar there, passing the
- * arguments, standard streams and exit status through.
+ * arguments, standard streams and exit status through. An inherited {@code --fd} cannot be passed on that way,
+ * so a command line with {@code --fd} is refused on an older {@code java}.
  */
 public final class Launcher {
     private static final int REQUIRED_FEATURE = 22;
@@ -31,6 +32,17 @@ public final class Launcher {
         if (Runtime.version().feature() >= REQUIRED_FEATURE) {
             Class.forName(MAIN).getMethod("main", String[].class).invoke(null, (Object) args);
             return;
+        }
+        for (String a : args) {
+            if (a.equals("--fd") || a.startsWith("--fd=")) {
+                // A JVM started with ProcessBuilder inherits only standard input, output and error: the number
+                // would name one of that JVM's own files there, not the socket.
+                System.err.println("outproc-examples: --fd needs the jar to run in this process, which needs Java "
+                        + REQUIRED_FEATURE + " or newer as java (this is Java " + Runtime.version().feature()
+                        + "): a JDK " + REQUIRED_FEATURE + "+ started for it would not inherit the fd. Run it with"
+                        + " \"$(scripts/jdk22.sh)/bin/java\" -jar ... or a JDK " + REQUIRED_FEATURE + "+ on the PATH.");
+                System.exit(2);
+            }
         }
         Path java = findJava();
         if (java == null) {

@@ -94,7 +94,7 @@ public final class VfioUserSampleCommand implements Callable<Integer> {
                     + (migration.socket() == null ? "" : "; migration handshake on " + migration.socket()));
             server.serve(listener);
         } catch (IOException e) {
-            System.err.println("vfio-user-sample: " + where + ": " + e.getMessage());
+            System.err.println("vfio-user-sample: " + VfioUserSocket.naming(where, e));
             return 1;
         }
         return 0;

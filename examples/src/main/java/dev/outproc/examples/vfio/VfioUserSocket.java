@@ -35,4 +35,15 @@ final class VfioUserSocket {
     UnixListener listen() throws IOException {
         return socketPath != null ? UnixListener.bind(socketPath) : UnixListener.adopt(OwnedFd.of(fd));
     }
+
+    /**
+     * {@return an error's message, after where it happened unless the message names that already}
+     *
+     * @param where the socket path or "fd N"
+     * @param e the error
+     */
+    static String naming(String where, Exception e) {
+        String m = String.valueOf(e.getMessage());
+        return m.contains(where) ? m : where + ": " + m;
+    }
 }

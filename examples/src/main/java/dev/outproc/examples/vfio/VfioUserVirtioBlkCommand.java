@@ -119,7 +119,7 @@ public final class VfioUserVirtioBlkCommand implements Callable<Integer> {
                     + (migration.socket() == null ? "" : "; migration handshake on " + migration.socket()));
             server.serve(listener);
         } catch (IOException e) {
-            System.err.println("vfio-user-virtio-blk: " + where + ": " + e.getMessage());
+            System.err.println("vfio-user-virtio-blk: " + VfioUserSocket.naming(where, e));
             return 1;
         }
         return 0;

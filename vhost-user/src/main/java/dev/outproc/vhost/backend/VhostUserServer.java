@@ -1,6 +1,8 @@
 package dev.outproc.vhost.backend;
 
 import dev.outproc.core.virtio.VirtioDevice;
+import dev.outproc.core.fd.Errno;
+import dev.outproc.core.fd.NativeException;
 import dev.outproc.core.fd.OwnedFd;
 import dev.outproc.core.transport.MessageChannel;
 import dev.outproc.core.transport.PeerRefusedException;
@@ -71,9 +73,9 @@ public final class VhostUserServer implements AutoCloseable {
      *
      * @param device the device
      * @param options back-end tuning
-     * @param fd the socket (ownership moves here)
+     * @param fd the socket (ownership moves here; when it is not a socket, it is released without being closed)
      * @return the server
-     * @throws IOException when the fd is not a Unix socket or the back-end cannot start
+     * @throws IOException when the fd is not open or not a socket, or the back-end cannot start
      */
     public static VhostUserServer inherited(VirtioDevice device, VhostUserBackend.Options options, OwnedFd fd)
             throws IOException {
@@ -81,8 +83,12 @@ public final class VhostUserServer implements AutoCloseable {
         try {
             listening = UnixListener.isListening(fd);
         } catch (IOException e) {
-            fd.close();
-            throw new IOException("--fd is not a socket: " + e.getMessage(), e);
+            // Released, not closed: a number that names no socket belongs to someone else (the JVM's own jar, a
+            // log file), and closing it would break them.
+            int number = fd.release();
+            String why = !(e instanceof NativeException n) ? "is not a socket (" + e.getMessage() + ")"
+                    : n.errno() == Errno.EBADF ? "is not open" : "is not a socket (" + Errno.name(n.errno()) + ")";
+            throw new IOException("--fd " + number + " " + why, e);
         }
         if (!listening) {
             return connected(device, options, fd);

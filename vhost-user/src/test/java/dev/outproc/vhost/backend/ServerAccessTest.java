@@ -124,4 +124,18 @@ class ServerAccessTest {
             }
         }
     }
+
+    @Test
+    void anInheritedFdThatIsNoSocketShouldBeRefusedAndLeftToItsOwner() throws Exception {
+        try (dev.outproc.core.event.EventFd event = dev.outproc.core.event.EventFd.create()) {
+            IOException e = assertThrows(IOException.class, () -> VhostUserServer.inherited(RamBlkDevice.ram(1 << 20, 1),
+                    new VhostUserBackend.Options(1, false), dev.outproc.core.fd.OwnedFd.of(event.fd())));
+            assertEquals("--fd " + event.fd() + " is not a socket (ENOTSOCK)", e.getMessage());
+            event.signal();
+            assertEquals(1, event.drain(), "the eventfd was not closed: it belongs to someone else");
+        }
+        IOException e = assertThrows(IOException.class, () -> VhostUserServer.inherited(RamBlkDevice.ram(1 << 20, 1),
+                new VhostUserBackend.Options(1, false), dev.outproc.core.fd.OwnedFd.of(987_654)));
+        assertEquals("--fd 987654 is not open", e.getMessage());
+    }
 }
