@@ -9,4 +9,5 @@ module dev.outproc.vfio {
     exports dev.outproc.vfio.client;
     exports dev.outproc.vfio.pci;
     exports dev.outproc.vfio.virtio;
+    exports dev.outproc.vfio.program;
 }
