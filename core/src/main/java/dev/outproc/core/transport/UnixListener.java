@@ -86,6 +86,7 @@ public final class UnixListener implements AutoCloseable {
         }
         OwnedFd fd = OwnedFd.of(Sockets.socket());
         Path staging = stagingPath(path);
+        boolean linked = false;
         try {
             try {
                 Sockets.bind(fd.get(), staging.toString());
@@ -104,6 +105,7 @@ public final class UnixListener implements AutoCloseable {
                     // ECONNREFUSED. link(2) refuses to replace a file another process created meanwhile.
                     Files.createLink(path, staging);
                 }
+                linked = true;
             } finally {
                 if (!staging.equals(path)) {
                     Files.deleteIfExists(staging);
@@ -111,6 +113,9 @@ public final class UnixListener implements AutoCloseable {
             }
         } catch (IOException | RuntimeException e) {
             fd.close();
+            if (linked) {
+                Files.deleteIfExists(path); // the socket appeared under its name, but nobody will serve it
+            }
             throw e;
         }
         return new UnixListener(fd, path);

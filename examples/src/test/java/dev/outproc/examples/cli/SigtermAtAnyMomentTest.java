@@ -74,8 +74,19 @@ class SigtermAtAnyMomentTest {
         Thread.sleep(delayMillis);
         p.destroy(); // SIGTERM
         assertTrue(p.waitFor(30, TimeUnit.SECONDS), () -> command + " stops on SIGTERM; stderr: " + read(log));
-        assertFalse(Files.exists(socket), () -> "the device socket is removed; stderr: " + read(log));
-        assertFalse(Files.exists(handshake), () -> "the migration socket is removed; stderr: " + read(log));
+        assertFalse(Files.exists(socket), () -> "the device socket is removed; " + afterwards(p, log));
+        assertFalse(Files.exists(handshake), () -> "the migration socket is removed; " + afterwards(p, log));
+    }
+
+    /** What a failure needs to be understood: the exit status, the files left and the program's stderr. */
+    private String afterwards(Process p, Path log) {
+        String left;
+        try (Stream<Path> files = Files.list(dir)) {
+            left = files.map(f -> f.getFileName().toString()).sorted().toList().toString();
+        } catch (IOException e) {
+            left = "(" + e + ")";
+        }
+        return "exit status " + p.exitValue() + ", files " + left + ", stderr: " + read(log);
     }
 
     private Path image() throws IOException {
