@@ -2,7 +2,7 @@ package dev.outproc.examples.migration;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
-import dev.outproc.examples.cli.CleanExit;
+import dev.outproc.core.transport.CleanExit;
 import dev.outproc.migration.handshake.HandshakeRelay;
 import dev.outproc.migration.handshake.Incompatibility;
 import dev.outproc.migration.handshake.MigrationAccept;

@@ -1,7 +1,7 @@
 package dev.outproc.examples.vfio;
 
+import dev.outproc.core.transport.CleanExit;
 import dev.outproc.core.transport.UnixListener;
-import dev.outproc.examples.cli.CleanExit;
 import dev.outproc.examples.migration.MigrationCapabilities;
 import dev.outproc.examples.migration.MigrationEndpointServer;
 import dev.outproc.examples.migration.MigrationOptions;

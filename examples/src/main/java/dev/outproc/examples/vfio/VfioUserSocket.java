@@ -9,7 +9,7 @@ import java.nio.file.Path;
 
 /**
  * The vfio-user example servers' socket options: exactly one of {@code --socket-path} and {@code --fd}. The
- * listener is opened through the program's {@link dev.outproc.examples.cli.CleanExit}, which closes it (removing its
+ * listener is opened through the program's {@link dev.outproc.core.transport.CleanExit}, which closes it (removing its
  * socket file), the client and the migration endpoint on SIGTERM or Ctrl-C.
  */
 final class VfioUserSocket {

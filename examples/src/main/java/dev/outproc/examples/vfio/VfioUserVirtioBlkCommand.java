@@ -1,10 +1,10 @@
 package dev.outproc.examples.vfio;
 
+import dev.outproc.core.transport.CleanExit;
 import dev.outproc.core.transport.UnixListener;
 import dev.outproc.examples.blk.BlockStore;
 import dev.outproc.examples.blk.FileBlockStore;
 import dev.outproc.examples.blk.VirtioBlkDevice;
-import dev.outproc.examples.cli.CleanExit;
 import dev.outproc.examples.migration.MigrationCapabilities;
 import dev.outproc.examples.migration.MigrationEndpointServer;
 import dev.outproc.examples.migration.MigrationOptions;

@@ -1,6 +1,7 @@
 package dev.outproc.vfio.program;
 
 import dev.outproc.core.fd.OwnedFd;
+import dev.outproc.core.transport.CleanExit;
 import dev.outproc.core.transport.UnixListener;
 import dev.outproc.vfio.server.ServerOptions;
 import dev.outproc.vfio.server.VfioUserDevice;
@@ -10,9 +11,6 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 
 /**
@@ -40,9 +38,6 @@ public final class ServerProgram {
     public static final int EXIT_USAGE = 2;
     /** Exit status when serving fails (the socket cannot be used, the device cannot be made). */
     public static final int EXIT_FAILURE = 1;
-
-    /** How long a shutdown hook waits for a listener that is being opened. */
-    private static final long OPEN_WAIT_SECONDS = 5;
 
     private ServerProgram() {
     }
@@ -171,50 +166,11 @@ public final class ServerProgram {
         serve(server, () -> UnixListener.adopt(listening));
     }
 
-    private interface ListenerOpener {
-        UnixListener open() throws IOException;
-    }
-
-    private static void serve(VfioUserServer server, ListenerOpener opener) throws IOException {
-        AtomicReference<UnixListener> opened = new AtomicReference<>();
-        CountDownLatch done = new CountDownLatch(1);
-        Thread hook = new Thread(() -> {
-            // The socket file exists before the listener object does: a signal in between waits for it.
-            try {
-                done.await(OPEN_WAIT_SECONDS, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            UnixListener listener = opened.get();
-            if (listener != null) {
-                listener.close();
-            }
-            server.disconnectClient();
-        }, "vfio-user-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
-        UnixListener listener;
-        try {
-            listener = opener.open();
-            opened.set(listener);
-        } catch (IOException | RuntimeException e) {
-            removeHook(hook);
-            throw e;
-        } finally {
-            done.countDown();
-        }
-        try {
-            server.serve(listener);
-        } finally {
-            listener.close();
-            removeHook(hook);
-        }
-    }
-
-    private static void removeHook(Thread hook) {
-        try {
-            Runtime.getRuntime().removeShutdownHook(hook);
-        } catch (IllegalStateException shuttingDown) {
-            // the hook is running (SIGTERM): it closes the listener
+    private static void serve(VfioUserServer server, CleanExit.Opener<UnixListener> opener) throws IOException {
+        // The signal closes the listener (removing its socket file) and then disconnects the client.
+        try (CleanExit exit = new CleanExit("vfio-user")) {
+            exit.onStop(server::disconnectClient);
+            server.serve(exit.open(opener));
         }
     }
 }

@@ -1,4 +1,4 @@
-package dev.outproc.examples.cli;
+package dev.outproc.core.transport;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;

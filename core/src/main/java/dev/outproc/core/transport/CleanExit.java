@@ -1,4 +1,4 @@
-package dev.outproc.examples.cli;
+package dev.outproc.core.transport;
 
 import java.io.IOException;
 import java.util.ArrayDeque;
@@ -18,8 +18,10 @@ import java.util.concurrent.TimeUnit;
  * instead of serving on.
  */
 public final class CleanExit implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(CleanExit.class.getName());
+
     /** How long a signal waits for a resource that is being opened. */
-    static final int OPEN_WAIT_SECONDS = 10;
+    static final int OPEN_WAIT_SECONDS = 5;
 
     /** Opens one resource. */
     @FunctionalInterface
@@ -42,7 +44,7 @@ public final class CleanExit implements AutoCloseable {
     /**
      * Installs the shutdown hook.
      *
-     * @param program the program's name, for the hook thread and for messages about a failed close
+     * @param program the program's name, for the hook thread and for the log message of a failed close
      */
     public CleanExit(String program) {
         this.program = program;
@@ -165,7 +167,7 @@ public final class CleanExit implements AutoCloseable {
         try {
             resource.close();
         } catch (Exception e) {
-            System.err.println(program + ": closing: " + e.getMessage());
+            LOG.log(System.Logger.Level.WARNING, program + ": closing " + resource + " failed", e);
         }
     }
 }
